@@ -1,0 +1,31 @@
+"""jupyter-realtime: realtime channels for Jupyter.
+
+Kernels import this package, so it stays light: the server extension (``app``) and the
+widgets are imported only when used. The public kernel API is ``channel(name)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "channel", "connect"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .app import RealtimeApp
+
+    return [{"module": "jupyter_realtime", "app": RealtimeApp}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-realtime"}]
+
+
+def __getattr__(name: str) -> Any:
+    # The client is imported lazily: ``import jupyter_realtime`` in a kernel stays cheap.
+    if name in ("channel", "connect"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(name)
