@@ -1,0 +1,131 @@
+"""Fan-out benchmark driver: ``python benchmarks/run.py [--quick] [--subscribers 100,1000] ...``.
+
+Starts each target server as a subprocess on a free 127.0.0.1 port (a fresh process for
+every run, so memory per connection is measured from a clean start), runs the same
+scenarios against each, interleaving repetitions (A B C A B C ...), and prints tables of
+medians with ratios to a baseline taken within the same repetition. Raw results go to
+``benchmarks/results/*.json``, the plot to ``benchmarks/results/fanout.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import report  # noqa: E402
+from benchmarks.launcher import Server, install_handlers, stop_all  # noqa: E402
+from benchmarks.load import Scenario, run_scenario  # noqa: E402
+from benchmarks.procstat import raise_nofile  # noqa: E402
+from benchmarks.targets import ALL, Target  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer publications and repetitions (< 2 min)")
+    p.add_argument("--subscribers", default="100,1000", help="comma-separated counts, e.g. 100,1000,10000")
+    p.add_argument("--targets", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
+    p.add_argument("--reps", type=int, help="repetitions of every run (default 5, quick 3)")
+    p.add_argument("--deliveries", type=int, help="deliveries per fan-out run (default 200000, quick 30000)")
+    p.add_argument("--latency-rate", type=float, default=50.0, help="publications/s in the latency scenario")
+    p.add_argument("--latency-seconds", type=float, help="length of the latency scenario (default 5, quick 2)")
+    p.add_argument("--latency-subscribers", type=int, default=100)
+    p.add_argument("--baseline", default="tornado_write_message", help="target the ratios compare to")
+    p.add_argument("--no-plot", action="store_true")
+    args = p.parse_args(argv)
+    args.reps = args.reps or (3 if args.quick else 5)
+    args.deliveries = args.deliveries or (30_000 if args.quick else 200_000)
+    args.latency_seconds = args.latency_seconds or (2.0 if args.quick else 5.0)
+    return args
+
+
+def scenarios(args: argparse.Namespace) -> list[Scenario]:
+    out = []
+    for n in (int(x) for x in args.subscribers.split(",") if x.strip()):
+        k = max(20, min(2000, args.deliveries // n))
+        out.append(Scenario("fanout", n, k))
+    if args.latency_seconds > 0 and args.latency_subscribers > 0:
+        k = max(1, int(args.latency_rate * args.latency_seconds))
+        out.append(Scenario("latency", args.latency_subscribers, k, rate=args.latency_rate))
+    return out
+
+
+def select_targets(names: str) -> list[Target]:
+    chosen: list[Target] = []
+    for name in (x.strip() for x in names.split(",") if x.strip()):
+        if name not in ALL:
+            sys.exit(f"unknown target {name!r}; known: {', '.join(ALL)}")
+        reason = ALL[name].check()
+        if reason:
+            print(f"skipping {name}: {reason}", flush=True)
+        else:
+            chosen.append(ALL[name])
+    return chosen
+
+
+def run_one(target: Target, sc: Scenario, rep: int) -> dict[str, Any]:
+    with Server(target, RESULTS / "logs") as server:
+        metrics = asyncio.run(run_scenario(target, server.port, server.pid, sc))
+    return {"target": target.name, "scenario": sc.name, "rep": rep, **metrics}
+
+
+def _progress(r: dict[str, Any]) -> str:
+    s = (f"  {r['target']:<24} {r['scenario']:<7} n={r['subscribers']:<6} "
+         f"{r['deliveries_per_s']:>10,.0f}/s  srv {r['server_us_per_delivery']:6.1f} µs  "
+         f"p99 {r['p99_ms']:7.2f} ms  client {r['client_cpu_pct']:3.0f}%  "
+         f"lost {r['lost']} dup {r['dup']} ooo {r['ooo']}")  # fmt: skip
+    if r["connect_errors"] or r["not_ready"]:
+        s += f"  [connect errors {r['connect_errors']}, not ready {r['not_ready']}: {r['first_connect_error']}]"
+    return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    install_handlers()
+    raise_nofile()
+    targets = select_targets(args.targets)
+    if not targets:
+        print("no target can run", file=sys.stderr)
+        return 1
+    plan = scenarios(args)
+    results: list[dict[str, Any]] = []
+    failures: dict[str, int] = {}
+    started = time.monotonic()
+    try:
+        for rep in range(args.reps):
+            print(f"repetition {rep + 1}/{args.reps}", flush=True)
+            for sc in plan:
+                for target in targets:
+                    if failures.get(target.name, 0) >= 2:
+                        continue
+                    try:
+                        results.append(run_one(target, sc, rep))
+                        print(_progress(results[-1]), flush=True)
+                    except Exception as exc:  # one target failing must not stop the others
+                        failures[target.name] = failures.get(target.name, 0) + 1
+                        print(f"  {target.name}: {sc.name} n={sc.subscribers} failed: {exc!r}", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: reporting what was measured", file=sys.stderr)
+    finally:
+        stop_all()
+    print(report.table(results, args.baseline))
+    print(f"\n{len(results)} runs in {time.monotonic() - started:.0f} s")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"run-{stamp}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    if not args.no_plot and (png := report.plot(results, RESULTS / "fanout.png")):
+        print(f"plot: {png}")
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
