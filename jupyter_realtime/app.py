@@ -1,0 +1,181 @@
+"""The Jupyter server extension: configuration, handler table and lifecycle.
+
+Public name: :class:`RealtimeApp`. Every knob is a trait (``--RealtimeApp.name=value`` or
+``c.RealtimeApp.name`` in a config file). Handlers get the shared
+:class:`~jupyter_realtime.transports.context.RealtimeContext` through their URL spec.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from tornado import ioloop
+from traitlets import Bool, Float, Int, List, Type, Unicode, default
+
+from .brokers.base import Broker
+from .brokers.memory import MemoryBroker
+from .hub import Hub
+from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
+from .transports.context import RealtimeContext
+from .transports.polling import JSONPHandler, PollHandler
+from .transports.sse import SSEHandler
+from .transports.streaming import XHRStreamHandler
+from .transports.uplink import SessionHandler
+from .transports.websocket import RealtimeWebSocketHandler
+
+__all__ = ["RealtimeApp"]
+
+TRANSPORTS = ("ws", "sse", "stream", "poll")
+CHANNEL = r"(?P<channel>[^/]+)"
+
+
+class RealtimeApp(ExtensionApp):
+    name = "jupyter_realtime"
+    load_other_extensions = True
+
+    broker_class = Type(
+        default_value=MemoryBroker,
+        klass=Broker,
+        config=True,
+        help="The broker that keeps history and delivers publications. Default: the "
+        "in-memory broker; a redis:// broker_url selects the Redis broker.",
+    )
+    broker_url = Unicode(
+        "",
+        config=True,
+        help="Address of the broker, e.g. redis://127.0.0.1:6379/0. Default: '' (in memory).",
+    )
+    history_size = Int(
+        1000, config=True, help="Publications kept per channel for history and recovery. Default: 1000."
+    )
+    history_ttl = Float(
+        86400.0,
+        config=True,
+        help="Seconds a publication stays in history (0: until pushed out by size). "
+        "Default: 86400 (a day).",
+    )
+    max_message_size = Int(
+        1 << 20, config=True, help="Bytes of data in one publication. Default: 1048576 (1 MiB)."
+    )
+    max_recover = Int(
+        10_000,
+        config=True,
+        help="Publications replayed at most when a client resumes; a longer gap is "
+        "reported as recovered: false. Default: 10000.",
+    )
+    outbox_limit = Int(
+        4 << 20,
+        config=True,
+        help="Bytes queued for one connection before it is disconnected as a slow "
+        "consumer. Default: 4194304 (4 MiB).",
+    )
+    heartbeat_interval = Float(
+        15.0,
+        config=True,
+        help="Seconds between heartbeats on SSE and XHR streams (and the session sweep). "
+        "Default: 15.",
+    )
+    session_timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds an HTTP session lives without its stream or a poll. Default: 60.",
+    )
+    poll_timeout = Float(
+        25.0, config=True, help="Default seconds a long poll waits. Default: 25 (at most 60)."
+    )
+    sse_retry = Int(
+        2000, config=True, help="Milliseconds an EventSource waits before reconnecting. Default: 2000."
+    )
+    transports = List(
+        Unicode(),
+        default_value=list(TRANSPORTS),
+        config=True,
+        help="Enabled transports, of ws, sse, stream, poll. Default: all four.",
+    )
+    jsonp_enabled = Bool(
+        False,
+        config=True,
+        help="Serve JSONP polling (realtime/jsonp). Any page that knows a token can read "
+        "channels through it. Default: False.",
+    )
+    set_kernel_env = Bool(
+        True,
+        config=True,
+        help="Put JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN in the environment of "
+        "kernels this server starts. Default: True.",
+    )
+
+    hub: Hub
+    context: RealtimeContext
+    _sweeper: ioloop.PeriodicCallback | None = None
+
+    @default("broker_class")
+    def _default_broker_class(self) -> type[Broker]:
+        return MemoryBroker
+
+    def make_broker(self) -> Broker:
+        cls: type[Broker] = self.broker_class
+        if self.broker_url.startswith(("redis://", "rediss://", "unix://")) and cls is MemoryBroker:
+            from .brokers.redis import RedisBroker
+
+            cls = RedisBroker
+        return cls(history_size=self.history_size, history_ttl=self.history_ttl, url=self.broker_url)
+
+    def initialize_settings(self) -> None:
+        unknown = set(self.transports) - set(TRANSPORTS)
+        if unknown:
+            raise ValueError(f"unknown transports {sorted(unknown)}; expected some of {TRANSPORTS}")
+        self.hub = Hub(
+            self.make_broker(), max_message_size=self.max_message_size, max_recover=self.max_recover
+        )
+        self.context = RealtimeContext(
+            hub=self.hub,
+            transports=set(self.transports),
+            jsonp_enabled=self.jsonp_enabled,
+            outbox_limit=self.outbox_limit,
+            heartbeat_interval=self.heartbeat_interval,
+            session_timeout=self.session_timeout,
+            poll_timeout=self.poll_timeout,
+            sse_retry_ms=self.sse_retry,
+        )
+
+    def initialize_handlers(self) -> None:
+        spec: dict[str, Any] = {"context": self.context}
+        self.handlers.extend(
+            [
+                (r"/realtime/ws", RealtimeWebSocketHandler, spec),
+                (r"/realtime/sse", SSEHandler, spec),
+                (r"/realtime/stream", XHRStreamHandler, spec),
+                (r"/realtime/poll", PollHandler, spec),
+                (r"/realtime/jsonp", JSONPHandler, spec),
+                (r"/realtime/session/(?P<sid>[A-Za-z0-9_-]+)", SessionHandler, spec),
+                (r"/realtime/api/channels", ChannelsHandler, spec),
+                (rf"/realtime/api/channels/{CHANNEL}", PublishHandler, spec),
+                (rf"/realtime/api/channels/{CHANNEL}/history", HistoryHandler, spec),
+                (rf"/realtime/api/channels/{CHANNEL}/presence", PresenceHandler, spec),
+            ]
+        )
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.hub.start()
+        self._sweeper = ioloop.PeriodicCallback(
+            self.context.sweep, self.heartbeat_interval * 1000
+        )
+        self._sweeper.start()
+        if self.set_kernel_env:
+            self.export_kernel_env(serverapp)
+
+    def export_kernel_env(self, serverapp: Any) -> None:
+        """Kernels inherit the server's environment: tell them where the hub is."""
+        os.environ["JUPYTER_REALTIME_URL"] = serverapp.connection_url
+        token = getattr(serverapp.identity_provider, "token", "") or ""
+        if token:
+            os.environ["JUPYTER_REALTIME_TOKEN"] = token
+
+    async def stop_extension(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        self.context.shutdown()
+        await self.hub.close()

@@ -1,0 +1,124 @@
+"""The Broker interface: history, offsets, presence and live delivery of channels.
+
+Public names: :class:`Broker`, :class:`BrokerEventHandler`, :class:`HistoryResult`,
+:class:`ChannelInfo`.
+
+A broker does I/O only. Fan-out to connections, recovery merge and presence events for
+clients are written once, in the hub, which registers itself as the broker's event
+handler (the broker never imports the hub). Guarantees every broker gives:
+
+* **Ordering.** Per channel, ``on_publication`` is called in offset order, each
+  publication exactly once per server, on the event loop thread.
+* **Atomicity.** A publication is appended to the history and given its offset in one
+  step: once ``publish`` returns, ``history`` returns it and no other publication can
+  take its offset.
+* **Epochs.** A channel's epoch changes only when its history was lost; offsets start
+  at 1 in a new epoch.
+* **Failure.** An operation that cannot reach the broker's store raises
+  ``RealtimeError(unavailable)``; nothing is acknowledged that was not stored.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..protocol import Position, Publication
+
+__all__ = ["Broker", "BrokerEventHandler", "ChannelInfo", "HistoryResult"]
+
+
+class BrokerEventHandler(Protocol):
+    """What a broker calls back (the hub). Calls never block and never raise."""
+
+    def on_publication(self, pub: Publication) -> None: ...
+
+    def on_join(self, channel: str, info: dict[str, Any]) -> None: ...
+
+    def on_leave(self, channel: str, info: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class HistoryResult:
+    """Publications oldest first, the channel's newest position, and whether the history
+    reached back to the requested ``since`` (always True without ``since``)."""
+
+    publications: list[Publication]
+    position: Position
+    recovered: bool = True
+
+
+@dataclass
+class ChannelInfo:
+    channel: str
+    position: Position
+    subscribers: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Broker(abc.ABC):
+    """Stores channels and delivers their publications to ``handler``.
+
+    Parameters are the ones :class:`jupyter_realtime.app.RealtimeApp` configures:
+    ``history_size`` (publications kept per channel), ``history_ttl`` (seconds a
+    publication stays in history; 0 keeps it until pushed out by size), ``url`` (the
+    broker's address, for brokers that have one).
+    """
+
+    def __init__(
+        self, *, history_size: int = 1000, history_ttl: float = 86400.0, url: str = ""
+    ) -> None:
+        self.history_size = history_size
+        self.history_ttl = history_ttl
+        self.url = url
+        self.handler: BrokerEventHandler | None = None
+
+    def set_handler(self, handler: BrokerEventHandler) -> None:
+        self.handler = handler
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect; raise ``RealtimeError(unavailable)`` naming the address on failure."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Disconnect and stop delivering."""
+
+    @abc.abstractmethod
+    async def publish(
+        self, channel: str, payload: bytes, *, binary: bool, sender: str | None, ts: float
+    ) -> Publication:
+        """Append to the channel's history with the next offset and deliver it."""
+
+    @abc.abstractmethod
+    async def history(
+        self, channel: str, *, since: Position | None = None, limit: int | None = None
+    ) -> HistoryResult:
+        """Without ``since``: the newest ``limit`` publications. With ``since``: the first
+        ``limit`` after it (all of them when ``limit`` is None), and whether the history
+        still reached back to it in the same epoch."""
+
+    @abc.abstractmethod
+    async def position(self, channel: str) -> Position:
+        """The channel's epoch and newest offset (0 when empty)."""
+
+    async def subscribe(self, channel: str) -> None:  # noqa: B027 - optional hook
+        """This server now has subscribers of ``channel``: deliver its publications."""
+
+    async def unsubscribe(self, channel: str) -> None:  # noqa: B027 - optional hook
+        """This server has no more subscribers of ``channel``."""
+
+    @abc.abstractmethod
+    async def add_presence(self, channel: str, client: str, info: dict[str, Any]) -> None:
+        """Add a client to the channel's presence and announce its join."""
+
+    @abc.abstractmethod
+    async def remove_presence(self, channel: str, client: str) -> None:
+        """Remove a client and announce its leave (no-op when absent)."""
+
+    @abc.abstractmethod
+    async def presence(self, channel: str) -> list[dict[str, Any]]:
+        """The clients present in the channel."""
+
+    @abc.abstractmethod
+    async def channels(self) -> list[ChannelInfo]:
+        """Every channel with history or presence."""

@@ -1,0 +1,352 @@
+"""The wire protocol v1: frames, validation, and their encoding with orjson.
+
+Public names: :class:`Publication`, :class:`Position`, :func:`decode_command`,
+:func:`encode`, :func:`reply`, :func:`error_reply`, :func:`pack_binary`,
+:func:`unpack_binary`, :func:`encode_cursor`, :func:`decode_cursor`,
+:func:`validate_channel`. ``docs/protocol.md`` is the contract this module implements;
+the TypedDicts below mirror it and are mirrored once more in ``labextension/src/client/protocol.ts``.
+
+Imports nothing of the project but :mod:`errors`, so the client runs in any kernel.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+from typing import Any, Literal, NamedTuple, TypedDict, Union
+
+import orjson
+
+from .errors import ErrorCode, RealtimeError
+
+__all__ = [
+    "CHANNEL_RE",
+    "Command",
+    "Position",
+    "Publication",
+    "decode_command",
+    "decode_cursor",
+    "encode",
+    "encode_cursor",
+    "error_reply",
+    "pack_binary",
+    "reply",
+    "unpack_binary",
+    "validate_channel",
+]
+
+CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-.:@]{1,200}")
+OPS = ("subscribe", "unsubscribe", "publish", "history", "presence", "ping")
+MAX_HISTORY_LIMIT = 1000
+DEFAULT_HISTORY_LIMIT = 100
+
+
+class Position(NamedTuple):
+    """A place in a channel: the last offset seen inside an epoch."""
+
+    epoch: str
+    offset: int
+
+
+# -- frames as TypedDicts (the documentation of the wire; the code uses Publication) --
+
+
+class SinceFrame(TypedDict):
+    epoch: str
+    offset: int
+
+
+class SubscribeCommand(TypedDict, total=False):
+    id: int | str
+    op: Literal["subscribe"]
+    channel: str
+    since: SinceFrame
+    presence: bool
+
+
+class PublishCommand(TypedDict, total=False):
+    id: int | str
+    op: Literal["publish"]
+    channel: str
+    data: Any
+    data_b64: str
+
+
+class HistoryCommand(TypedDict, total=False):
+    id: int | str
+    op: Literal["history"]
+    channel: str
+    since: SinceFrame
+    limit: int
+
+
+class ChannelCommand(TypedDict, total=False):
+    id: int | str
+    op: Literal["unsubscribe", "presence", "ping"]
+    channel: str
+
+
+Command = Union[SubscribeCommand, PublishCommand, HistoryCommand, ChannelCommand]
+
+
+class PublicationFrame(TypedDict, total=False):
+    channel: str
+    epoch: str
+    offset: int
+    data: Any
+    data_b64: str
+    ts: float
+    sender: str | None
+
+
+class ErrorFrame(TypedDict):
+    code: str
+    message: str
+
+
+class ReplyFrame(TypedDict, total=False):
+    id: int | str
+    result: dict[str, Any]
+    error: ErrorFrame
+
+
+class EventFrame(TypedDict, total=False):
+    event: Literal["join", "leave", "gap", "subscribed", "session", "disconnect"]
+    channel: str
+
+
+# -- publications --
+
+
+class Publication:
+    """One publication, encoded once and shared by every subscriber.
+
+    ``payload`` is the JSON text of ``data``, or the raw bytes when ``binary``. Frames for
+    each transport are computed on first use and kept in ``frames`` (keyed by the
+    transport), so a publication is encoded once per publish, not once per subscriber.
+    """
+
+    __slots__ = ("channel", "epoch", "offset", "ts", "sender", "payload", "binary", "frames")
+
+    def __init__(
+        self,
+        channel: str,
+        epoch: str,
+        offset: int,
+        payload: bytes,
+        *,
+        binary: bool = False,
+        ts: float = 0.0,
+        sender: str | None = None,
+    ) -> None:
+        self.channel = channel
+        self.epoch = epoch
+        self.offset = offset
+        self.payload = payload
+        self.binary = binary
+        self.ts = ts
+        self.sender = sender
+        self.frames: dict[str, bytes] = {}
+
+    @property
+    def position(self) -> Position:
+        return Position(self.epoch, self.offset)
+
+    @property
+    def data(self) -> Any:
+        """The data as a Python value (bytes when binary)."""
+        return self.payload if self.binary else orjson.loads(self.payload)
+
+    def header(self) -> dict[str, Any]:
+        """The publication frame without its data."""
+        return {
+            "channel": self.channel,
+            "epoch": self.epoch,
+            "offset": self.offset,
+            "ts": self.ts,
+            "sender": self.sender,
+        }
+
+    def to_frame(self) -> dict[str, Any]:
+        """The text frame as a dict whose data is embedded without re-encoding."""
+        frame = self.header()
+        if self.binary:
+            frame["data_b64"] = base64.b64encode(self.payload).decode("ascii")
+        else:
+            frame["data"] = orjson.Fragment(self.payload)
+        return frame
+
+    def json(self) -> bytes:
+        """The text frame (data, or data_b64 when binary), encoded once."""
+        frame = self.frames.get("json")
+        if frame is None:
+            frame = self.frames["json"] = orjson.dumps(self.to_frame())
+        return frame
+
+    def __repr__(self) -> str:
+        return f"Publication({self.channel!r}, {self.epoch!r}, {self.offset})"
+
+
+# -- encoding --
+
+
+def encode(frame: Any) -> bytes:
+    """Encode any frame as JSON bytes."""
+    return orjson.dumps(frame)
+
+
+def reply(cmd_id: int | str | None, result: dict[str, Any]) -> dict[str, Any]:
+    return {"id": cmd_id, "result": result}
+
+
+def error_reply(cmd_id: int | str | None, error: RealtimeError) -> dict[str, Any]:
+    return {"id": cmd_id, "error": error.to_dict()}
+
+
+def pack_binary(header: dict[str, Any], data: bytes) -> bytes:
+    """A binary frame: 4-byte big-endian header length, JSON header, raw bytes."""
+    head = orjson.dumps(header)
+    return struct.pack(">I", len(head)) + head + data
+
+
+def unpack_binary(frame: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(frame) < 4:
+        raise RealtimeError(ErrorCode.BAD_REQUEST, "binary frame shorter than its header")
+    (size,) = struct.unpack_from(">I", frame)
+    if size > len(frame) - 4:
+        raise RealtimeError(ErrorCode.BAD_REQUEST, "binary frame header length exceeds frame")
+    try:
+        header = orjson.loads(frame[4 : 4 + size])
+    except orjson.JSONDecodeError as exc:
+        raise RealtimeError(ErrorCode.BAD_REQUEST, f"binary frame header is not JSON: {exc}")
+    if not isinstance(header, dict):
+        raise RealtimeError(ErrorCode.BAD_REQUEST, "binary frame header must be a JSON object")
+    return header, frame[4 + size :]
+
+
+# -- validation --
+
+
+def validate_channel(channel: Any) -> str:
+    if not isinstance(channel, str) or CHANNEL_RE.fullmatch(channel) is None:
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST,
+            f"bad channel name {channel!r}: 1 to 200 characters of A-Z a-z 0-9 _ - . : @",
+        )
+    return channel
+
+
+def validate_since(since: Any) -> Position | None:
+    if since is None:
+        return None
+    if (
+        not isinstance(since, dict)
+        or not isinstance(since.get("epoch"), str)
+        or type(since.get("offset")) is not int
+        or since["offset"] < 0
+    ):
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST, "since must be {epoch: string, offset: non-negative integer}"
+        )
+    return Position(since["epoch"], since["offset"])
+
+
+def validate_limit(limit: Any) -> int:
+    if limit is None:
+        return DEFAULT_HISTORY_LIMIT
+    if type(limit) is not int or not 0 < limit <= MAX_HISTORY_LIMIT:
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST, f"limit must be an integer from 1 to {MAX_HISTORY_LIMIT}"
+        )
+    return limit
+
+
+def command_id(frame: Any) -> int | str | None:
+    """The ``id`` of a frame if it has a usable one (so an error can still be replied)."""
+    if isinstance(frame, dict):
+        cid = frame.get("id")
+        if isinstance(cid, (int, str)) and not isinstance(cid, bool):
+            return cid
+    return None
+
+
+def decode_command(raw: str | bytes) -> dict[str, Any]:
+    """Parse and validate one command; raise ``RealtimeError(bad_request)`` naming the fault.
+
+    The returned dict keeps ``id`` and ``op``; ``channel`` is validated, ``since`` becomes
+    a :class:`Position` and ``limit`` an int.
+    """
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
+    return validate_command(frame)
+
+
+def validate_command(frame: Any) -> dict[str, Any]:
+    if not isinstance(frame, dict):
+        raise RealtimeError(ErrorCode.BAD_REQUEST, "a command must be a JSON object")
+    cid = frame.get("id")
+    if cid is not None and (not isinstance(cid, (int, str)) or isinstance(cid, bool)):
+        raise RealtimeError(ErrorCode.BAD_REQUEST, "id must be an integer or a string")
+    op = frame.get("op")
+    if op not in OPS:
+        raise RealtimeError(ErrorCode.BAD_REQUEST, f"unknown op {op!r}; expected one of {OPS}")
+    cmd: dict[str, Any] = {"id": cid, "op": op}
+    if op == "ping":
+        return cmd
+    cmd["channel"] = validate_channel(frame.get("channel"))
+    if op in ("subscribe", "history"):
+        cmd["since"] = validate_since(frame.get("since"))
+    if op == "subscribe":
+        cmd["presence"] = bool(frame.get("presence", False))
+    elif op == "history":
+        cmd["limit"] = validate_limit(frame.get("limit"))
+    elif op == "publish":
+        if "data_b64" in frame:
+            try:
+                cmd["payload"] = base64.b64decode(frame["data_b64"], validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise RealtimeError(ErrorCode.BAD_REQUEST, "data_b64 is not valid base64") from None
+            cmd["binary"] = True
+        elif "data" in frame:
+            cmd["payload"] = orjson.dumps(frame["data"])
+            cmd["binary"] = False
+        else:
+            raise RealtimeError(ErrorCode.BAD_REQUEST, "publish needs data or data_b64")
+    return cmd
+
+
+# -- cursors --
+
+
+def encode_cursor(positions: dict[str, Position]) -> str:
+    """An opaque, URL-safe cursor holding a position per channel."""
+    raw = orjson.dumps({ch: [p.epoch, p.offset] for ch, p in positions.items()})
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> dict[str, Position]:
+    """The positions of a cursor; ``bad_request`` for anything that is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise RealtimeError(ErrorCode.BAD_REQUEST, "malformed cursor") from None
+    if not isinstance(value, dict):
+        raise RealtimeError(ErrorCode.BAD_REQUEST, "malformed cursor")
+    positions: dict[str, Position] = {}
+    for channel, pos in value.items():
+        validate_channel(channel)
+        if (
+            not isinstance(pos, list)
+            or len(pos) != 2
+            or not isinstance(pos[0], str)
+            or type(pos[1]) is not int
+            or pos[1] < 0
+        ):
+            raise RealtimeError(ErrorCode.BAD_REQUEST, "malformed cursor")
+        positions[channel] = Position(pos[0], pos[1])
+    return positions

@@ -1,0 +1,117 @@
+"""REST endpoints: publish, list channels, history, presence.
+
+Public names: :class:`PublishHandler`, :class:`ChannelsHandler`, :class:`HistoryHandler`,
+:class:`PresenceHandler`. For scripts, ``curl`` and anything that does not hold a
+connection. Errors are the contract's JSON bodies with their HTTP status.
+"""
+
+from __future__ import annotations
+
+import orjson
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..errors import ErrorCode, RealtimeError
+from ..protocol import Position, validate_channel, validate_limit
+from .context import RealtimeHandlerMixin
+
+__all__ = ["ChannelsHandler", "HistoryHandler", "PresenceHandler", "PublishHandler"]
+
+BINARY_TYPES = ("application/octet-stream",)
+
+
+class PublishHandler(RealtimeHandlerMixin, APIHandler):
+    @web.authenticated
+    async def post(self, channel: str) -> None:
+        try:
+            validate_channel(channel)
+            body = self.request.body
+            ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            binary = ctype in BINARY_TYPES
+            if len(body) > self.hub.max_message_size:
+                raise RealtimeError(
+                    ErrorCode.TOO_LARGE,
+                    f"publication of {len(body)} bytes exceeds the limit of "
+                    f"{self.hub.max_message_size} bytes",
+                )
+            if not binary:
+                if not body.strip():
+                    raise RealtimeError(ErrorCode.BAD_REQUEST, "the body must be JSON data")
+                try:
+                    body = orjson.dumps(orjson.loads(body))  # validate and make compact
+                except orjson.JSONDecodeError as exc:
+                    raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
+            pub = await self.hub.publish(
+                channel, body, binary=binary, sender=self.identity().username
+            )
+        except RealtimeError as exc:
+            self.write_realtime_error(exc)
+            return
+        self.write_json({"channel": channel, "epoch": pub.epoch, "offset": pub.offset})
+
+
+class ChannelsHandler(RealtimeHandlerMixin, APIHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        infos = await self.hub.channels()
+        self.write_json(
+            {
+                "channels": [
+                    {
+                        "channel": info.channel,
+                        "subscribers": info.subscribers,
+                        "epoch": info.position.epoch,
+                        "offset": info.position.offset,
+                    }
+                    for info in infos
+                ]
+            }
+        )
+
+
+class HistoryHandler(RealtimeHandlerMixin, APIHandler):
+    @web.authenticated
+    async def get(self, channel: str) -> None:
+        try:
+            validate_channel(channel)
+            limit = self.get_argument("limit", None)
+            limit_value = validate_limit(None if limit is None else _int(limit, "limit"))
+            since = None
+            if self.get_argument("since", None) is not None:
+                offset = _int(self.get_argument("since"), "since")
+                if offset < 0:
+                    raise RealtimeError(ErrorCode.BAD_REQUEST, "since must not be negative")
+                epoch = self.get_argument("epoch", None)
+                if epoch is None:  # an offset alone means the current epoch
+                    epoch = (await self.hub.broker.position(channel)).epoch
+                since = Position(epoch, offset)
+            result = await self.hub.history(channel, since=since, limit=limit_value)
+        except RealtimeError as exc:
+            self.write_realtime_error(exc)
+            return
+        self.write_json(
+            {
+                "publications": [p.to_frame() for p in result.publications],
+                "epoch": result.position.epoch,
+                "offset": result.position.offset,
+                "recovered": result.recovered,
+            }
+        )
+
+
+class PresenceHandler(RealtimeHandlerMixin, APIHandler):
+    @web.authenticated
+    async def get(self, channel: str) -> None:
+        try:
+            validate_channel(channel)
+        except RealtimeError as exc:
+            self.write_realtime_error(exc)
+            return
+        self.write_json({"clients": await self.hub.presence(channel)})
+
+
+def _int(raw: str, name: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise RealtimeError(ErrorCode.BAD_REQUEST, f"{name} must be an integer") from None

@@ -1,0 +1,146 @@
+"""What every transport handler shares: the hub, the limits, the open sessions.
+
+Public names: :class:`RealtimeContext`, :class:`RealtimeHandlerMixin`.
+Handlers get the context through their URL spec (``initialize(context=...)``), never a
+global. The mixin gives them Jupyter's identity as an :class:`Identity`, the contract's
+JSON error bodies, and the enabled-transport check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from tornado import web
+
+from ..errors import SESSION_EXPIRED, SHUTDOWN, ErrorCode, RealtimeError
+from ..hub import Hub
+from ..session import Identity, Session
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["RealtimeContext", "RealtimeHandlerMixin"]
+
+log = logging.getLogger("jupyter_realtime.transports")
+
+
+@dataclass
+class RealtimeContext:
+    """Shared state of the transports of one server (see ``RealtimeApp`` for each knob)."""
+
+    hub: Hub
+    transports: set[str] = field(default_factory=lambda: {"ws", "sse", "stream", "poll"})
+    jsonp_enabled: bool = False
+    outbox_limit: int = 4 << 20
+    heartbeat_interval: float = 15.0
+    session_timeout: float = 60.0
+    poll_timeout: float = 25.0
+    sse_retry_ms: int = 2000
+    # open HTTP sessions by id, and the streams that get heartbeats
+    sessions: dict[str, Session] = field(default_factory=dict)
+    streams: set[Any] = field(default_factory=set)
+    _expiry: dict[str, float] = field(default_factory=dict)
+
+    def add_session(self, session: Session) -> None:
+        self.sessions[session.id] = session
+        self.touch(session)
+
+    def touch(self, session: Session, pinned: bool = False) -> None:
+        """Keep a session alive (``pinned``: while a request holds it)."""
+        self._expiry[session.id] = float("inf") if pinned else time.monotonic() + self.session_timeout
+
+    def remove_session(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+        self._expiry.pop(session.id, None)
+
+    def sweep(self, now: float | None = None) -> None:
+        """Heartbeat every stream and end sessions nobody came back for."""
+        now = time.monotonic() if now is None else now
+        for stream in list(self.streams):
+            stream.heartbeat()
+        for sid, deadline in list(self._expiry.items()):
+            if deadline < now:
+                session = self.sessions.get(sid)
+                self.remove_session(session) if session else self._expiry.pop(sid, None)
+                if session is not None:
+                    session.close(SESSION_EXPIRED)
+
+    def shutdown(self) -> None:
+        for session in list(self.sessions.values()):
+            session.close(SHUTDOWN)
+        for stream in list(self.streams):
+            stream.close(SHUTDOWN)
+
+
+class RealtimeHandlerMixin:
+    """For Jupyter handlers of the realtime endpoints."""
+
+    context: RealtimeContext
+    transport_name: str | None = None
+    auth_resource = "realtime"
+
+    def initialize(self, context: RealtimeContext) -> None:
+        self.context = context
+
+    @property
+    def hub(self) -> Hub:
+        return self.context.hub
+
+    def identity(self) -> Identity:
+        user: Any = self.current_user  # type: ignore[attr-defined]
+        return Identity(
+            username=user.username,
+            name=getattr(user, "name", "") or "",
+            display_name=getattr(user, "display_name", "") or "",
+            color=getattr(user, "color", None),
+        )
+
+    def check_transport(self) -> None:
+        name = self.transport_name
+        if name is not None and name not in self.context.transports:
+            raise RealtimeError(ErrorCode.NOT_FOUND, f"the {name} transport is disabled")
+
+    def write_realtime_error(self, exc: RealtimeError) -> None:
+        handler: web.RequestHandler = self  # type: ignore[assignment]
+        handler.set_status(exc.code.http_status)
+        handler.set_header("Content-Type", "application/json")
+        handler.finish(orjson.dumps({"error": exc.to_dict()}))
+
+    def write_json(self, value: Any) -> None:
+        handler: web.RequestHandler = self  # type: ignore[assignment]
+        handler.set_header("Content-Type", "application/json")
+        handler.finish(orjson.dumps(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exc, RealtimeError):
+            self.write_realtime_error(exc)
+            return
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}.get(
+            status_code, "bad_request" if 400 <= status_code < 500 else "internal"
+        )
+        message = getattr(exc, "log_message", None) or web.httputil.responses.get(
+            status_code, "error"
+        )
+        handler: web.RequestHandler = self  # type: ignore[assignment]
+        handler.set_header("Content-Type", "application/json")
+        handler.finish(orjson.dumps({"error": {"code": code, "message": message}}))
+
+
+async def wait_closed(future: asyncio.Future[None], timeout: float | None = None) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
+def run_logged(callback: Callable[[], Any]) -> None:
+    try:
+        callback()
+    except Exception:
+        log.exception("realtime callback failed")

@@ -1,0 +1,132 @@
+"""The part SSE and XHR streaming share: a long HTTP response written frame by frame.
+
+Public name: :class:`HTTPStreamTransport`. Subclasses say how a publication, an event and
+a heartbeat look on the wire (``format_*``). Until :meth:`start`, frames are buffered in
+the response, so the subscriptions exist before the first byte leaves (the headers and the
+replay go out together); afterwards each frame is one chunk written to the connection,
+whose stream write buffer is the bounded outbox. TCP_NODELAY is set: without it, Nagle's
+algorithm delays small events by hundreds of milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from tornado import iostream, web
+
+from ..errors import SLOW_CONSUMER, Disconnect
+from ..protocol import Position, Publication, encode_cursor
+from ..session import OutboxFull
+from .context import RealtimeContext
+
+__all__ = ["HTTPStreamTransport"]
+
+
+class HTTPStreamTransport:
+    kind = "stream"
+
+    def __init__(self, handler: web.RequestHandler, context: RealtimeContext) -> None:
+        self.handler = handler
+        self.context = context
+        self.positions: dict[str, Position] = {}
+        self.started = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.connection: Any = handler.request.connection
+        self.stream: iostream.IOStream = self.connection.stream
+
+    # -- wire format, per subclass --
+
+    def format_publication(self, pub: Publication, cursor: bytes) -> bytes:
+        raise NotImplementedError
+
+    def format_frame(self, frame: dict[str, Any], cursor: bytes | None) -> bytes:
+        raise NotImplementedError
+
+    def format_heartbeat(self) -> bytes:
+        raise NotImplementedError
+
+    # -- cursor --
+
+    def cursor(self) -> bytes:
+        return encode_cursor(self.positions).encode("ascii")
+
+    def _publication_bytes(self, pub: Publication) -> bytes:
+        positions = self.positions
+        positions[pub.channel] = pub.position
+        if len(positions) == 1:
+            # one channel: every subscriber's cursor is the same, so the frame is too
+            key = self.kind + "1"
+            data = pub.frames.get(key)
+            if data is None:
+                data = pub.frames[key] = self.format_publication(pub, self.cursor())
+            return data
+        return self.format_publication(pub, self.cursor())
+
+    # -- Transport --
+
+    def write_publication(self, pub: Publication) -> None:
+        self._write(self._publication_bytes(pub))
+
+    def write_frame(self, frame: dict[str, Any]) -> None:
+        self._write(self.format_frame(frame, None))
+
+    def write_positioned(self, frame: dict[str, Any], channel: str, position: Position) -> None:
+        """An event that also moves the cursor (``subscribed``)."""
+        self.positions[channel] = position
+        self._write(self.format_frame(frame, self.cursor()))
+
+    def heartbeat(self) -> None:
+        if self.started:
+            try:
+                self._write(self.format_heartbeat())
+            except OutboxFull:
+                self.close(SLOW_CONSUMER)
+
+    def _write(self, data: bytes) -> None:
+        if self.closed.done():
+            return
+        if not self.started:
+            self.handler.write(data)
+            return
+        if self.stream.closed():
+            self._finish()
+            return
+        try:
+            self.connection.write(data)
+        except iostream.StreamBufferFullError:
+            raise OutboxFull from None
+
+    async def start(self) -> None:
+        """Send the headers and what was buffered; from now on frames go out at once."""
+        self.stream.set_nodelay(True)
+        self.stream.max_write_buffer_size = self.context.outbox_limit
+        self.context.streams.add(self)
+        await self.handler.flush()
+        self.started = True
+
+    def close(self, disconnect: Disconnect) -> None:
+        if self.closed.done():
+            return
+        if disconnect is SLOW_CONSUMER:
+            self.stream.close()  # it is not reading: drop what is queued
+        else:
+            self.stream.max_write_buffer_size = None
+            try:
+                self._write(self.format_frame(disconnect.to_event(), None))
+            except OutboxFull:
+                pass
+        self._finish()
+
+    def _finish(self) -> None:
+        self.context.streams.discard(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def on_connection_close(self) -> None:
+        self._finish()
+
+
+def json_line(frame: dict[str, Any]) -> bytes:
+    return orjson.dumps(frame)

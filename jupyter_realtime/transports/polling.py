@@ -1,0 +1,209 @@
+"""Long polling and JSONP polling: ``GET realtime/poll`` and ``GET realtime/jsonp``.
+
+Public names: :class:`QueueTransport`, :class:`PollHandler`, :class:`JSONPHandler`.
+A stateless poll subscribes from its cursor, answers as soon as anything is newer (or
+empty at the timeout) and unsubscribes: the next poll may land on any server. With
+``?session=`` the poll reads the queue of an HTTP session instead (see ``uplink``).
+JSONP wraps the same answer in a strictly validated callback; it is off by default
+because any page that knows a token can read channels through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import orjson
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..errors import SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
+from ..protocol import Position, Publication, decode_cursor, encode_cursor, validate_channel
+from ..session import OutboxFull, Session
+from .context import RealtimeHandlerMixin
+
+__all__ = ["JSONPHandler", "PollHandler", "QueueTransport"]
+
+MAX_POLL_TIMEOUT = 60.0
+MAX_MESSAGES = 1000
+CALLBACK_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*){0,3}")
+
+
+class QueueTransport:
+    """A bounded queue of encoded frames that a poll drains."""
+
+    kind = "poll"
+
+    def __init__(self, limit: int, *, truncate: bool = False) -> None:
+        self.limit = limit
+        # truncate: past the limit, drop this and every later frame (a stateless poll's
+        # cursor then stops before them and the next poll fetches them) instead of failing
+        self.truncate = truncate
+        self.overflowed = False
+        self.size = 0
+        self.queue: list[tuple[bytes, str | None, Position | None]] = []
+        self.ready = asyncio.Event()
+        self.disconnect: Disconnect | None = None
+
+    def _put(self, data: bytes, channel: str | None, position: Position | None) -> None:
+        if self.overflowed:
+            return
+        if self.size + len(data) > self.limit:
+            if not self.truncate:
+                raise OutboxFull
+            self.overflowed = True
+            return
+        self.size += len(data)
+        self.queue.append((data, channel, position))
+        self.ready.set()
+
+    def write_publication(self, pub: Publication) -> None:
+        self._put(pub.json(), pub.channel, pub.position)
+
+    def write_frame(self, frame: dict[str, Any]) -> None:
+        self._put(orjson.dumps(frame), None, None)
+
+    def close(self, disconnect: Disconnect) -> None:
+        self.disconnect = disconnect
+        if disconnect is SLOW_CONSUMER:
+            self.queue.clear()
+            self.size = 0
+        self.queue.append((orjson.dumps(disconnect.to_event()), None, None))
+        self.ready.set()
+
+    def drain(self, positions: dict[str, Position], limit: int = MAX_MESSAGES) -> list[bytes]:
+        """Take up to ``limit`` frames, moving ``positions`` past each publication."""
+        taken, self.queue = self.queue[:limit], self.queue[limit:]
+        for data, channel, position in taken:
+            self.size -= len(data)
+            if channel is not None and position is not None:
+                positions[channel] = position
+        if not self.queue:
+            self.ready.clear()
+        return [data for data, _, _ in taken]
+
+    async def wait(self, timeout: float) -> None:
+        if not self.queue:
+            try:
+                await asyncio.wait_for(self.ready.wait(), timeout)
+            except asyncio.TimeoutError:
+                return
+        await asyncio.sleep(0)  # let publications of the same moment join the batch
+
+
+def poll_body(messages: list[bytes], cursor: str | None, **extra: Any) -> bytes:
+    head = orjson.dumps({**extra, "cursor": cursor})
+    return b'{"messages":[' + b",".join(messages) + b"]," + head[1:]
+
+
+class PollHandler(RealtimeHandlerMixin, APIHandler):
+    transport_name = "poll"
+    transport: QueueTransport | None = None
+
+    def timeout(self) -> float:
+        raw = self.get_argument("timeout", None)
+        if raw is None:
+            return self.context.poll_timeout
+        try:
+            value = float(raw)
+        except ValueError:
+            raise RealtimeError(ErrorCode.BAD_REQUEST, "timeout must be a number") from None
+        if not 0 <= value <= MAX_POLL_TIMEOUT:
+            raise RealtimeError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_POLL_TIMEOUT}")
+        return value
+
+    def respond(self, body: bytes) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body)
+
+    @web.authenticated
+    async def get(self) -> None:
+        try:
+            self.check_transport()
+            timeout = self.timeout()
+            sid = self.get_argument("session", "")
+            if sid == "1":
+                body = self.open_session()
+            elif sid:
+                body = await self.poll_session(sid, timeout)
+            else:
+                body = await self.poll(timeout)
+        except RealtimeError as exc:
+            self.write_realtime_error(exc)
+            return
+        if body is not None:
+            self.respond(body)
+
+    def open_session(self) -> bytes:
+        transport = QueueTransport(self.context.outbox_limit)
+        session = Session(self.hub, transport, self.identity())
+        self.context.add_session(session)
+        return poll_body([], None, session=session.id)
+
+    async def poll_session(self, sid: str, timeout: float) -> bytes | None:
+        session = self.context.sessions.get(sid)
+        if session is None or not isinstance(session.transport, QueueTransport):
+            raise RealtimeError(ErrorCode.NOT_FOUND, f"no polling session {sid!r}")
+        if session.identity.username != self.identity().username:
+            raise RealtimeError(ErrorCode.FORBIDDEN, "this session belongs to another user")
+        transport = self.transport = session.transport
+        self.context.touch(session, pinned=True)
+        try:
+            await transport.wait(timeout)
+        finally:
+            self.context.touch(session)
+        if self.request.connection.stream.closed():  # type: ignore[attr-defined]
+            return None  # keep the queue for the next poll
+        if transport.disconnect is not None:
+            self.context.remove_session(session)
+        return poll_body(transport.drain({}), None, session=sid)
+
+    async def poll(self, timeout: float) -> bytes | None:
+        channels = [validate_channel(c) for c in self.get_arguments("channel")]
+        if not channels:
+            raise RealtimeError(ErrorCode.BAD_REQUEST, "name at least one channel (?channel=)")
+        cursor = self.get_argument("cursor", None)
+        if cursor is None:
+            now = {ch: await self.hub.broker.position(ch) for ch in channels}
+            return poll_body([], encode_cursor(now))
+        since = decode_cursor(cursor)
+        transport = self.transport = QueueTransport(self.context.outbox_limit, truncate=True)
+        session = Session(self.hub, transport, self.identity())
+        positions: dict[str, Position] = {}
+        try:
+            for channel in channels:
+                session.channels.add(channel)
+                result = await self.hub.subscribe(session, channel, since=since.get(channel))
+                if not result.recovered:
+                    transport.write_frame(
+                        {"event": "gap", "channel": channel, **result.to_dict()}
+                    )
+                positions[channel] = since.get(channel) or result.position
+            await transport.wait(timeout)
+        finally:
+            session.close()
+        return poll_body(transport.drain(positions), encode_cursor(positions))
+
+    def on_connection_close(self) -> None:
+        if self.transport is not None:
+            self.transport.ready.set()
+
+
+class JSONPHandler(PollHandler):
+    transport_name = "jsonp"
+
+    def check_transport(self) -> None:
+        if not self.context.jsonp_enabled:
+            raise RealtimeError(ErrorCode.NOT_FOUND, "JSONP polling is disabled")
+        callback = self.get_argument("callback", "")
+        if len(callback) > 128 or CALLBACK_RE.fullmatch(callback) is None:
+            raise RealtimeError(ErrorCode.BAD_REQUEST, "callback must be a JavaScript identifier")
+
+    def respond(self, body: bytes) -> None:
+        callback = self.get_argument("callback").encode("ascii")
+        self.set_header("Content-Type", "application/javascript; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(b"/**/" + callback + b"(" + body + b");")

@@ -1,0 +1,109 @@
+"""WebSocket transport: ``GET realtime/ws`` (RFC 6455).
+
+Public names: :class:`RealtimeWebSocketHandler`, :class:`WebSocketTransport`.
+Commands come up as text (JSON) or binary frames (``protocol.pack_binary``); replies,
+events and publications go down. Publications are written as frames prepared once per
+publication (``wsframe``), straight to the connection's stream, whose write buffer is the
+session's bounded outbox. Authentication and origin checks are Jupyter's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import iostream, web, websocket
+
+from ..errors import SLOW_CONSUMER, Disconnect, RealtimeError
+from ..protocol import Publication
+from ..session import OutboxFull, Session
+from .context import RealtimeHandlerMixin
+from .wsframe import publication_frame, text_frame
+
+__all__ = ["RealtimeWebSocketHandler", "WebSocketTransport"]
+
+
+class WebSocketTransport:
+    kind = "ws"
+
+    def __init__(self, handler: RealtimeWebSocketHandler, stream: iostream.IOStream) -> None:
+        self.handler = handler
+        self.stream = stream
+
+    def _write(self, data: bytes) -> None:
+        stream = self.stream
+        if stream.closed():
+            return
+        try:
+            stream.write(data)
+        except iostream.StreamBufferFullError:
+            raise OutboxFull from None
+        except iostream.StreamClosedError:
+            pass
+
+    def write_publication(self, pub: Publication) -> None:
+        self._write(publication_frame(pub))
+
+    def write_frame(self, frame: dict[str, Any]) -> None:
+        self._write(text_frame(orjson.dumps(frame)))
+
+    def close(self, disconnect: Disconnect) -> None:
+        self.stream.max_write_buffer_size = None  # let the close frame through
+        self.handler.close(disconnect.code, disconnect.reason)
+
+
+class RealtimeWebSocketHandler(
+    RealtimeHandlerMixin, WebSocketMixin, JupyterHandler, websocket.WebSocketHandler
+):
+    transport_name = "ws"
+    session: Session | None = None
+
+    @property
+    def max_message_size(self) -> int:  # type: ignore[override]
+        # big enough that an oversized publication gets a too_large reply, not a close
+        return 4 * self.hub.max_message_size + (64 << 10)
+
+    def get_compression_options(self) -> None:
+        return None  # prepared frames are shared between connections: no per-socket deflate
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            self.check_transport()
+        except RealtimeError as exc:
+            raise web.HTTPError(exc.code.http_status, exc.message) from None
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        assert self.ws_connection is not None
+        stream = self.ws_connection.stream  # type: ignore[attr-defined]
+        stream.max_write_buffer_size = self.context.outbox_limit
+        stream.set_nodelay(True)
+        self.session = Session(self.hub, WebSocketTransport(self, stream), self.identity())
+
+    async def on_message(self, message: str | bytes) -> None:
+        session = self.session
+        if session is None:
+            return
+        if isinstance(message, bytes):
+            reply = await session.handle_binary(message)
+        else:
+            reply = await session.handle_text(message)
+        if reply is not None:
+            session.send(reply)
+
+    def send_ping(self) -> None:
+        try:
+            super().send_ping()
+        except iostream.StreamBufferFullError:
+            if self.session is not None:
+                self.session.close(SLOW_CONSUMER)
+
+    def on_close(self) -> None:
+        super().on_close()
+        if self.session is not None:
+            self.session.close()
