@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ..protocol import Position, Publication
@@ -30,8 +31,9 @@ class _Channel:
 
 
 class MemoryBroker(Broker):
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.clock = clock
         self._channels: dict[str, _Channel] = {}
 
     def _channel(self, name: str) -> _Channel:
@@ -66,7 +68,7 @@ class MemoryBroker(Broker):
         self, channel: str, *, since: Position | None = None, limit: int | None = None
     ) -> HistoryResult:
         ch = self._channel(channel)
-        self._expire(ch, time.time())
+        self._expire(ch, self.clock())
         position = Position(ch.epoch, ch.offset)
         pubs = list(ch.history)
         if since is None:

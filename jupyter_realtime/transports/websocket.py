@@ -66,6 +66,12 @@ class RealtimeWebSocketHandler(
         # big enough that an oversized publication gets a too_large reply, not a close
         return 4 * self.hub.max_message_size + (64 << 10)
 
+    def skip_check_origin(self) -> bool:
+        # Jupyter skips the origin check for token-authenticated requests; a realtime
+        # socket checks it always (allow_origin / allow_origin_pat still apply), so a
+        # page on another site cannot hold a channel open even with a leaked token.
+        return False
+
     def get_compression_options(self) -> None:
         return None  # prepared frames are shared between connections: no per-socket deflate
 
