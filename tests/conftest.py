@@ -44,6 +44,13 @@ class Server:
 
 
 @pytest.fixture
-def server(http_server: Any, jp_http_port: int, jp_base_url: str) -> Server:
-    """The running server (``http_server`` makes it answer; see TOOLCHAIN.md)."""
+def server(
+    http_server: Any, jp_serverapp: Any, jp_asyncio_loop: Any, jp_http_port: int, jp_base_url: str
+) -> Server:
+    """The running server (``http_server`` makes it answer; see TOOLCHAIN.md).
+
+    pytest-jupyter never runs the server's post-start hook, where extensions start their
+    background work (the broker, heartbeats); run it here as ``jupyter server`` does.
+    """
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
     return Server(jp_http_port, jp_base_url)
