@@ -203,7 +203,9 @@ class JSONPHandler(PollHandler):
 
     def respond(self, body: bytes) -> None:
         callback = self.get_argument("callback").encode("ascii")
-        self.set_header("Content-Type", "application/javascript; charset=utf-8")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
-        self.finish(b"/**/" + callback + b"(" + body + b");")
+        self.finish(
+            b"/**/" + callback + b"(" + body + b");",
+            set_content_type="application/javascript; charset=utf-8",
+        )

@@ -1,0 +1,117 @@
+"""Typed exceptions of the client, one per error code of the wire protocol.
+
+Public names: :class:`BadRequest`, :class:`Unauthorized`, :class:`Forbidden`,
+:class:`NotFound`, :class:`TooLarge`, :class:`RateLimited`, :class:`Unavailable`,
+:class:`Internal`, :class:`ConnectionLost`, :class:`GapError`, :func:`error_for`.
+
+Each subclasses :class:`jupyter_realtime.errors.RealtimeError` and carries the contract's
+``code`` (``docs/protocol.md``, *Error codes*), so ``except RealtimeError`` catches them all
+and ``exc.code`` tells them apart.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..errors import ErrorCode, RealtimeError
+from ..protocol import Position
+
+__all__ = [
+    "BadRequest",
+    "ConnectionLost",
+    "Forbidden",
+    "GapError",
+    "Internal",
+    "NotFound",
+    "RateLimited",
+    "TooLarge",
+    "Unauthorized",
+    "Unavailable",
+    "error_for",
+]
+
+
+class _CodedError(RealtimeError):
+    default_code: ClassVar[ErrorCode]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self.default_code, message)
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return type(self), (self.message,)
+
+
+class BadRequest(_CodedError):
+    default_code = ErrorCode.BAD_REQUEST
+
+
+class Unauthorized(_CodedError):
+    default_code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(_CodedError):
+    default_code = ErrorCode.FORBIDDEN
+
+
+class NotFound(_CodedError):
+    default_code = ErrorCode.NOT_FOUND
+
+
+class TooLarge(_CodedError):
+    default_code = ErrorCode.TOO_LARGE
+
+
+class RateLimited(_CodedError):
+    default_code = ErrorCode.RATE_LIMITED
+
+
+class Unavailable(_CodedError):
+    default_code = ErrorCode.UNAVAILABLE
+
+
+class Internal(_CodedError):
+    default_code = ErrorCode.INTERNAL
+
+
+class ConnectionLost(Unavailable):
+    """The connection dropped after a command was sent and before its reply arrived.
+
+    Whether the server ran the command is unknown (a publish may or may not have happened).
+    """
+
+
+class GapError(Unavailable):
+    """A resumed subscription could not replay everything it missed (``recovered: false``).
+
+    ``last`` is the last position this client had seen (None if it had seen none) and
+    ``position`` the channel's newest position, from which delivery continues. The
+    subscription stays open: reload what you need (e.g. with ``history``) and go on.
+    """
+
+    def __init__(self, channel: str, last: Position | None, position: Position) -> None:
+        seen = f"{last.epoch}:{last.offset}" if last else "nothing"
+        super().__init__(
+            f"missed publications on {channel!r}: had seen {seen}, the history now starts "
+            f"later (newest is {position.epoch}:{position.offset})"
+        )
+        self.channel = channel
+        self.last = last
+        self.position = position
+
+    def __reduce__(self) -> tuple[type, tuple[str, Position | None, Position]]:  # type: ignore[override]
+        return type(self), (self.channel, self.last, self.position)
+
+
+_BY_CODE: dict[ErrorCode, type[_CodedError]] = {
+    cls.default_code: cls
+    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, Unavailable, Internal)
+}
+
+
+def error_for(code: str, message: str) -> RealtimeError:
+    """The typed exception for an error code of a reply (``internal`` for an unknown code)."""
+    try:
+        cls = _BY_CODE[ErrorCode(code)]
+    except ValueError:
+        return Internal(f"{code}: {message}")
+    return cls(message)

@@ -1,0 +1,37 @@
+"""Configuration: disabled transports and JSONP off by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+
+@pytest.fixture
+def realtime_config() -> dict[str, Any]:
+    return {"transports": ["poll"], "max_message_size": 16}
+
+
+async def test_disabled_transports_answer_not_found(server: Any) -> None:
+    async with httpx.AsyncClient(headers=server.headers) as http:
+        sse = await http.get(server.http("realtime/sse") + "?channel=a")
+        stream = await http.get(server.http("realtime/stream") + "?channel=a")
+        jsonp = await http.get(server.http("realtime/jsonp") + "?channel=a&callback=f")
+        poll = await http.get(server.http("realtime/poll") + "?channel=a")
+    assert [r.status_code for r in (sse, stream, jsonp, poll)] == [404, 404, 404, 200]
+    assert sse.json()["error"]["code"] == "not_found"
+    with pytest.raises(websockets.InvalidStatus) as info:
+        async with connect(server.ws("realtime/ws"), additional_headers=server.headers):
+            pass
+    assert info.value.response.status_code == 404
+
+
+async def test_configured_message_size_limit(server: Any) -> None:
+    async with httpx.AsyncClient(headers=server.headers) as http:
+        ok = await http.post(server.http("realtime/api/channels/s"), json="short")
+        big = await http.post(server.http("realtime/api/channels/s"), json="much too long to pass")
+    assert ok.status_code == 200
+    assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"

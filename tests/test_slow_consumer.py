@@ -1,0 +1,80 @@
+"""A client that stops reading fills only its own outbox, then is disconnected."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+N = 300
+PAYLOAD = "x" * 30_000
+
+
+@pytest.fixture
+def realtime_config() -> dict[str, Any]:
+    return {"outbox_limit": 256 * 1024}
+
+
+def stalled_sse_socket(server: Any) -> socket.socket:
+    """An SSE request on a socket that never reads (tiny receive buffer)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    path = urlsplit(server.http("realtime/sse")).path
+    sock.sendall(
+        f"GET {path}?channel=slow HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: token {server.token}\r\n\r\n".encode()
+    )
+    return sock
+
+
+async def subscriber_count(http: httpx.AsyncClient, server: Any) -> int:
+    channels = (await http.get(server.http("realtime/api/channels"))).json()["channels"]
+    return next((c["subscribers"] for c in channels if c["channel"] == "slow"), 0)
+
+
+async def test_stalled_readers_are_cut_off_and_others_get_everything(server: Any) -> None:
+    sock = stalled_sse_socket(server)
+    stalled_ws = await connect(
+        server.ws("realtime/ws"), additional_headers=server.headers, max_queue=1
+    )
+    await stalled_ws.send(orjson.dumps({"id": 1, "op": "subscribe", "channel": "slow"}).decode())
+    async with httpx.AsyncClient(headers=server.headers, timeout=10) as http, connect(
+        server.ws("realtime/ws"), additional_headers=server.headers, max_size=None
+    ) as good:
+        await good.send(orjson.dumps({"id": 1, "op": "subscribe", "channel": "slow"}).decode())
+        assert orjson.loads(await good.recv())["id"] == 1
+        for _ in range(50):
+            if await subscriber_count(http, server) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert await subscriber_count(http, server) == 3
+
+        received: list[int] = []
+
+        async def read_all() -> None:
+            while len(received) < N:
+                received.append(orjson.loads(await good.recv())["offset"])
+
+        reader = asyncio.ensure_future(read_all())
+        for i in range(N):
+            r = await http.post(server.http("realtime/api/channels/slow"), json=PAYLOAD)
+            assert r.status_code == 200, i
+        await asyncio.wait_for(reader, 20)
+        assert received == list(range(1, N + 1))
+        # both stalled readers were disconnected: only the good one is left
+        assert await subscriber_count(http, server) == 1
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        for _ in range(N + 2):
+            await asyncio.wait_for(stalled_ws.recv(), 10)
+    assert info.value.rcvd is not None
+    assert (info.value.rcvd.code, info.value.rcvd.reason) == (4000, "slow_consumer")
+    sock.close()
+    await stalled_ws.close()
