@@ -168,8 +168,9 @@ class Session:
                 pass
         return protocol.error_reply(cid, exc)
 
-    async def run(self, cmd: dict[str, Any]) -> dict[str, Any] | None:
-        """Run one validated command; a reply if it has an ``id`` or failed."""
+    async def run(self, cmd: dict[str, Any], *, always_reply: bool = False) -> dict[str, Any] | None:
+        """Run one validated command; a reply if it has an ``id``, failed, or
+        ``always_reply`` (HTTP, where every request has a response)."""
         cid = cmd.get("id")
         try:
             self._require_open()
@@ -180,7 +181,7 @@ class Session:
             log.exception("command %s failed in session %s", cmd.get("op"), self.id)
             return protocol.error_reply(cid, RealtimeError(ErrorCode.INTERNAL, repr(exc)))
         self._bad_frames = 0
-        return None if cid is None else protocol.reply(cid, result)
+        return None if cid is None and not always_reply else protocol.reply(cid, result)
 
     async def _op_subscribe(self, cmd: dict[str, Any]) -> dict[str, Any]:
         channel = cmd["channel"]

@@ -59,8 +59,9 @@ class SessionHandler(RealtimeHandlerMixin, APIHandler):
             cmd = validate_command(frame)
         except RealtimeError as exc:
             return error_reply(command_id(frame), exc)
-        answer = await session.run(cmd)
-        return answer if answer is not None else {"id": None, "result": {}}
+        answer = await session.run(cmd, always_reply=True)
+        assert answer is not None
+        return answer
 
     @web.authenticated
     async def delete(self, sid: str) -> None:
