@@ -47,6 +47,24 @@ class RealtimeApp(ExtensionApp):
         config=True,
         help="Address of the broker, e.g. redis://127.0.0.1:6379/0. Default: '' (in memory).",
     )
+    redis_key_prefix = Unicode(
+        "jupyter_realtime",
+        config=True,
+        help="Redis broker: prefix of every key and pub/sub channel, so that several "
+        "deployments can share one Redis. Default: 'jupyter_realtime'.",
+    )
+    redis_presence_ttl = Float(
+        30.0,
+        config=True,
+        help="Redis broker: seconds after which the clients of a server that stopped "
+        "(crashed) leave presence; servers heartbeat every third of it. Default: 30.",
+    )
+    redis_meta_ttl = Float(
+        30 * 86400.0,
+        config=True,
+        help="Redis broker: seconds an idle channel keeps its epoch and offset (at least "
+        "history_ttl; 0: forever). After that it starts a new epoch. Default: 2592000 (30 days).",
+    )
     history_size = Int(
         1000, config=True, help="Publications kept per channel for history and recovery. Default: 1000."
     )
@@ -117,11 +135,24 @@ class RealtimeApp(ExtensionApp):
 
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class
-        if self.broker_url.startswith(("redis://", "rediss://", "unix://")) and cls is MemoryBroker:
+        options: dict[str, Any] = {}
+        if self.broker_url.startswith(("redis://", "rediss://", "unix://")):
             from .brokers.redis import RedisBroker
 
-            cls = RedisBroker
-        return cls(history_size=self.history_size, history_ttl=self.history_ttl, url=self.broker_url)
+            if cls is MemoryBroker:
+                cls = RedisBroker
+            if issubclass(cls, RedisBroker):
+                options = {
+                    "key_prefix": self.redis_key_prefix,
+                    "presence_ttl": self.redis_presence_ttl,
+                    "meta_ttl": self.redis_meta_ttl,
+                }
+        return cls(
+            history_size=self.history_size,
+            history_ttl=self.history_ttl,
+            url=self.broker_url,
+            **options,
+        )
 
     def initialize_settings(self) -> None:
         unknown = set(self.transports) - set(TRANSPORTS)

@@ -1,0 +1,180 @@
+"""Lua scripts and the encoding of publications for the Redis broker.
+
+Private to :mod:`jupyter_realtime.brokers.redis`; imports no Redis client, so the encoding
+is tested without a server.
+
+Keys of a channel ``C`` under the prefix ``P`` (the ``{C}`` hash tag keeps them in one
+slot, so each script touches one slot):
+
+* ``P:{C}:meta``: hash ``e`` (epoch) and ``o`` (newest offset). Its loss (Redis restarted
+  without persistence, expiry after ``meta_ttl``) is what starts a new epoch.
+* ``P:{C}:history``: stream whose entry ids are ``<offset>-0`` and whose single field ``m``
+  is the *blob*: ``[ts,sender,binary]`` as JSON, a newline, then the raw payload.
+* ``P:{C}:presence``: hash client id -> ``<node>|<info JSON>``.
+* pub/sub channel ``P:{C}``: ``p<epoch> <offset> <blob>`` for a publication,
+  ``j<info JSON>`` / ``l<info JSON>`` for a join / leave.
+* ``P:node:<node>``: a server's heartbeat (expires when the server stops beating).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..protocol import Publication
+
+__all__ = [
+    "ADD_PRESENCE",
+    "PUBLISH",
+    "READ",
+    "REAP_PRESENCE",
+    "REMOVE_PRESENCE",
+    "decode_blob",
+    "decode_entries",
+    "encode_blob",
+]
+
+# A channel's epoch, made (with offset 0 and no history) when its meta key is missing.
+_ENSURE_EPOCH = """
+local function ensure_epoch(meta, stream, new_epoch)
+  local epoch = redis.call('HGET', meta, 'e')
+  if epoch then return epoch end
+  redis.call('HSET', meta, 'e', new_epoch, 'o', 0)
+  redis.call('DEL', stream)
+  return new_epoch
+end
+"""
+
+# Drop expired entries from the head of a stream (their blob starts with "[ts,"); one
+# batch at a time. True when a whole batch was expired (there may be more).
+_TRIM_EXPIRED = """
+local function expired(entry, cutoff)
+  local ts = tonumber(string.match(entry[2][2], '^%[([^,]+),'))
+  return ts ~= nil and ts < cutoff
+end
+local function trim_expired(stream, cutoff)
+  local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+  if head[1] == nil or not expired(head[1], cutoff) then return false end
+  local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', 256)
+  for _, entry in ipairs(batch) do
+    if not expired(entry, cutoff) then
+      redis.call('XTRIM', stream, 'MINID', entry[1])
+      return false
+    end
+  end
+  local last = tonumber(string.match(batch[#batch][1], '^(%d+)'))
+  redis.call('XTRIM', stream, 'MINID', string.format('%d-0', last + 1))
+  return true
+end
+"""
+
+# KEYS: meta, history. ARGV: blob, epoch for a new channel, history size, expiry cutoff
+# (ts, or ''), history ttl ms, meta ttl ms, pub/sub channel. Returns {epoch, offset}.
+PUBLISH = (
+    _ENSURE_EPOCH
+    + _TRIM_EXPIRED
+    + """
+local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[2])
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], string.format('%d-0', offset), 'm', ARGV[1])
+  if ARGV[4] ~= '' then trim_expired(KEYS[2], tonumber(ARGV[4])) end
+  if ARGV[5] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+end
+if ARGV[6] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+redis.call('PUBLISH', ARGV[7], 'p' .. epoch .. ' ' .. string.format('%d', offset) .. ' ' .. ARGV[1])
+return {epoch, offset}
+"""
+)
+
+# KEYS: meta, history. ARGV: epoch for a new channel, meta ttl ms, expiry cutoff (or ''),
+# history size, mode ('pos', 'latest' or 'after'), epoch and offset to read after (a
+# mismatched epoch reads from the oldest), limit (0: all). Returns {epoch, offset, entries}.
+READ = (
+    _ENSURE_EPOCH
+    + _TRIM_EXPIRED
+    + """
+local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
+if ARGV[5] == 'pos' then return {epoch, offset, {}} end
+if ARGV[3] ~= '' then
+  local cutoff = tonumber(ARGV[3])
+  while trim_expired(KEYS[2], cutoff) do end
+end
+local size = tonumber(ARGV[4])
+if offset - size >= 1 then
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', offset - size + 1))
+end
+local count = {}
+if ARGV[8] ~= '0' then count = {'COUNT', ARGV[8]} end
+local entries
+if ARGV[5] == 'latest' then
+  entries = redis.call('XREVRANGE', KEYS[2], '+', '-', unpack(count))
+elseif ARGV[6] == epoch then
+  local start = string.format('%d-0', tonumber(ARGV[7]) + 1)
+  entries = redis.call('XRANGE', KEYS[2], start, '+', unpack(count))
+else
+  entries = redis.call('XRANGE', KEYS[2], '-', '+', unpack(count))
+end
+return {epoch, offset, entries}
+"""
+)
+
+# KEYS: presence. ARGV: client, "<node>|<info>", ttl ms, pub/sub channel, info.
+ADD_PRESENCE = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], 'j' .. ARGV[5])
+return 1
+"""
+
+# KEYS: presence. ARGV: client, pub/sub channel. Returns 1 if the client was present.
+REMOVE_PRESENCE = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'l' .. string.sub(value, string.find(value, '|', 1, true) + 1))
+return 1
+"""
+
+# KEYS: presence. ARGV: pub/sub channel, then the dead nodes. Removes their clients and
+# announces each leave once (HDEL inside the script: two reapers cannot both announce).
+REAP_PRESENCE = """
+local dead = {}
+for i = 2, #ARGV do dead[ARGV[i]] = true end
+local all = redis.call('HGETALL', KEYS[1])
+local removed = 0
+for i = 1, #all, 2 do
+  local value = all[i + 1]
+  local bar = string.find(value, '|', 1, true)
+  if dead[string.sub(value, 1, bar - 1)] then
+    redis.call('HDEL', KEYS[1], all[i])
+    redis.call('PUBLISH', ARGV[1], 'l' .. string.sub(value, bar + 1))
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+def encode_blob(payload: bytes, *, binary: bool, sender: str | None, ts: float) -> bytes:
+    """A publication's fields but channel, epoch and offset (those come from Redis)."""
+    return orjson.dumps([ts, sender, 1 if binary else 0]) + b"\n" + payload
+
+
+def decode_blob(channel: str, epoch: str, offset: int, blob: bytes) -> Publication:
+    head, _, payload = blob.partition(b"\n")
+    ts, sender, binary = orjson.loads(head)
+    return Publication(
+        channel, epoch, offset, payload, binary=bool(binary), ts=float(ts), sender=sender
+    )
+
+
+def decode_entries(channel: str, epoch: str, entries: list[Any]) -> list[Publication]:
+    """Stream entries ``[id, [b"m", blob]]`` as publications, in the order given."""
+    return [
+        decode_blob(channel, epoch, int(entry_id.split(b"-", 1)[0]), fields[1])
+        for entry_id, fields in entries
+    ]
