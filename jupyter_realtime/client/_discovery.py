@@ -11,10 +11,16 @@ again on every reconnection, so a kernel finds its server after the server resta
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+from ..errors import ErrorCode
+from ._errors import Unavailable, error_for
 
 __all__ = ["ENV_TOKEN", "ENV_URL", "Endpoint", "candidates", "describe"]
 
@@ -49,12 +55,35 @@ class Endpoint:
     def __str__(self) -> str:
         return f"{self.url} (from {self.source})"
 
+    def get_json(self, path: str) -> Any:
+        """``GET`` a REST endpoint (blocking); its JSON body, or the typed error it answered."""
+        handlers = [urllib.request.ProxyHandler({})] if self.loopback else []
+        request = urllib.request.Request(self.http(path), headers=self.headers)
+        try:
+            with urllib.request.build_opener(*handlers).open(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                error = json.loads(exc.read())["error"]
+                code, message = error["code"], error["message"]
+            except (ValueError, KeyError, TypeError):
+                by_status = {c.http_status: c for c in ErrorCode}
+                code, message = by_status.get(exc.code, ErrorCode.INTERNAL), f"HTTP {exc.code}"
+            raise error_for(code, f"{message} ({self.http(path)})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise Unavailable(f"cannot reach {self}: {getattr(exc, 'reason', exc)}") from None
 
-def candidates(url: str | None = None, token: str | None = None) -> tuple[list[Endpoint], list[str]]:
+
+def candidates(
+    url: str | None = None, token: str | None = None
+) -> tuple[list[Endpoint], list[str]]:
     """Endpoints to try, best first, and a line per place looked at (for error messages)."""
     tried: list[str] = []
     if url:
-        tok = token if token is not None else os.environ.get(ENV_TOKEN) or _running_token(url)
+        tok = token
+        if tok is None:  # never send a token to a server it was not issued by
+            same = os.environ.get(ENV_URL, "").rstrip("/") == url.rstrip("/")
+            tok = os.environ.get(ENV_TOKEN, "") if same else _running_token(url)
         return [Endpoint(url, tok or "", "the url argument")], [f"the url argument {url}"]
     found: list[Endpoint] = []
     env_url = os.environ.get(ENV_URL)

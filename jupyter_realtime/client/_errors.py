@@ -104,7 +104,16 @@ class GapError(Unavailable):
 
 _BY_CODE: dict[ErrorCode, type[_CodedError]] = {
     cls.default_code: cls
-    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, RateLimited, Unavailable, Internal)
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        TooLarge,
+        RateLimited,
+        Unavailable,
+        Internal,
+    )
 }
 
 
