@@ -1,0 +1,246 @@
+"""The Broker contract (``brokers/base.py``), run against every broker.
+
+Pure broker tests: no Jupyter server. The Redis broker runs against a real
+``redis-server`` started on a free port (``redis_fixtures.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis_fixtures import RedisServer
+
+from jupyter_realtime.brokers.base import Broker
+from jupyter_realtime.brokers.memory import MemoryBroker
+from jupyter_realtime.protocol import Position, Publication
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Recorder:
+    """A broker event handler that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.pubs: list[Publication] = []
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def on_publication(self, pub: Publication) -> None:
+        self.pubs.append(pub)
+
+    def on_join(self, channel: str, info: dict[str, Any]) -> None:
+        self.events.append(("join", channel, info))
+
+    def on_leave(self, channel: str, info: dict[str, Any]) -> None:
+        self.events.append(("leave", channel, info))
+
+    def offsets(self, channel: str) -> list[int]:
+        return [p.offset for p in self.pubs if p.channel == channel]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+BrokerFactory = Callable[..., Any]
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def new_broker(
+    request: pytest.FixtureRequest, tmp_path: Path, jp_asyncio_loop: asyncio.AbstractEventLoop
+) -> Iterator[BrokerFactory]:
+    """``await new_broker(**options)``: a started broker with a :class:`Recorder`."""
+    url = ""
+    if request.param == "redis":
+        server = RedisServer(tmp_path)
+        server.start()
+        request.addfinalizer(server.stop)
+        url = server.url
+    brokers: list[Broker] = []
+
+    async def make(**options: Any) -> Broker:
+        broker: Broker
+        if request.param == "redis":
+            from jupyter_realtime.brokers.redis import RedisBroker
+
+            broker = RedisBroker(url=url, **options)
+        else:
+            broker = MemoryBroker(**options)
+        broker.set_handler(Recorder())
+        await broker.start()
+        brokers.append(broker)
+        return broker
+
+    yield make
+    for broker in brokers:
+        jp_asyncio_loop.run_until_complete(broker.close())
+
+
+def recorder(broker: Broker) -> Recorder:
+    assert isinstance(broker.handler, Recorder)
+    return broker.handler
+
+
+async def publish(broker: Broker, channel: str, data: bytes, **kw: Any) -> Publication:
+    kw.setdefault("binary", False)
+    kw.setdefault("sender", "alice")
+    kw.setdefault("ts", time.time())
+    return await broker.publish(channel, data, **kw)
+
+
+async def test_offsets_start_at_one_and_grow_by_one_in_one_epoch(new_broker: BrokerFactory):
+    broker = await new_broker()
+    start = await broker.position("c")
+    assert start.offset == 0
+    pubs = [await publish(broker, "c", b'{"n":%d}' % i) for i in range(3)]
+    assert [p.offset for p in pubs] == [1, 2, 3]
+    assert {p.epoch for p in pubs} == {start.epoch}
+    assert await broker.position("c") == Position(start.epoch, 3)
+    assert (await broker.position("other")).offset == 0
+
+
+async def test_history_newest_limit_oldest_first(new_broker: BrokerFactory):
+    broker = await new_broker()
+    for i in range(5):
+        await publish(broker, "c", b"%d" % i)
+    result = await broker.history("c", limit=2)
+    assert [p.offset for p in result.publications] == [4, 5]
+    assert [p.data for p in result.publications] == [3, 4]
+    assert result.position.offset == 5 and result.recovered
+    everything = await broker.history("c")
+    assert [p.offset for p in everything.publications] == [1, 2, 3, 4, 5]
+
+
+async def test_history_since_returns_first_limit_after_it(new_broker: BrokerFactory):
+    broker = await new_broker()
+    epoch = (await publish(broker, "c", b"1")).epoch
+    for i in range(2, 7):
+        await publish(broker, "c", b"%d" % i)
+    result = await broker.history("c", since=Position(epoch, 2), limit=3)
+    assert [p.offset for p in result.publications] == [3, 4, 5]
+    assert result.recovered and result.position == Position(epoch, 6)
+    result = await broker.history("c", since=Position(epoch, 6))
+    assert result.publications == [] and result.recovered
+    result = await broker.history("c", since=Position(epoch, 0))
+    assert [p.offset for p in result.publications] == [1, 2, 3, 4, 5, 6] and result.recovered
+
+
+async def test_history_is_bounded_by_size_and_says_when_since_is_out_of_reach(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker(history_size=3)
+    epoch = (await publish(broker, "c", b"1")).epoch
+    for i in range(2, 6):
+        await publish(broker, "c", b"%d" % i)
+    assert [p.offset for p in (await broker.history("c")).publications] == [3, 4, 5]
+    reachable = await broker.history("c", since=Position(epoch, 2))
+    assert [p.offset for p in reachable.publications] == [3, 4, 5] and reachable.recovered
+    lost = await broker.history("c", since=Position(epoch, 1))
+    assert [p.offset for p in lost.publications] == [3, 4, 5] and not lost.recovered
+
+
+async def test_history_is_bounded_by_age(new_broker: BrokerFactory):
+    broker = await new_broker(history_ttl=60)
+    old = await publish(broker, "c", b'"old"', ts=time.time() - 120)
+    await publish(broker, "c", b'"new"')
+    assert [p.data for p in (await broker.history("c")).publications] == ["new"]
+    result = await broker.history("c", since=Position(old.epoch, 0))
+    assert [p.offset for p in result.publications] == [2] and not result.recovered
+
+
+async def test_since_from_another_epoch_is_not_recovered(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await publish(broker, "c", b"1")
+    result = await broker.history("c", since=Position("not-an-epoch", 1))
+    assert not result.recovered
+    assert [p.offset for p in result.publications] == [1]
+
+
+async def test_fields_and_binary_payloads_round_trip(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await broker.subscribe("c")
+    raw = bytes(range(256)) + b"\n\r\x00 end"
+    ts = int(time.time()) + 0.125
+    sent = await publish(broker, "c", raw, binary=True, sender=None, ts=ts)
+    await publish(broker, "c", '{"é": "\\n", "x": [1, 2.5]}'.encode(), sender="bob")
+    got = recorder(broker)
+    await until(lambda: len(got.pubs) == 2)
+    for pubs in (got.pubs, (await broker.history("c")).publications):
+        binary, text = pubs
+        assert (binary.payload, binary.binary, binary.sender) == (raw, True, None)
+        assert (binary.epoch, binary.offset, binary.ts) == (sent.epoch, 1, ts)
+        assert text.data == {"é": "\n", "x": [1, 2.5]} and not text.binary
+        assert text.sender == "bob" and text.channel == "c"
+
+
+async def test_live_delivery_in_offset_order_exactly_once(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await broker.subscribe("a")
+    await broker.subscribe("b")
+    sent = await asyncio.gather(*(publish(broker, "ab"[i % 2], b"%d" % i) for i in range(60)))
+    got = recorder(broker)
+    await until(lambda: len(got.pubs) == 60)
+    assert got.offsets("a") == list(range(1, 31))
+    assert got.offsets("b") == list(range(1, 31))
+    assert sorted((p.channel, p.offset) for p in sent) == sorted(
+        (p.channel, p.offset) for p in got.pubs
+    )
+
+
+async def test_position_after_subscribe_then_everything_newer_is_delivered(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker()
+    await publish(broker, "c", b"1")
+    await broker.subscribe("c")
+    position = await broker.position("c")
+    await publish(broker, "c", b"2")
+    got = recorder(broker)
+    await until(lambda: any(p.offset > position.offset for p in got.pubs))
+    assert [p.offset for p in got.pubs if p.offset > position.offset] == [2]
+
+
+async def test_presence_joins_and_leaves(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await broker.subscribe("c")
+    alice = {"client": "c1", "user": "alice", "name": "Alice", "color": None}
+    bob = {"client": "c2", "user": "bob", "name": "Bob", "color": "#f00"}
+    await broker.add_presence("c", "c1", alice)
+    await broker.add_presence("c", "c2", bob)
+    clients = await broker.presence("c")
+    assert sorted(clients, key=lambda c: c["client"]) == [alice, bob]
+    await broker.remove_presence("c", "c1")
+    await broker.remove_presence("c", "c1")  # absent: no second leave
+    got = recorder(broker)
+    await until(lambda: len(got.events) == 3)
+    await asyncio.sleep(0.05)
+    assert got.events == [("join", "c", alice), ("join", "c", bob), ("leave", "c", alice)]
+    assert await broker.presence("c") == [bob]
+    assert await broker.presence("empty") == []
+
+
+async def test_channels_lists_history_and_positions(new_broker: BrokerFactory):
+    broker = await new_broker()
+    pub = await publish(broker, "one", b"1")
+    await publish(broker, "two", b"1")
+    await publish(broker, "two", b"2")
+    infos = {info.channel: info.position for info in await broker.channels()}
+    assert infos["one"] == Position(pub.epoch, 1)
+    assert infos["two"].offset == 2
+
+
+async def test_epoch_is_stable_while_history_is_kept(new_broker: BrokerFactory):
+    broker = await new_broker(history_size=2)
+    epoch = (await publish(broker, "c", b"1")).epoch
+    for i in range(10):
+        await publish(broker, "c", b"%d" % i)
+    assert (await broker.position("c")).epoch == epoch
+    assert (await broker.history("c")).position == Position(epoch, 11)
