@@ -106,6 +106,18 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+async def quiesce(pid: int, timeout: float = 5.0) -> None:
+    """Wait until the server stops using CPU (e.g. closing the last scenario's connections)."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now == last:
+            return
+        last = now
+
+
 async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dict[str, Any]:
     """Run ``sc`` against the server on ``port`` (process ``pid``); returns flat metrics."""
     loop = asyncio.get_running_loop()
@@ -113,14 +125,14 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
     pub = make_publisher(target.publish, port, target.headers)
     await _connect(loop, pub, port)
     await asyncio.wait_for(pub.send(body(0)), 10)  # warm the publish path before RSS0
-    await asyncio.sleep(0.2)
+    await quiesce(pid)
     rss0 = rss_bytes(pid)
     t0 = time.monotonic()
     subs, errors = await open_subscribers(target, port, sc.subscribers, rec, sc.connect_concurrency)
     connect_s = time.monotonic() - t0
     try:
         not_ready = await warm_up(pub, subs, 10 + len(subs) / 500) if subs else 0
-        await asyncio.sleep(0.3)
+        await quiesce(pid)
         rss1 = rss_bytes(pid)
         rec.start(base=1_000_000, k=sc.publications)
         for s in subs:

@@ -54,7 +54,8 @@ def table(results: list[Result], baseline: str) -> str:
         rows = [head]
         for target, runs in by_target.items():
             row = [target]
-            row += [fmt.format(_median([r[key] for r in runs])) for key, _, fmt in _COLUMNS]
+            medians = [(_median([r[key] for r in runs]), fmt) for key, _, fmt in _COLUMNS]
+            row += ["-" if math.isnan(m) else fmt.format(m) for m, fmt in medians]
             row.append("/".join(str(sum(r[k] for r in runs)) for k in ("lost", "dup", "ooo")))
             base_runs = by_target.get(baseline, [])
             speed = _ratio(runs, base_runs, "deliveries_per_s", invert=False)

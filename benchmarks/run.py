@@ -15,7 +15,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,6 +27,7 @@ from benchmarks.load import Scenario, run_scenario  # noqa: E402
 from benchmarks.procstat import raise_nofile  # noqa: E402
 from benchmarks.targets import ALL, Target  # noqa: E402
 
+T = TypeVar("T")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -35,23 +37,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--subscribers", default="100,1000", help="comma-separated counts, e.g. 100,1000,10000")
     p.add_argument("--targets", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
     p.add_argument("--reps", type=int, help="repetitions of every run (default 5, quick 3)")
-    p.add_argument("--deliveries", type=int, help="deliveries per fan-out run (default 200000, quick 30000)")
+    p.add_argument("--deliveries", type=int, help="deliveries per fan-out run (default 200000, quick 12000)")
     p.add_argument("--latency-rate", type=float, default=50.0, help="publications/s in the latency scenario")
-    p.add_argument("--latency-seconds", type=float, help="length of the latency scenario (default 5, quick 2)")
+    p.add_argument("--latency-seconds", type=float, help="length of the latency scenario (default 5, quick 1)")
     p.add_argument("--latency-subscribers", type=int, default=100)
     p.add_argument("--baseline", default="tornado_write_message", help="target the ratios compare to")
+    p.add_argument("--reuse-servers", action=argparse.BooleanOptionalAction,
+                   help="one server process for all scenarios of a repetition (default: quick only);\n"
+                        "memory per connection is then measured for the first scenario only")
     p.add_argument("--no-plot", action="store_true")
     args = p.parse_args(argv)
-    args.reps = args.reps or (3 if args.quick else 5)
-    args.deliveries = args.deliveries or (30_000 if args.quick else 200_000)
-    args.latency_seconds = args.latency_seconds or (2.0 if args.quick else 5.0)
+    quick = args.quick
+    args.reps = args.reps if args.reps is not None else (3 if quick else 5)
+    args.deliveries = args.deliveries if args.deliveries is not None else (12_000 if quick else 200_000)
+    if args.latency_seconds is None:
+        args.latency_seconds = 1.0 if quick else 5.0
+    if args.reuse_servers is None:
+        args.reuse_servers = quick
     return args
 
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
     out = []
     for n in (int(x) for x in args.subscribers.split(",") if x.strip()):
-        k = max(20, min(2000, args.deliveries // n))
+        k = max(10, min(2000, args.deliveries // n))
         out.append(Scenario("fanout", n, k))
     if args.latency_seconds > 0 and args.latency_subscribers > 0:
         k = max(1, int(args.latency_rate * args.latency_seconds))
@@ -72,10 +81,34 @@ def select_targets(names: str) -> list[Target]:
     return chosen
 
 
-def run_one(target: Target, sc: Scenario, rep: int) -> dict[str, Any]:
+def client_runner() -> tuple[str, Callable[[Coroutine[Any, Any, T]], T]]:
+    """The load client's event loop: uvloop when installed (cheaper per read), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio", asyncio.run
+    return "uvloop", uvloop.run
+
+
+def run_target(target: Target, plan: list[Scenario], rep: int) -> list[dict[str, Any]]:
+    """Every scenario of ``plan`` against one fresh server process."""
+    _, runner = client_runner()
+    out = []
     with Server(target, RESULTS / "logs") as server:
-        metrics = asyncio.run(run_scenario(target, server.port, server.pid, sc))
-    return {"target": target.name, "scenario": sc.name, "rep": rep, **metrics}
+        for i, sc in enumerate(plan):
+            metrics = runner(run_scenario(target, server.port, server.pid, sc))
+            if i:  # freed connections of earlier scenarios make the RSS delta meaningless
+                metrics["mem_kib_per_conn"] = float("nan")
+            out.append({"target": target.name, "scenario": sc.name, "rep": rep, **metrics})
+            print(_progress(out[-1]), flush=True)
+    return out
+
+
+def batches(plan: list[Scenario], reuse: bool) -> list[list[Scenario]]:
+    """Scenarios grouped by server process: one each, or all on one (largest first)."""
+    if not reuse:
+        return [[sc] for sc in plan]
+    return [sorted(plan, key=lambda sc: (sc.name != "fanout", -sc.subscribers))]
 
 
 def _progress(r: dict[str, Any]) -> str:
@@ -97,22 +130,22 @@ def main(argv: list[str] | None = None) -> int:
         print("no target can run", file=sys.stderr)
         return 1
     plan = scenarios(args)
+    print(f"load client event loop: {client_runner()[0]}", flush=True)
     results: list[dict[str, Any]] = []
     failures: dict[str, int] = {}
     started = time.monotonic()
     try:
         for rep in range(args.reps):
             print(f"repetition {rep + 1}/{args.reps}", flush=True)
-            for sc in plan:
+            for batch in batches(plan, args.reuse_servers):
                 for target in targets:
                     if failures.get(target.name, 0) >= 2:
                         continue
                     try:
-                        results.append(run_one(target, sc, rep))
-                        print(_progress(results[-1]), flush=True)
+                        results += run_target(target, batch, rep)
                     except Exception as exc:  # one target failing must not stop the others
                         failures[target.name] = failures.get(target.name, 0) + 1
-                        print(f"  {target.name}: {sc.name} n={sc.subscribers} failed: {exc!r}", flush=True)
+                        print(f"  {target.name} failed: {exc!r}", flush=True)
     except KeyboardInterrupt:
         print("\ninterrupted: reporting what was measured", file=sys.stderr)
     finally:

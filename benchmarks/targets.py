@@ -8,6 +8,7 @@ optional ``check`` that explains why a target cannot run here (it is then skippe
 
 from __future__ import annotations
 
+import functools
 import secrets
 import subprocess
 import sys
@@ -90,6 +91,7 @@ def _jupyter_server(port: int) -> list[str]:
     ]  # fmt: skip
 
 
+@functools.cache
 def _hub_importable() -> str | None:
     """Why the extension cannot run here, or None. Imported in a child, as the server will."""
     try:

@@ -73,3 +73,28 @@ def decode_frames(buf: bytearray) -> list[tuple[int, bytes]]:
     if pos:
         del buf[:pos]
     return out
+
+
+def data_frames_end(data: bytes, prefix: bytes = b"") -> bool:
+    """True if ``data`` is exactly a run of complete, final, unmasked text frames.
+
+    Each payload must also start with ``prefix``. This is the load client's fast path: such a
+    chunk can be scanned for publications as a whole, without splitting it into frames.
+    """
+    pos, end, plen = 0, len(data), len(prefix)
+    while pos < end:
+        if data[pos] != 0x81 or end - pos < 2:
+            return False
+        n = data[pos + 1]
+        head = 2
+        if n == 126:
+            if end - pos < 4:
+                return False
+            n = (data[pos + 2] << 8) | data[pos + 3]
+            head = 4
+        elif n > 126:  # masked, or a 64-bit length: not on the fast path
+            return False
+        if plen and data[pos + head : pos + head + plen] != prefix:
+            return False
+        pos += head + n
+    return pos == end
