@@ -19,6 +19,7 @@ from tornado import iostream, web
 from ..errors import SLOW_CONSUMER, Disconnect
 from ..protocol import Position, Publication, encode_cursor
 from ..session import OutboxFull
+from . import fastwrite
 from .context import RealtimeContext
 
 __all__ = ["HTTPStreamTransport"]
@@ -33,8 +34,12 @@ class HTTPStreamTransport:
         self.positions: dict[str, Position] = {}
         self.started = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.connection: Any = handler.request.connection
+        request = handler.request
+        self.connection: Any = request.connection
         self.stream: iostream.IOStream = self.connection.stream
+        # Tornado frames an HTTP/1.1 response of unknown length as chunks; frames written
+        # straight to the stream must carry the same framing (see fastwrite)
+        self.chunked = request.version == "HTTP/1.1"
 
     # -- wire format, per subclass --
 
@@ -52,17 +57,22 @@ class HTTPStreamTransport:
     def cursor(self) -> bytes:
         return encode_cursor(self.positions).encode("ascii")
 
+    def _chunk(self, data: bytes) -> bytes:
+        if self.chunked and self.started:
+            return b"%x\r\n" % len(data) + data + b"\r\n"
+        return data
+
     def _publication_bytes(self, pub: Publication) -> bytes:
         positions = self.positions
         positions[pub.channel] = pub.position
-        if len(positions) == 1:
-            # one channel: every subscriber's cursor is the same, so the frame is too
-            key = self.kind + "1"
+        if len(positions) == 1 and self.started:
+            # one channel: every subscriber's cursor is the same, so the bytes are too
+            key = self.kind + ("1c" if self.chunked else "1")
             data = pub.frames.get(key)
             if data is None:
-                data = pub.frames[key] = self.format_publication(pub, self.cursor())
+                data = pub.frames[key] = self._chunk(self.format_publication(pub, self.cursor()))
             return data
-        return self.format_publication(pub, self.cursor())
+        return self._chunk(self.format_publication(pub, self.cursor()))
 
     # -- Transport --
 
@@ -70,17 +80,17 @@ class HTTPStreamTransport:
         self._write(self._publication_bytes(pub))
 
     def write_frame(self, frame: dict[str, Any]) -> None:
-        self._write(self.format_frame(frame, None))
+        self._write(self._chunk(self.format_frame(frame, None)))
 
     def write_positioned(self, frame: dict[str, Any], channel: str, position: Position) -> None:
         """An event that also moves the cursor (``subscribed``)."""
         self.positions[channel] = position
-        self._write(self.format_frame(frame, self.cursor()))
+        self._write(self._chunk(self.format_frame(frame, self.cursor())))
 
     def heartbeat(self) -> None:
         if self.started:
             try:
-                self._write(self.format_heartbeat())
+                self._write(self._chunk(self.format_heartbeat()))
             except OutboxFull:
                 self.close(SLOW_CONSUMER)
 
@@ -94,7 +104,7 @@ class HTTPStreamTransport:
             self._finish()
             return
         try:
-            self.connection.write(data)
+            fastwrite.write(self.stream, data)
         except iostream.StreamBufferFullError:
             raise OutboxFull from None
 
@@ -114,7 +124,7 @@ class HTTPStreamTransport:
         else:
             self.stream.max_write_buffer_size = None
             try:
-                self._write(self.format_frame(disconnect.to_event(), None))
+                self._write(self._chunk(self.format_frame(disconnect.to_event(), None)))
             except OutboxFull:
                 pass
         self._finish()

@@ -17,9 +17,10 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import iostream, web, websocket
 
-from ..errors import SLOW_CONSUMER, Disconnect, RealtimeError
+from ..errors import SLOW_CONSUMER, TOO_MANY_CONNECTIONS, Disconnect, RealtimeError
 from ..protocol import Publication
 from ..session import OutboxFull, Session
+from . import fastwrite
 from .context import RealtimeHandlerMixin
 from .wsframe import publication_frame, text_frame
 
@@ -34,15 +35,10 @@ class WebSocketTransport:
         self.stream = stream
 
     def _write(self, data: bytes) -> None:
-        stream = self.stream
-        if stream.closed():
-            return
         try:
-            stream.write(data)
+            fastwrite.write(self.stream, data)
         except iostream.StreamBufferFullError:
             raise OutboxFull from None
-        except iostream.StreamClosedError:
-            pass
 
     def write_publication(self, pub: Publication) -> None:
         self._write(publication_frame(pub))
@@ -89,7 +85,12 @@ class RealtimeWebSocketHandler(
         stream = self.ws_connection.stream  # type: ignore[attr-defined]
         stream.max_write_buffer_size = self.context.outbox_limit
         stream.set_nodelay(True)
-        self.session = Session(self.hub, WebSocketTransport(self, stream), self.identity())
+        try:
+            self.session = self.context.new_session(
+                WebSocketTransport(self, stream), self.identity()
+            )
+        except RealtimeError:  # too many connections for this user
+            self.close(TOO_MANY_CONNECTIONS.code, TOO_MANY_CONNECTIONS.reason)
 
     async def on_message(self, message: str | bytes) -> None:
         session = self.session
