@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.procstat import cpu_seconds, rss_bytes
 from benchmarks.publishers import _Pending, make_publisher
@@ -28,13 +28,16 @@ class Scenario:
     subscribers: int
     publications: int
     rate: float = 0.0  # publications per second; 0 = as fast as acknowledged
-    window: int = 4  # publications in flight when rate == 0
+    window: int = 2  # publications in flight when rate == 0: the next one waits in the server
     connect_concurrency: int = 100
     settle: float = 2.0  # give up waiting after this long without a delivery
     max_seconds: float = 60.0  # the longest a publish phase may take
 
 
-async def _connect(loop: asyncio.AbstractEventLoop, proto: _Base, port: int) -> _Base:
+P = TypeVar("P", bound=_Base)
+
+
+async def _connect(loop: asyncio.AbstractEventLoop, proto: P, port: int) -> P:
     await loop.create_connection(lambda: proto, "127.0.0.1", port)
     await asyncio.wait_for(proto.ready, 15)
     return proto
@@ -122,14 +125,16 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
     """Run ``sc`` against the server on ``port`` (process ``pid``); returns flat metrics."""
     loop = asyncio.get_running_loop()
     rec = Recorder()
-    pub = make_publisher(target.publish, port, target.headers)
-    await _connect(loop, pub, port)
+    pub = await _connect(loop, make_publisher(target.publish, port, target.headers), port)
     await asyncio.wait_for(pub.send(body(0)), 10)  # warm the publish path before RSS0
+    pub.close()
     await quiesce(pid)
     rss0 = rss_bytes(pid)
     t0 = time.monotonic()
     subs, errors = await open_subscribers(target, port, sc.subscribers, rec, sc.connect_concurrency)
     connect_s = time.monotonic() - t0
+    # a new connection: servers close idle keep-alive ones while thousands connect
+    pub = await _connect(loop, make_publisher(target.publish, port, target.headers), port)
     try:
         not_ready = await warm_up(pub, subs, 10 + len(subs) / 500) if subs else 0
         await quiesce(pid)
