@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from benchmarks.procstat import cpu_seconds, rss_bytes
-from benchmarks.publishers import _Pending, make_publisher
-from benchmarks.subscribers import _Base, make_subscriber
+from benchmarks.publishers import PublishConnection, make_publisher
+from benchmarks.subscribers import Connection, make_subscriber
 from benchmarks.tally import Recorder, Tally, body
 from benchmarks.targets import Target
 
@@ -34,7 +34,7 @@ class Scenario:
     max_seconds: float = 60.0  # the longest a publish phase may take
 
 
-P = TypeVar("P", bound=_Base)
+P = TypeVar("P", bound=Connection)
 
 
 async def _connect(loop: asyncio.AbstractEventLoop, proto: P, port: int) -> P:
@@ -45,10 +45,10 @@ async def _connect(loop: asyncio.AbstractEventLoop, proto: P, port: int) -> P:
 
 async def open_subscribers(
     target: Target, port: int, n: int, rec: Recorder, concurrency: int
-) -> tuple[list[_Base], list[str]]:
+) -> tuple[list[Connection], list[str]]:
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(concurrency)
-    protos: list[_Base] = []
+    protos: list[Connection] = []
     errors: list[str] = []
 
     async def one() -> None:
@@ -64,7 +64,7 @@ async def open_subscribers(
     return protos, errors
 
 
-async def warm_up(pub: _Pending, subs: list[_Base], timeout: float) -> int:
+async def warm_up(pub: PublishConnection, subs: list[Connection], timeout: float) -> int:
     """Publish ``seq`` 0 until every subscriber has one; returns how many never got it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,7 +77,7 @@ async def warm_up(pub: _Pending, subs: list[_Base], timeout: float) -> int:
     return sum(1 for s in subs if not s.tally.warm)
 
 
-async def _publish(pub: _Pending, sc: Scenario, base: int) -> int:
+async def _publish(pub: PublishConnection, sc: Scenario, base: int) -> int:
     """Send the phase's publications; returns how many were not answered with 2xx."""
     futures: list[asyncio.Future[int]] = []
     start = time.monotonic()

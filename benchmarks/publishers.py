@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from benchmarks.subscribers import _Base, request_head, ws_upgrade
+from benchmarks.subscribers import Connection, request_head, ws_upgrade
 from benchmarks.tally import Recorder, Tally
 from benchmarks.targets import Publish
 from benchmarks.wsframe import CLOSE, TEXT, decode_frames, encode_frame
 
 
-class _Pending(_Base):
+class PublishConnection(Connection):
     """A FIFO of futures, one per request in flight."""
 
     def __init__(self, request: bytes) -> None:
@@ -45,7 +45,7 @@ class _Pending(_Base):
         raise NotImplementedError
 
 
-class HttpPublisher(_Pending):
+class HttpPublisher(PublishConnection):
     """``POST path`` with a JSON body; responses parsed by Content-Length (or chunked)."""
 
     def __init__(self, path: str, port: int, headers: dict[str, str]) -> None:
@@ -89,7 +89,7 @@ class HttpPublisher(_Pending):
             self._resolve(status)
 
 
-class WsPublisher(_Pending):
+class WsPublisher(PublishConnection):
     """Text messages on a control WebSocket; each acknowledgement frame resolves one publish."""
 
     def send(self, body: bytes) -> asyncio.Future[int]:
@@ -106,7 +106,7 @@ class WsPublisher(_Pending):
                 self._resolve(200)
 
 
-def make_publisher(spec: Publish, port: int, headers: dict[str, str]) -> _Pending:
+def make_publisher(spec: Publish, port: int, headers: dict[str, str]) -> PublishConnection:
     """A protocol instance for ``loop.create_connection``."""
     if spec.kind == "ws":
         return WsPublisher(ws_upgrade(spec.path, port, headers))

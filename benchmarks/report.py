@@ -8,7 +8,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-Result = dict[str, Any]  # one run: target, scenario, subscribers, rep, and load.run_scenario's metrics
+Result = dict[
+    str, Any
+]  # one run: target, scenario, subscribers, rep, and load.run_scenario's metrics
 
 _COLUMNS = [
     ("deliveries_per_s", "deliv/s", "{:,.0f}"),
@@ -50,7 +52,9 @@ def table(results: list[Result], baseline: str) -> str:
     for (scenario, n), by_target in _groups(results).items():
         reps = max(len(v) for v in by_target.values())
         lines.append(f"\n## {scenario}, {n} subscribers (median of {reps})")
-        head = ["target"] + [c[1] for c in _COLUMNS] + ["lost/dup/ooo", f"× {baseline} (deliv/s, CPU)"]
+        head = (
+            ["target"] + [c[1] for c in _COLUMNS] + ["lost/dup/ooo", f"× {baseline} (deliv/s, CPU)"]
+        )
         rows = [head]
         for target, runs in by_target.items():
             row = [target]
@@ -64,7 +68,8 @@ def table(results: list[Result], baseline: str) -> str:
             rows.append(row)
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         for i, row in enumerate(rows):
-            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+            cells = [row[0].ljust(widths[0])]
+            cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
             lines.append("| " + " | ".join(cells) + " |")
             if i == 0:
                 lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -72,7 +77,7 @@ def table(results: list[Result], baseline: str) -> str:
 
 
 def plot(results: list[Result], path: Path) -> Path | None:
-    """Deliveries/s against subscribers (fan-out scenario), one line per target."""
+    """Fan-out scenario: deliveries/s and server CPU per delivery against subscribers."""
     try:
         import matplotlib
 
@@ -80,22 +85,28 @@ def plot(results: list[Result], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    series: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    series: dict[str, dict[int, list[Result]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         if r["scenario"] == "fanout":
-            series[r["target"]][r["subscribers"]].append(r["deliveries_per_s"])
+            series[r["target"]][r["subscribers"]].append(r)
     if not series:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 8), sharex=True)
     for target, points in series.items():
         xs = sorted(points)
-        ax.plot(xs, [_median(points[x]) for x in xs], marker="o", label=target)
-    ax.set_xscale("log")
-    ax.set_xlabel("subscribers")
-    ax.set_ylabel("deliveries per second (median)")
-    ax.set_title("Fan-out of one channel, ~200-byte JSON, loopback")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+        for ax, key in ((top, "deliveries_per_s"), (bottom, "server_us_per_delivery")):
+            ax.plot(
+                xs, [_median([r[key] for r in points[x]]) for x in xs], marker="o", label=target
+            )
+    top.set_ylabel("deliveries per second (median)")
+    bottom.set_ylabel("server CPU µs per delivery (median)")
+    bottom.set_xlabel("subscribers of one channel")
+    top.set_title("Fan-out, ~200-byte JSON, loopback, 2 cores")
+    for ax in (top, bottom):
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, which="both", alpha=0.3)
+    top.legend(fontsize="small")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

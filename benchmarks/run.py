@@ -14,8 +14,8 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
@@ -33,23 +33,42 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer publications and repetitions (< 2 min)")
-    p.add_argument("--subscribers", default="100,1000", help="comma-separated counts, e.g. 100,1000,10000")
-    p.add_argument("--targets", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
+    p.add_argument(
+        "--quick", action="store_true", help="fewer publications and repetitions (< 2 min)"
+    )
+    p.add_argument(
+        "--subscribers", default="100,1000", help="comma-separated counts, e.g. 100,1000,10000"
+    )
+    p.add_argument(
+        "--targets", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}"
+    )
     p.add_argument("--reps", type=int, help="repetitions of every run (default 5, quick 3)")
-    p.add_argument("--deliveries", type=int, help="deliveries per fan-out run (default 200000, quick 12000)")
-    p.add_argument("--latency-rate", type=float, default=50.0, help="publications/s in the latency scenario")
-    p.add_argument("--latency-seconds", type=float, help="length of the latency scenario (default 5, quick 1)")
+    p.add_argument(
+        "--deliveries", type=int, help="deliveries per fan-out run (default 200000, quick 12000)"
+    )
+    p.add_argument(
+        "--latency-rate", type=float, default=50.0, help="publications/s in the latency scenario"
+    )
+    p.add_argument(
+        "--latency-seconds", type=float, help="length of the latency scenario (default 5, quick 1)"
+    )
     p.add_argument("--latency-subscribers", type=int, default=100)
-    p.add_argument("--baseline", default="tornado_write_message", help="target the ratios compare to")
-    p.add_argument("--reuse-servers", action=argparse.BooleanOptionalAction,
-                   help="one server process for all scenarios of a repetition (default: quick only);\n"
-                        "memory per connection is then measured for the first scenario only")
+    p.add_argument(
+        "--baseline", default="tornado_write_message", help="target the ratios compare to"
+    )
+    p.add_argument(
+        "--reuse-servers",
+        action=argparse.BooleanOptionalAction,
+        help="one server process for all scenarios of a repetition (default: quick only);\n"
+        "memory per connection is then measured for the first scenario only",
+    )
     p.add_argument("--no-plot", action="store_true")
     args = p.parse_args(argv)
     quick = args.quick
     args.reps = args.reps if args.reps is not None else (3 if quick else 5)
-    args.deliveries = args.deliveries if args.deliveries is not None else (12_000 if quick else 200_000)
+    args.deliveries = (
+        args.deliveries if args.deliveries is not None else (12_000 if quick else 200_000)
+    )
     if args.latency_seconds is None:
         args.latency_seconds = 1.0 if quick else 5.0
     if args.reuse_servers is None:
@@ -117,7 +136,8 @@ def _progress(r: dict[str, Any]) -> str:
          f"p99 {r['p99_ms']:7.2f} ms  client {r['client_cpu_pct']:3.0f}%  "
          f"lost {r['lost']} dup {r['dup']} ooo {r['ooo']}")  # fmt: skip
     if r["connect_errors"] or r["not_ready"]:
-        s += f"  [connect errors {r['connect_errors']}, not ready {r['not_ready']}: {r['first_connect_error']}]"
+        s += f"  [connect errors {r['connect_errors']}, not ready {r['not_ready']}"
+        s += f": {r['first_connect_error']}]"
     return s
 
 
@@ -154,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(results)} runs in {time.monotonic() - started:.0f} s")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"run-{stamp}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    (RESULTS / f"run-{stamp}.json").write_text(
+        json.dumps({"args": vars(args), "results": results}, indent=1)
+    )
     if not args.no_plot and (png := report.plot(results, RESULTS / "fanout.png")):
         print(f"plot: {png}")
     return 0 if results else 1

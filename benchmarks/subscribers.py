@@ -39,8 +39,8 @@ def ws_upgrade(path: str, port: int, headers: dict[str, str]) -> bytes:
     return request_head("GET", path, port, {**ws, **headers})
 
 
-class _Base(asyncio.Protocol):
-    """Response head handling shared by every subscriber kind."""
+class Connection(asyncio.Protocol):
+    """A client connection to the server under test: sends a request, checks the response head."""
 
     expected_status = b"101"
 
@@ -94,7 +94,7 @@ class _Base(asyncio.Protocol):
             self.transport.close()
 
 
-class WsSubscriber(_Base):
+class WsSubscriber(Connection):
     """Plain WebSocket: every text or binary message may be a publication."""
 
     def __init__(self, request: bytes, tally: Tally, first_message: bytes | None) -> None:
@@ -153,7 +153,7 @@ class SocketIOSubscriber(WsSubscriber):
             self.ready.set_exception(ConnectionError(payload.decode(errors="replace")))
 
 
-class SseSubscriber(_Base):
+class SseSubscriber(Connection):
     """Server-Sent Events, chunked or not: counts publications in complete events."""
 
     expected_status = b"200"
@@ -197,7 +197,7 @@ class SseSubscriber(_Base):
 
 def make_subscriber(
     spec: Subscribe, port: int, headers: dict[str, str], tally: Tally
-) -> _Base:
+) -> Connection:
     """A protocol instance for ``loop.create_connection``."""
     if spec.kind == "sse":
         sse = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **headers}

@@ -122,8 +122,10 @@ def _hub(name: str, subscribe: Subscribe) -> Target:
 
 
 HUB: list[Target] = [
-    _hub("jupyter_realtime_ws", Subscribe("ws", "/realtime/ws",
-                                          b'{"id":1,"op":"subscribe","channel":"bench"}')),
+    _hub(
+        "jupyter_realtime_ws",
+        Subscribe("ws", "/realtime/ws", b'{"id":1,"op":"subscribe","channel":"bench"}'),
+    ),
     _hub("jupyter_realtime_sse", Subscribe("sse", "/realtime/sse?channel=bench")),
 ]
 

@@ -21,9 +21,11 @@ sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", logger=F
 publisher = Publisher()
 
 
-@sio.event
 async def connect(sid: str, environ: dict[str, Any]) -> None:
     await sio.enter_room(sid, "bench")
+
+
+sio.on("connect", connect)
 
 
 async def publish_app(

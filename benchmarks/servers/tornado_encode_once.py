@@ -23,9 +23,9 @@ class Subscriber(WebSocketHandler):
         return True
 
     def open(self) -> None:
-        protocol = self.ws_connection
-        assert protocol is not None
-        streams[self] = protocol.stream  # type: ignore[attr-defined]
+        stream = self.ws_connection.stream if self.ws_connection else None
+        assert stream is not None
+        streams[self] = stream
 
     def on_close(self) -> None:
         streams.pop(self, None)
