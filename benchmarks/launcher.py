@@ -119,11 +119,16 @@ def stop_all() -> None:
         stop_pid(pid)
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def install_handlers() -> None:
-    """Stop servers at exit, and turn SIGTERM into KeyboardInterrupt so cleanup runs."""
+    """Stop servers at exit; SIGINT and SIGTERM raise KeyboardInterrupt wherever the driver is.
+
+    Our own SIGINT handler also keeps ``asyncio.run`` from turning Ctrl-C into a cancellation
+    that a scenario could absorb.
+    """
     atexit.register(stop_all)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
