@@ -227,7 +227,13 @@ export class RealtimeClient {
     }
     const since = this.positions.get(channel);
     this.positions.beginSubscribe(channel);
-    const command: Command = { op: 'subscribe', channel, since, presence: sub.presence || undefined };
+    const command: Command = { op: 'subscribe', channel };
+    if (since) {
+      command.since = since;
+    }
+    if (sub.presence) {
+      command.presence = true;
+    }
     this.request<SubscribeResult>(command).then(
       result => this.onSubscribed(channel, sub, result, since),
       (error: RealtimeError) => {

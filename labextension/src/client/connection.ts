@@ -199,7 +199,9 @@ export class Connection {
     this.openedAt = this.lastActivity = Date.now();
     this.hooks.state({ state: 'connected', transport: transport.name });
     this.hooks.open();
-    this.watch();
+    if (this.active === transport) {
+      this.watch(); // unless a hook closed the connection
+    }
   }
 
   private onActivity(transport: Transport): void {
@@ -217,33 +219,39 @@ export class Connection {
       this.failUpgrade();
       return;
     }
-    const decision = closeDecision(info);
-    const reason = info.reason || `closed with code ${info.code}`;
+    const wasOpen = transport === this.active;
     if (transport === this.opening) {
       this.clearTimer('open');
       this.opening = null;
-    } else if (transport === this.active) {
+    } else if (wasOpen) {
       this.clearTimers();
       this.active = null;
       this.hooks.lost();
       if (Date.now() - this.openedAt > STABLE_AFTER) {
         this.backoff.reset();
       }
-      if (decision === 'reconnect') {
-        const step = this.ladder.lost();
-        this.attempt(info.reason === RECYCLE ? { ...step, wait: false } : step, reason);
-        return;
-      }
     } else {
-      return;
+      return; // an old transport, already replaced
     }
+    const decision = closeDecision(info);
+    const reason = info.reason || `closed with code ${info.code}`;
     if (decision === 'stop') {
       this.stop(reason);
       return;
     }
-    const step = decision === 'fallback' ? this.ladder.disable() : this.ladder.openFailed();
-    if (step.wait) {
-      this.failedRounds = Math.min(this.failedRounds + 1, 3);
+    let step: Step | null;
+    if (decision === 'fallback') {
+      step = this.ladder.disable();
+    } else if (wasOpen) {
+      step = this.ladder.lost();
+      step.wait = info.reason !== RECYCLE;
+    } else {
+      step = this.ladder.openFailed();
+      this.failedRounds = step.wait ? Math.min(this.failedRounds + 1, 3) : this.failedRounds;
+    }
+    if (step === null) {
+      this.stop('the server disabled every allowed transport');
+      return;
     }
     this.attempt(step, reason);
   }

@@ -76,11 +76,11 @@ export class TransportLadder {
     return this.skipDisabled(false);
   }
 
-  /** The server refused the current transport for good (`transport_disabled`). */
-  disable(): Step {
+  /** The server refused the current transport for good (`transport_disabled`); null if none is left. */
+  disable(): Step | null {
     this.disabled.add(this.current);
     if (this.usable.length === 0) {
-      throw new Error('every transport is disabled');
+      return null;
     }
     if (this.disabled.has(this.order[this.preferred])) {
       this.preferred = this.order.indexOf(this.usable[0]);
