@@ -14,6 +14,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado import ioloop
 from traitlets import Bool, Float, Int, List, Type, Unicode, default
 
+from .access import AccessConfig
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .hub import Hub
@@ -31,7 +32,7 @@ TRANSPORTS = ("ws", "sse", "stream", "poll")
 CHANNEL = r"(?P<channel>[^/]+)"
 
 
-class RealtimeApp(ExtensionApp):
+class RealtimeApp(ExtensionApp, AccessConfig):
     name = "jupyter_realtime"
     load_other_extensions = True
 
@@ -128,6 +129,7 @@ class RealtimeApp(ExtensionApp):
     hub: Hub
     context: RealtimeContext
     _sweeper: ioloop.PeriodicCallback | None = None
+    _outbox_check: ioloop.PeriodicCallback | None = None
 
     @default("broker_class")
     def _default_broker_class(self) -> type[Broker]:
@@ -170,6 +172,8 @@ class RealtimeApp(ExtensionApp):
             session_timeout=self.session_timeout,
             poll_timeout=self.poll_timeout,
             sse_retry_ms=self.sse_retry,
+            policy=self.make_policy(),
+            limits=self.make_limits(),
         )
 
     def initialize_handlers(self) -> None:
@@ -195,6 +199,8 @@ class RealtimeApp(ExtensionApp):
             self.context.sweep, self.heartbeat_interval * 1000
         )
         self._sweeper.start()
+        self._outbox_check = ioloop.PeriodicCallback(self.context.check_outboxes, 1000)
+        self._outbox_check.start()
         if self.set_kernel_env:
             self.export_kernel_env(serverapp)
 
@@ -208,5 +214,7 @@ class RealtimeApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self._sweeper is not None:
             self._sweeper.stop()
+        if self._outbox_check is not None:
+            self._outbox_check.stop()
         self.context.shutdown()
         await self.hub.close()

@@ -16,6 +16,7 @@ __all__ = [
     "SESSION_EXPIRED",
     "SHUTDOWN",
     "SLOW_CONSUMER",
+    "TOO_MANY_CONNECTIONS",
     "TRANSPORT_DISABLED",
     "Disconnect",
     "ErrorCode",
@@ -95,5 +96,6 @@ SHUTDOWN = Disconnect(1001, "shutdown")
 SLOW_CONSUMER = Disconnect(4000, "slow_consumer")
 SESSION_EXPIRED = Disconnect(4001, "session_expired")
 BAD_FRAMES = Disconnect(4002, "bad_frames")
+TOO_MANY_CONNECTIONS = Disconnect(4004, "too_many_connections")
 FORBIDDEN = Disconnect(4500, "forbidden")
 TRANSPORT_DISABLED = Disconnect(4501, "transport_disabled")

@@ -3,6 +3,9 @@
 Public names: :class:`Session`, :class:`SessionState`, :class:`Identity`,
 :class:`Transport`, :class:`OutboxFull`.
 
+Every channel operation is authorized here, through :meth:`Policy.authorize`, and counted
+against the :class:`Limits` (``docs/security.md``): a session is where all transports meet.
+
 A session is the same whatever carries it (WebSocket, SSE, XHR streaming, polling): the
 transport adapter parses the request, wraps the connection as a :class:`Transport`, and
 hands frames to :meth:`Session.handle_text` / :meth:`Session.handle_binary` or commands to
@@ -22,8 +25,10 @@ from typing import Any, Protocol
 
 from . import protocol
 from .errors import BAD_FRAMES, SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
-from .hub import Hub
-from .protocol import Publication
+from .hub import Hub, SubscribeResult
+from .limits import Limits
+from .policy import Policy
+from .protocol import Position, Publication
 
 __all__ = ["Identity", "OutboxFull", "Session", "SessionState", "Transport"]
 
@@ -55,12 +60,18 @@ class SessionState(enum.Enum):
 
 @dataclass(frozen=True)
 class Identity:
-    """Who is connected, as Jupyter's identity provider says."""
+    """Who is connected, as Jupyter's identity provider says.
+
+    ``groups``: the groups the identity provider knows (e.g. JupyterHub's); the policy adds
+    its own mapping. ``may_publish``: Jupyter's authorizer allows ``write`` on ``realtime``.
+    """
 
     username: str
     name: str = ""
     display_name: str = ""
     color: str | None = None
+    groups: frozenset[str] = frozenset()
+    may_publish: bool = True
 
     def presence_info(self, client: str) -> dict[str, Any]:
         return {
@@ -72,18 +83,35 @@ class Identity:
 
 
 class Session:
-    """A connection's subscriptions and command dispatch."""
+    """A connection's subscriptions and command dispatch.
 
-    def __init__(self, hub: Hub, transport: Transport, identity: Identity) -> None:
+    Raises ``rate_limited`` when the user already has as many connections as
+    ``limits`` allow; a session counts until it is closed.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        transport: Transport,
+        identity: Identity,
+        *,
+        policy: Policy | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.id = secrets.token_urlsafe(12)
         self.hub = hub
         self.transport = transport
         self.identity = identity
+        self.policy = policy or Policy()
+        self.limits = limits or Limits()
         self.state = SessionState.OPEN
         self.channels: set[str] = set()
         self._bad_frames = 0
+        self._bucket = self.limits.publish_bucket()
+        self._no_presence: set[str] = set()  # channels whose join/leave it may not see
         # the hub calls this once per delivery: bind it once
         self.deliver = self._deliver
+        self.limits.connect(identity.username, self)
 
     # -- Subscriber protocol (called by the hub) --
 
@@ -96,6 +124,8 @@ class Session:
             self.close(SLOW_CONSUMER)
 
     def send_event(self, frame: dict[str, Any]) -> None:
+        if frame.get("channel") in self._no_presence and frame.get("event") in ("join", "leave"):
+            return
         self.send(frame)
 
     def fail(self, exc: BaseException) -> None:
@@ -116,6 +146,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         self.state = SessionState.CLOSED
+        self.limits.disconnect(self.identity.username, self)
         if disconnect is not None:
             try:
                 self.transport.close(disconnect)
@@ -183,16 +214,34 @@ class Session:
         self._bad_frames = 0
         return None if cid is None and not always_reply else protocol.reply(cid, result)
 
-    async def _op_subscribe(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        channel = cmd["channel"]
-        info = self.identity.presence_info(self.id) if cmd.get("presence") else None
+    def authorize(self, action: str, channel: str) -> None:
+        """Raise ``forbidden`` unless this session's user may ``action`` on ``channel``."""
+        self.policy.authorize(self.identity, action, channel)
+
+    async def subscribe(
+        self, channel: str, since: Position | None = None, *, presence: bool = False
+    ) -> SubscribeResult:
+        """Authorize, count and subscribe (every transport's subscribe, first or resumed)."""
+        self._require_open()
+        self.authorize("subscribe", channel)
+        if channel not in self.channels:
+            self.limits.check_subscriptions(len(self.channels))
+        self.limits.admit_channel(channel)
+        if not self.policy.allows(self.identity, "presence", channel):
+            self._no_presence.add(channel)
+        info = self.identity.presence_info(self.id) if presence else None
         self.channels.add(channel)
         try:
-            result = await self.hub.subscribe(self, channel, since=cmd.get("since"), presence=info)
+            return await self.hub.subscribe(self, channel, since=since, presence=info)
         except BaseException:
             if not self.hub.is_subscribed(self, channel):
                 self.channels.discard(channel)
             raise
+
+    async def _op_subscribe(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        result = await self.subscribe(
+            cmd["channel"], cmd.get("since"), presence=bool(cmd.get("presence"))
+        )
         return result.to_dict()
 
     async def _op_unsubscribe(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -201,12 +250,16 @@ class Session:
         return {}
 
     async def _op_publish(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        self.authorize("publish", cmd["channel"])
+        self.limits.take_publish(self._bucket)
+        self.limits.admit_channel(cmd["channel"])
         pub = await self.hub.publish(
             cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.username
         )
         return {"epoch": pub.epoch, "offset": pub.offset}
 
     async def _op_history(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        self.authorize("history", cmd["channel"])
         result = await self.hub.history(cmd["channel"], since=cmd["since"], limit=cmd["limit"])
         return {
             "publications": [p.to_frame() for p in result.publications],
@@ -216,6 +269,7 @@ class Session:
         }
 
     async def _op_presence(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        self.authorize("presence", cmd["channel"])
         return {"clients": await self.hub.presence(cmd["channel"])}
 
     async def _op_ping(self, cmd: dict[str, Any]) -> dict[str, Any]:

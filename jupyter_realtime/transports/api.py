@@ -2,7 +2,10 @@
 
 Public names: :class:`PublishHandler`, :class:`ChannelsHandler`, :class:`HistoryHandler`,
 :class:`PresenceHandler`. For scripts, ``curl`` and anything that does not hold a
-connection. Errors are the contract's JSON bodies with their HTTP status.
+connection. Errors are the contract's JSON bodies with their HTTP status. Each request is
+authorized by the channel policy as the matching command is; ``GET realtime/api/channels``
+lists only the channels the user may subscribe to or read the history of. REST publishes
+share one rate-limit bucket per user.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
     async def post(self, channel: str) -> None:
         try:
             validate_channel(channel)
+            identity = self.identity()
+            self.context.policy.authorize(identity, "publish", channel)
+            limits = self.context.limits
+            limits.take_publish(limits.user_bucket(identity.username))
+            limits.admit_channel(channel)
             body = self.request.body
             ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
             binary = ctype in BINARY_TYPES
@@ -41,9 +49,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
                     body = orjson.dumps(orjson.loads(body))  # validate and make compact
                 except orjson.JSONDecodeError as exc:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
-            pub = await self.hub.publish(
-                channel, body, binary=binary, sender=self.identity().username
-            )
+            pub = await self.hub.publish(channel, body, binary=binary, sender=identity.username)
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return
@@ -53,7 +59,13 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
 class ChannelsHandler(RealtimeHandlerMixin, APIHandler):
     @web.authenticated
     async def get(self) -> None:
-        infos = await self.hub.channels()
+        identity, policy = self.identity(), self.context.policy
+        infos = [
+            info
+            for info in await self.hub.channels()
+            if policy.allows(identity, "subscribe", info.channel)
+            or policy.allows(identity, "history", info.channel)
+        ]
         self.write_json(
             {
                 "channels": [
@@ -74,6 +86,7 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
     async def get(self, channel: str) -> None:
         try:
             validate_channel(channel)
+            self.context.policy.authorize(self.identity(), "history", channel)
             limit = self.get_argument("limit", None)
             limit_value = validate_limit(None if limit is None else _int(limit, "limit"))
             since = None
@@ -104,6 +117,7 @@ class PresenceHandler(RealtimeHandlerMixin, APIHandler):
     async def get(self, channel: str) -> None:
         try:
             validate_channel(channel)
+            self.context.policy.authorize(self.identity(), "presence", channel)
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return

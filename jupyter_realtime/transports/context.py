@@ -3,12 +3,14 @@
 Public names: :class:`RealtimeContext`, :class:`RealtimeHandlerMixin`.
 Handlers get the context through their URL spec (``initialize(context=...)``), never a
 global. The mixin gives them Jupyter's identity as an :class:`Identity`, the contract's
-JSON error bodies, and the enabled-transport check.
+JSON error bodies, the enabled-transport check, and Jupyter's authorizer (``read`` on the
+``realtime`` resource for every request; ``write`` decides whether the identity may publish).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from tornado import web
 
-from ..errors import SESSION_EXPIRED, SHUTDOWN, ErrorCode, RealtimeError
+from ..errors import SESSION_EXPIRED, SHUTDOWN, SLOW_CONSUMER, ErrorCode, RealtimeError
 from ..hub import Hub
-from ..session import Identity, Session
+from ..limits import Limits, over_budget
+from ..policy import Policy
+from ..session import Identity, Session, Transport
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,10 +45,27 @@ class RealtimeContext:
     session_timeout: float = 60.0
     poll_timeout: float = 25.0
     sse_retry_ms: int = 2000
+    policy: Policy = field(default_factory=Policy)
+    limits: Limits = field(default_factory=Limits)
     # open HTTP sessions by id, and the streams that get heartbeats
     sessions: dict[str, Session] = field(default_factory=dict)
     streams: set[Any] = field(default_factory=set)
     _expiry: dict[str, float] = field(default_factory=dict)
+
+    def new_session(self, transport: Transport, identity: Identity) -> Session:
+        """A session under this server's policy and limits (``rate_limited`` past them)."""
+        return Session(self.hub, transport, identity, policy=self.policy, limits=self.limits)
+
+    def check_outboxes(self) -> None:
+        """Drop the largest outboxes while all of them hold more than the budget."""
+        budget = self.limits.max_outbox_total
+        if not budget:
+            return
+        sessions = [s for conns in self.limits.connections.values() for s in conns]
+        sizes = [(s, outbox_bytes(s.transport)) for s in sessions if isinstance(s, Session)]
+        for session in over_budget(sizes, budget):
+            log.warning("outboxes above %d bytes: dropping session %s", budget, session.id)
+            session.close(SLOW_CONSUMER)
 
     def add_session(self, session: Session) -> None:
         self.sessions[session.id] = session
@@ -91,6 +112,25 @@ class RealtimeHandlerMixin:
     def hub(self) -> Hub:
         return self.context.hub
 
+    async def prepare(self, *args: Any, **kwargs: Any) -> Any:
+        await super().prepare(*args, **kwargs)  # type: ignore[misc]
+        handler: Any = self
+        self._may_publish = False
+        if handler._finished or handler.current_user is None:
+            return  # answered already, or @authenticated answers 403
+        if not await self.jupyter_allows("read"):
+            raise web.HTTPError(403, "Jupyter's authorizer denies read on realtime")
+        self._may_publish = await self.jupyter_allows("write")
+
+    async def jupyter_allows(self, action: str) -> bool:
+        handler: Any = self
+        allowed = handler.authorizer.is_authorized(
+            handler, handler.current_user, action, self.auth_resource
+        )
+        if inspect.isawaitable(allowed):
+            allowed = await allowed
+        return bool(allowed)
+
     def identity(self) -> Identity:
         user: Any = self.current_user  # type: ignore[attr-defined]
         return Identity(
@@ -98,6 +138,8 @@ class RealtimeHandlerMixin:
             name=getattr(user, "name", "") or "",
             display_name=getattr(user, "display_name", "") or "",
             color=getattr(user, "color", None),
+            groups=user_groups(user),
+            may_publish=getattr(self, "_may_publish", False),
         )
 
     def check_transport(self) -> None:
@@ -130,6 +172,27 @@ class RealtimeHandlerMixin:
         handler: web.RequestHandler = self  # type: ignore[assignment]
         handler.set_header("Content-Type", "application/json")
         handler.finish(orjson.dumps({"error": {"code": code, "message": message}}))
+
+
+def user_groups(user: Any) -> frozenset[str]:
+    """Groups an identity carries: a ``groups`` attribute, or JupyterHub's user model."""
+    groups = getattr(user, "groups", None)
+    if groups is None:
+        hub_user = getattr(user, "hub_user", None)
+        groups = hub_user.get("groups") if isinstance(hub_user, dict) else None
+    if not isinstance(groups, (list, tuple, set, frozenset)):
+        return frozenset()
+    return frozenset(str(g) for g in groups)
+
+
+def outbox_bytes(transport: Any) -> int:
+    """Bytes queued for a client: a poll queue's size, or the socket's write buffer."""
+    size = getattr(transport, "size", None)
+    if isinstance(size, int):
+        return size
+    stream = getattr(transport, "stream", None)
+    buffer = getattr(stream, "_write_buffer", None)  # tornado keeps no public counter
+    return len(buffer) if buffer is not None else 0
 
 
 async def wait_closed(future: asyncio.Future[None], timeout: float | None = None) -> None:

@@ -20,7 +20,7 @@ from tornado import web
 
 from ..errors import SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
 from ..protocol import Position, Publication, decode_cursor, encode_cursor, validate_channel
-from ..session import OutboxFull, Session
+from ..session import OutboxFull
 from .context import RealtimeHandlerMixin
 
 __all__ = ["JSONPHandler", "PollHandler", "QueueTransport"]
@@ -138,7 +138,7 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
 
     def open_session(self) -> bytes:
         transport = QueueTransport(self.context.outbox_limit)
-        session = Session(self.hub, transport, self.identity())
+        session = self.context.new_session(transport, self.identity())
         self.context.add_session(session)
         return poll_body([], None, session=session.id)
 
@@ -166,16 +166,18 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
             raise RealtimeError(ErrorCode.BAD_REQUEST, "name at least one channel (?channel=)")
         cursor = self.get_argument("cursor", None)
         if cursor is None:
+            identity = self.identity()
+            for channel in channels:
+                self.context.policy.authorize(identity, "subscribe", channel)
             now = {ch: await self.hub.broker.position(ch) for ch in channels}
             return poll_body([], encode_cursor(now))
         since = decode_cursor(cursor)
         transport = self.transport = QueueTransport(self.context.outbox_limit, truncate=True)
-        session = Session(self.hub, transport, self.identity())
+        session = self.context.new_session(transport, self.identity())
         positions: dict[str, Position] = {}
         try:
             for channel in channels:
-                session.channels.add(channel)
-                result = await self.hub.subscribe(session, channel, since=since.get(channel))
+                result = await session.subscribe(channel, since.get(channel))
                 if not result.recovered:
                     transport.write_frame(
                         {"event": "gap", "channel": channel, **result.to_dict()}

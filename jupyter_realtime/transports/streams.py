@@ -57,15 +57,16 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
     async def get(self) -> None:
         try:
             channels, positions, session_mode = self.parse()
+            transport = self.transport_class(self, self.context)
+            session = self.context.new_session(transport, self.identity())
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return
+        self.transport = transport
         self.set_header("Content-Type", self.content_type)
         self.set_header("Cache-Control", "no-cache, no-transform")
         self.set_header("X-Accel-Buffering", "no")
         self.set_header("X-Content-Type-Options", "nosniff")
-        transport = self.transport = self.transport_class(self, self.context)
-        session = Session(self.hub, transport, self.identity())
         self.write(self.preamble())
         if session_mode:
             self.context.add_session(session)
@@ -92,8 +93,7 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
         channel: str,
         since: Position | None,
     ) -> None:
-        session.channels.add(channel)
-        result = await self.hub.subscribe(session, channel, since=since)
+        result = await session.subscribe(channel, since)
         frame: dict[str, Any] = {"event": "subscribed", "channel": channel, **result.to_dict()}
         if not result.recovered:
             transport.write_frame(

@@ -1,0 +1,116 @@
+"""The configuration of channel permissions and limits, as traits of ``RealtimeApp``.
+
+Public name: :class:`AccessConfig`, a mixin of :class:`~jupyter_realtime.app.RealtimeApp`
+(set its traits as ``c.RealtimeApp.<name>``). It turns them into the :class:`Policy` and
+:class:`Limits` that sessions and handlers share. ``docs/security.md`` explains them, with
+a JupyterHub example.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import Dict, Float, HasTraits, Int, List, Unicode, validate
+
+from .limits import Limits
+from .policy import Policy, Rule
+
+__all__ = ["AccessConfig"]
+
+
+class AccessConfig(HasTraits):
+    channel_rules: List[dict[str, Any]] = List(
+        config=True,
+        help="Channel permissions, first match per action wins: a list of "
+        "{'channels': PATTERN, 'subscribe'|'publish'|'history'|'presence'|'read': "
+        "[user, 'group:NAME', '*']}. PATTERN is a glob, or a regular expression after "
+        "'re:'. 'read' is subscribe + history + presence. Default: [] (no rules).",
+    )
+    channel_default = List(
+        Unicode(),
+        default_value=["*"],
+        config=True,
+        help="Who may do what no rule decides: user names, 'group:NAME', or '*' for any "
+        "authenticated user. Default: ['*'] (the single-user behaviour).",
+    )
+    user_groups = Dict(
+        value_trait=List(Unicode()),
+        config=True,
+        help="Group name to member user names, for 'group:NAME' in rules; added to the "
+        "groups the identity provider reports (JupyterHub's user model). Default: {}.",
+    )
+    personal_namespace = Unicode(
+        "",
+        config=True,
+        help="Prefix of the personal namespace: with 'user', channels 'user:NAME' and "
+        "'user:NAME:...' belong to user NAME, who alone may publish there; others may "
+        "read unless a rule says otherwise. Default: '' (no personal namespace).",
+    )
+    private_channels = Dict(
+        value_trait=List(Unicode()),
+        config=True,
+        help="Channel pattern to the only principals (users, 'group:NAME') that may use "
+        "matching channels at all. Default: {}.",
+    )
+    max_publish_rate = Float(
+        0.0,
+        config=True,
+        help="Publications per second per connection (token bucket; REST: per user); "
+        "above it a publish gets rate_limited and the connection stays. "
+        "Default: 0 (no limit).",
+    )
+    publish_burst = Int(
+        100,
+        config=True,
+        help="Publications a connection may send at once above max_publish_rate "
+        "(the bucket's size). Default: 100.",
+    )
+    max_subscriptions = Int(
+        1000,
+        config=True,
+        help="Channels one connection may be subscribed to (0: no limit). Default: 1000.",
+    )
+    max_connections_per_user = Int(
+        1000,
+        config=True,
+        help="Open connections (WebSockets, streams, HTTP sessions, held polls) per Jupyter "
+        "user; the next one is refused with rate_limited (0: no limit). Default: 1000.",
+    )
+    max_channels = Int(
+        100_000,
+        config=True,
+        help="Distinct channels this server opens (by publish or subscribe) since it "
+        "started; a new one past it gets rate_limited (0: no limit). Default: 100000.",
+    )
+    max_outbox_total = Int(
+        1 << 30,
+        config=True,
+        help="Bytes queued for all connections together; above it the connections with "
+        "the largest outboxes are dropped as slow consumers, checked every second "
+        "(0: no limit). Default: 1073741824 (1 GiB).",
+    )
+
+    @validate("channel_rules")
+    def _valid_rules(self, proposal: dict) -> list:
+        for spec in proposal["value"]:
+            Rule.from_config(spec)  # raises ValueError naming the bad rule
+        return proposal["value"]
+
+    def make_policy(self) -> Policy:
+        return Policy(
+            self.channel_rules,
+            groups=self.user_groups,
+            personal_prefix=self.personal_namespace,
+            private=self.private_channels,
+            default=self.channel_default,
+        )
+
+    def make_limits(self) -> Limits:
+        return Limits(
+            publish_rate=self.max_publish_rate,
+            publish_burst=self.publish_burst,
+            max_subscriptions=self.max_subscriptions,
+            max_connections_per_user=self.max_connections_per_user,
+            max_channels=self.max_channels,
+            max_outbox_total=self.max_outbox_total,
+        )
