@@ -9,13 +9,15 @@ session's bounded outbox. Authentication and origin checks are Jupyter's own.
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 import orjson
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from tornado import iostream, web, websocket
+from tornado import httputil, iostream, web, websocket
 
 from ..errors import SLOW_CONSUMER, TOO_MANY_CONNECTIONS, Disconnect, RealtimeError
 from ..protocol import Publication
@@ -27,12 +29,35 @@ from .wsframe import publication_frame, text_frame
 __all__ = ["RealtimeWebSocketHandler", "WebSocketTransport"]
 
 
+# a peer that answers no ping for this many heartbeat intervals is gone
+PING_TIMEOUT_INTERVALS = 3
+PING_TIMEOUT = Disconnect(4003, "ping_timeout")
+PING_FRAME = b"\x89\x00"  # FIN + ping opcode, empty payload
+
+
 class WebSocketTransport:
+    __slots__ = ("handler", "stream", "last_pong", "timeout")
     kind = "ws"
 
-    def __init__(self, handler: RealtimeWebSocketHandler, stream: iostream.IOStream) -> None:
+    def __init__(
+        self, handler: RealtimeWebSocketHandler, stream: iostream.IOStream, timeout: float
+    ) -> None:
         self.handler = handler
         self.stream = stream
+        self.timeout = timeout
+        self.last_pong = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """Ping (called for every socket by one server-wide timer, not a timer per socket)."""
+        if time.monotonic() - self.last_pong > self.timeout:
+            self.close(PING_TIMEOUT)
+            return
+        try:
+            self._write(PING_FRAME)
+        except OutboxFull:
+            session = self.handler.session
+            if session is not None:
+                session.close(SLOW_CONSUMER)
 
     def _write(self, data: bytes) -> None:
         try:
@@ -56,6 +81,7 @@ class RealtimeWebSocketHandler(
 ):
     transport_name = "ws"
     session: Session | None = None
+    transport: WebSocketTransport | None = None
 
     @property
     def max_message_size(self) -> int:  # type: ignore[override]
@@ -67,6 +93,10 @@ class RealtimeWebSocketHandler(
         # socket checks it always (allow_origin / allow_origin_pat still apply), so a
         # page on another site cannot hold a channel open even with a leaked token.
         return False
+
+    @property
+    def ping_interval(self) -> int:
+        return 0  # pings come from the server-wide heartbeat (RealtimeContext.sweep)
 
     def get_compression_options(self) -> None:
         return None  # prepared frames are shared between connections: no per-socket deflate
@@ -85,12 +115,28 @@ class RealtimeWebSocketHandler(
         stream = self.ws_connection.stream  # type: ignore[attr-defined]
         stream.max_write_buffer_size = self.context.outbox_limit
         stream.set_nodelay(True)
+        timeout = PING_TIMEOUT_INTERVALS * self.context.heartbeat_interval
+        transport = self.transport = WebSocketTransport(self, stream, timeout)
         try:
-            self.session = self.context.new_session(
-                WebSocketTransport(self, stream), self.identity()
-            )
+            self.session = self.context.new_session(transport, self.identity())
         except RealtimeError:  # too many connections for this user
             self.close(TOO_MANY_CONNECTIONS.code, TOO_MANY_CONNECTIONS.reason)
+            return
+        self.context.streams.add(transport)
+        self._forget_handshake()
+
+    def _forget_handshake(self) -> None:
+        """Drop what only the handshake needed: thousands of idle sockets each kept
+        several KiB of request and response headers and cookies."""
+        self._headers = httputil.HTTPHeaders()
+        self.__dict__.pop("_new_cookie", None)
+        self.request.headers = httputil.HTTPHeaders()
+        self.request.body = b""
+        self.request.__dict__.pop("_cookies", None)
+
+    def on_pong(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.last_pong = time.monotonic()
 
     async def on_message(self, message: str | bytes) -> None:
         session = self.session
@@ -103,14 +149,9 @@ class RealtimeWebSocketHandler(
         if reply is not None:
             session.send(reply)
 
-    def send_ping(self) -> None:
-        try:
-            super().send_ping()
-        except iostream.StreamBufferFullError:
-            if self.session is not None:
-                self.session.close(SLOW_CONSUMER)
-
     def on_close(self) -> None:
         super().on_close()
+        if self.transport is not None:
+            self.context.streams.discard(self.transport)
         if self.session is not None:
             self.session.close()
