@@ -12,7 +12,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado import ioloop
-from traitlets import Bool, Float, Int, List, Type, Unicode, default
+from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
 
 from .access import AccessConfig
 from .brokers.base import Broker
@@ -111,8 +111,24 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         Unicode(),
         default_value=list(TRANSPORTS),
         config=True,
-        help="Enabled transports, of ws, sse, stream, poll. Default: all four.",
+        help="Enabled transports, of ws, sse, stream, poll. Default: all four. On the "
+        "command line: --RealtimeApp.transports=sse --RealtimeApp.transports=poll, or "
+        "one value 'sse,poll'.",
     )
+
+    @validate("transports")
+    def _validate_transports(self, proposal: Any) -> list[str]:
+        # accept 'sse,poll' and '["sse","poll"]' as well as the repeated flag
+        names = [
+            name.strip(" []\"'")
+            for item in proposal["value"]
+            for name in str(item).split(",")
+            if name.strip(" []\"'")
+        ]
+        unknown = sorted(set(names) - set(TRANSPORTS))
+        if unknown:
+            raise TraitError(f"unknown transports {unknown}; expected some of {list(TRANSPORTS)}")
+        return names
     jsonp_enabled = Bool(
         False,
         config=True,
@@ -157,9 +173,6 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         )
 
     def initialize_settings(self) -> None:
-        unknown = set(self.transports) - set(TRANSPORTS)
-        if unknown:
-            raise ValueError(f"unknown transports {sorted(unknown)}; expected some of {TRANSPORTS}")
         self.hub = Hub(
             self.make_broker(), max_message_size=self.max_message_size, max_recover=self.max_recover
         )

@@ -35,3 +35,21 @@ async def test_configured_message_size_limit(server: Any) -> None:
         big = await http.post(server.http("realtime/api/channels/s"), json="much too long to pass")
     assert ok.status_code == 200
     assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize(
+    "value", [["sse", "poll"], ["sse,poll"], ['["sse","poll"]'], ["sse", "poll,"]]
+)
+def test_transports_accept_every_command_line_form(value: list[str]) -> None:
+    from jupyter_realtime.app import RealtimeApp
+
+    assert RealtimeApp(transports=value).transports == ["sse", "poll"]
+
+
+def test_unknown_transport_is_a_clear_error() -> None:
+    from traitlets import TraitError
+
+    from jupyter_realtime.app import RealtimeApp
+
+    with pytest.raises(TraitError, match="unknown transports \\['carrier-pigeon'\\]"):
+        RealtimeApp(transports=["carrier-pigeon"])
