@@ -196,6 +196,8 @@ class AsyncClient:
         except BaseException as exc:
             self._shutdown(exc)
             raise
+        self._ws = ws
+        self._move(State.OPEN)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._run, ws)
@@ -262,14 +264,10 @@ class AsyncClient:
 
     async def _open(self) -> ClientConnection:
         """Connect to the first endpoint that answers; a clear error when none does."""
-        found, tried = await anyio.to_thread.run_sync(candidates, self._url, self._token)
-        if not found:
-            raise Unavailable(
-                f"no Jupyter server found; tried {describe(tried)}. Pass url= and token= "
-                "(--url/--token), or set JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN."
-            )
+        tried: list[str] = []
+        found = candidates(self._url, self._token, tried)
         failures: list[tuple[Endpoint, Exception]] = []
-        for endpoint in found:
+        while endpoint := await anyio.to_thread.run_sync(next, found, None):
             try:
                 ws = await ws_connect(
                     endpoint.ws(),
@@ -284,14 +282,20 @@ class AsyncClient:
                 continue
             self.endpoint = endpoint
             return ws
+        if not failures:
+            raise Unavailable(
+                f"no Jupyter server found; tried {describe(tried)}. Pass url= and token= "
+                "(--url/--token), or set JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN."
+            )
         raise _connect_error(failures)
 
     async def _run(self, ws: ClientConnection) -> None:
         attempt = 0
-        while True:
-            self._ws = ws
-            self._move(State.OPEN)
+        while self.state is State.OPEN:
+            started = anyio.current_time()
             code, reason = await self._serve(ws)
+            if anyio.current_time() - started > self.backoff[1]:
+                attempt = 0  # it was up for a while: start the backoff over
             if self.state is State.CLOSED:
                 return
             self._lost(f"{code} {reason}".strip())
@@ -309,8 +313,12 @@ class AsyncClient:
                 except Exception as exc:
                     log.debug("reconnecting failed: %s", exc)
                     continue
-                attempt = 0
                 break
+            if self.state is State.CLOSED:
+                await ws.close()
+                return
+            self._ws = ws
+            self._move(State.OPEN)
 
     async def _serve(self, ws: ClientConnection) -> tuple[int, str]:
         self._resubscribe()
@@ -522,21 +530,25 @@ def _ignore(p: _Pending) -> None:
 
 
 def _connect_error(failures: list[tuple[Endpoint, Exception]]) -> Exception:
-    if len(failures) == 1:
-        endpoint, exc = failures[0]
-        if isinstance(exc, InvalidStatus):
-            status = exc.response.status_code
-            if status == 401:
-                return Unauthorized(f"{endpoint} asks for credentials: pass token=")
-            if status == 403:
-                return Forbidden(f"{endpoint} refused the token (403)")
-            if status == 404:
-                return NotFound(
-                    f"{endpoint.ws()} answered 404: is the jupyter_realtime extension enabled?"
-                )
-        return Unavailable(f"cannot connect to {endpoint}: {exc or type(exc).__name__}")
-    tried = "; ".join(f"{e}: {x or type(x).__name__}" for e, x in failures)
-    return Unavailable(f"cannot connect to any Jupyter server; tried {tried}")
+    """One error for every endpoint that failed: its type when they agree, else unavailable."""
+    errors = [_failure(endpoint, exc) for endpoint, exc in failures]
+    if len(errors) == 1:
+        return errors[0]
+    kind = type(errors[0]) if len({type(e) for e in errors}) == 1 else Unavailable
+    return kind("; ".join(e.message for e in errors))
+
+
+def _failure(
+    endpoint: Endpoint, exc: Exception
+) -> Unauthorized | Forbidden | NotFound | Unavailable:
+    status = exc.response.status_code if isinstance(exc, InvalidStatus) else 0
+    if status == 401:
+        return Unauthorized(f"{endpoint} asks for credentials: pass token=")
+    if status == 403:
+        return Forbidden(f"{endpoint} refused the token (403)")
+    if status == 404:
+        return NotFound(f"{endpoint.ws()} answered 404: is the jupyter_realtime extension enabled?")
+    return Unavailable(f"cannot connect to {endpoint}: {exc or type(exc).__name__}")
 
 
 def _close_error(code: int, reason: str) -> Exception:

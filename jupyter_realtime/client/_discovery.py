@@ -6,7 +6,8 @@ In order: the ``url`` / ``token`` given in code or on the command line; the envi
 variables ``JUPYTER_REALTIME_URL`` / ``JUPYTER_REALTIME_TOKEN`` (the extension sets them
 for every kernel its server starts); then Jupyter's list of running servers, the server
 that started this process (its parent) first. A client tries them in that order, and asks
-again on every reconnection, so a kernel finds its server after the server restarts.
+again on every reconnection, so a client finds its server again after the server restarts
+with a new token (or, without a URL, on another port).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import ErrorCode
@@ -75,59 +78,77 @@ class Endpoint:
 
 
 def candidates(
-    url: str | None = None, token: str | None = None
-) -> tuple[list[Endpoint], list[str]]:
-    """Endpoints to try, best first, and a line per place looked at (for error messages)."""
-    tried: list[str] = []
-    if url:
-        tok = token
-        if tok is None:  # never send a token to a server it was not issued by
-            same = os.environ.get(ENV_URL, "").rstrip("/") == url.rstrip("/")
-            tok = os.environ.get(ENV_TOKEN, "") if same else _running_token(url)
-        return [Endpoint(url, tok or "", "the url argument")], [f"the url argument {url}"]
-    found: list[Endpoint] = []
-    env_url = os.environ.get(ENV_URL)
-    if env_url:
-        tok = token if token is not None else os.environ.get(ENV_TOKEN, "")
-        found.append(Endpoint(env_url, tok, f"${ENV_URL}"))
-        tried.append(f"${ENV_URL}={env_url}")
-    else:
-        tried.append(f"${ENV_URL} (not set)")
-    servers, note = _running_servers()
-    tried.append(note)
-    for info in servers:
+    url: str | None = None, token: str | None = None, tried: list[str] | None = None
+) -> Iterator[Endpoint]:
+    """Endpoints to try, best first, found lazily; each place looked at goes to ``tried``.
+
+    With a URL (given, or from the environment), only that server is tried: with the
+    token given, else the environment's, else the one its runtime file holds now (a
+    restarted server has a new token). Without one, every running server.
+    """
+    tried = [] if tried is None else tried
+    env_url = os.environ.get(ENV_URL, "")
+    target, source = (url, "the url argument") if url else (env_url, f"${ENV_URL}")
+    if target:
+        tried.append(f"{source} {target}")
+        env_token = os.environ.get(ENV_TOKEN, "") if _same_server(env_url, target) else None
+        if token is not None or env_token is not None:
+            yield Endpoint(target, token if token is not None else env_token or "", source)
+        if token is None:
+            for info in _running_servers(tried):
+                if _same_server(info.get("url", ""), target) and info.get("token") != env_token:
+                    yield Endpoint(
+                        target, info.get("token", ""), f"{source} with its runtime file's token"
+                    )
+        return
+    tried.append(f"${ENV_URL} (not set)")
+    for info in _running_servers(tried):
         tok = token if token is not None else info.get("token", "")
-        endpoint = Endpoint(info["url"], tok, f"the running server with pid {info.get('pid')}")
-        if all(e.url != endpoint.url or e.token != endpoint.token for e in found):
-            found.append(endpoint)
-    return found, tried
+        yield Endpoint(info["url"], tok, f"the running server with pid {info.get('pid')}")
 
 
 def describe(tried: list[str]) -> str:
     return "; ".join(tried)
 
 
-def _running_servers() -> tuple[list[dict[str, Any]], str]:
-    """Jupyter's running servers, this process's parent (then grandparent) first."""
-    try:
-        from jupyter_server.serverapp import list_running_servers
-    except ImportError:
-        return [], "Jupyter's running servers (jupyter_server is not installed)"
-    try:
-        servers = list(list_running_servers())
-    except Exception as exc:  # a broken runtime file must not hide the other sources
-        return [], f"Jupyter's running servers (could not list them: {exc})"
-    ancestors = _ancestors()
+def _same_server(a: str, b: str) -> bool:
+    if not a or not b:
+        return False
+    x, y = urllib.parse.urlsplit(a), urllib.parse.urlsplit(b)
+    hosts = {x.hostname or "", y.hostname or ""}
+    same_host = len(hosts) == 1 or hosts <= set(LOOPBACK)
+    return same_host and x.port == y.port and x.path.rstrip("/") == y.path.rstrip("/")
 
-    def rank(info: dict[str, Any]) -> int:
-        pid = info.get("pid")
-        return ancestors.index(pid) if pid in ancestors else len(ancestors)
 
-    servers.sort(key=rank)
+def _running_servers(tried: list[str]) -> list[dict[str, Any]]:
+    """Jupyter's running servers, this process's parent (then grandparent) first.
+
+    Reads the runtime files as ``jupyter_server.serverapp.list_running_servers`` does,
+    without importing jupyter_server (seconds, in a kernel).
+    """
     where = "Jupyter's running servers"
-    if not servers:
-        return [], f"{where} (none found)"
-    return servers, f"{where} ({', '.join(s.get('url', '?') for s in servers)})"
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime = Path(jupyter_runtime_dir())
+    except ImportError:
+        tried.append(f"{where} (jupyter_core is not installed)")
+        return []
+    servers = []
+    for path in sorted(runtime.glob("jpserver-*.json")):
+        try:
+            info = json.loads(path.read_text())
+            os.kill(int(info["pid"]), 0)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable, or its server is gone
+        servers.append(info)
+    ancestors = _ancestors()
+    servers.sort(
+        key=lambda i: ancestors.index(i["pid"]) if i["pid"] in ancestors else len(ancestors)
+    )
+    listed = ", ".join(str(i.get("url")) for i in servers) or "none found"
+    tried.append(f"{where} in {runtime} ({listed})")
+    return servers
 
 
 def _ancestors() -> list[int]:
@@ -151,11 +172,3 @@ def _parent_of(pid: int) -> int:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def _running_token(url: str) -> str:
-    servers, _ = _running_servers()
-    for info in servers:
-        if info.get("url", "").rstrip("/") == url.rstrip("/"):
-            return str(info.get("token", ""))
-    return ""

@@ -1,0 +1,136 @@
+"""``jupyter realtime``: publish, subscribe, list channels and read history from a terminal.
+
+Public name: :func:`main` (the ``jupyter-realtime`` console script, which ``jupyter``
+runs for ``jupyter realtime``). Output is one JSON object per line. Exit codes: 0 ok,
+1 the server refused (an error code of the protocol), 2 bad usage or data,
+3 no server reachable, 130 interrupted. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import anyio
+import orjson
+
+from ..errors import RealtimeError
+from ._channel import AsyncChannel
+from ._connection import AsyncClient
+from ._errors import GapError, Unavailable
+
+__all__ = ["main"]
+
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    pass
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jupyter realtime",
+        description="Realtime channels of a Jupyter server. The server is found from --url/"
+        "--token, else JUPYTER_REALTIME_URL/JUPYTER_REALTIME_TOKEN, else the running servers.",
+    )
+    p.add_argument("--url", help="the server, e.g. http://localhost:8888/ (with its base_url)")
+    p.add_argument("--token", help="the server's token")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pub = sub.add_parser("publish", help="publish one message")
+    pub.add_argument("channel")
+    pub.add_argument("data", help="JSON data, or - to read it from stdin")
+    pub.add_argument("--binary", action="store_true", help="publish the bytes as they are")
+
+    s = sub.add_parser("subscribe", help="print one JSON line per publication")
+    s.add_argument("channel")
+    s.add_argument("--since", type=int, metavar="OFFSET", help="replay after this offset first")
+    s.add_argument("--count", type=int, metavar="N", help="exit after N publications")
+
+    sub.add_parser("channels", help="list channels: name, subscribers, last offset")
+
+    h = sub.add_parser("history", help="print recent publications, oldest first")
+    h.add_argument("channel")
+    h.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    h.add_argument("--since", type=int, metavar="OFFSET", help="the first after this offset")
+    return p
+
+
+def _line(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _read_data(args: argparse.Namespace) -> Any:
+    raw: bytes = sys.stdin.buffer.read() if args.data == "-" else args.data.encode()
+    if args.binary:
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise UsageError(f"data is not JSON ({exc}); use --binary for raw bytes") from None
+
+
+async def _publish(channel: AsyncChannel, args: argparse.Namespace) -> None:
+    position = await channel.publish(_read_data(args))
+    _line({"channel": channel.name, "epoch": position.epoch, "offset": position.offset})
+
+
+async def _subscribe(channel: AsyncChannel, args: argparse.Namespace) -> None:
+    seen = 0
+    async with channel.subscribe(since=args.since) as subscription:
+        while args.count is None or seen < args.count:
+            try:
+                msg = await subscription.__anext__()
+            except GapError as exc:
+                print(f"jupyter realtime: warning: {exc}", file=sys.stderr, flush=True)
+                continue
+            except StopAsyncIteration:
+                return
+            _line(msg.to_frame())
+            seen += 1
+
+
+async def _history(channel: AsyncChannel, args: argparse.Namespace) -> None:
+    for msg in await channel.history(args.limit, since=args.since):
+        _line(msg.to_frame())
+
+
+async def _run(args: argparse.Namespace) -> None:
+    async with AsyncClient(args.url, args.token, timeout=args.timeout) as client:
+        if args.command == "channels":
+            for info in await client.channels():
+                _line(info)
+            return
+        command = {"publish": _publish, "subscribe": _subscribe, "history": _history}
+        await command[args.command](client.channel(args.channel), args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        anyio.run(_run, args)
+    except UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except Unavailable as exc:
+        return _fail(EXIT_UNREACHABLE, f"{exc.code.value}: {exc.message}")
+    except RealtimeError as exc:
+        return _fail(EXIT_REFUSED, f"{exc.code.value}: {exc.message}")
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def _fail(code: int, reason: str) -> int:
+    print(f"jupyter realtime: error: {reason}".replace("\n", " "), file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
