@@ -3,12 +3,17 @@
  *
  * It exposes one shared `RealtimeClient` per JupyterLab page, connected to the page's own
  * Jupyter server with the page's credentials, so every panel and widget view of the page
- * shares one connection (see docs/browser-client.md).
+ * shares one connection (see docs/browser-client.md and `shared.ts`). The status-bar item
+ * (`status.ts`) and the widget views (`widgets/`) are plugins of their own, so JupyterLab
+ * without the widget manager still gets the status bar.
  */
 import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+
+import { statusPlugin } from './status.js';
+import { widgetsPlugin } from './widgets/index.js';
 
 const PLUGIN_ID = 'jupyter-realtime:plugin';
 
@@ -22,4 +27,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, statusPlugin, widgetsPlugin];

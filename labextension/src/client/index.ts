@@ -8,3 +8,9 @@ export type { ConnectionState } from './connection.js';
 export { RealtimeError } from './errors.js';
 export { TRANSPORTS, type TransportName } from './ladder.js';
 export type * from './protocol.js';
+export {
+  connectShared,
+  SharedClient,
+  type RealtimeClientLike,
+  type SharedOptions
+} from './sharing.js';

@@ -1,0 +1,20 @@
+"""Live ipywidgets over realtime channels.
+
+Each widget's browser view subscribes to its channel directly through the page's
+realtime connection, not through the kernel: views keep updating while the kernel is
+busy, and a view opened later shows what it missed (from the channel's history). The
+views live in the lab extension (``labextension/src/widgets/``). See ``docs/widgets.md``.
+
+Public names: :class:`LiveValue`, :class:`LiveLog`, :class:`LiveChart`, :class:`Chat`,
+:class:`ChannelLink`.
+"""
+
+from __future__ import annotations
+
+from ._chart import LiveChart
+from ._chat import Chat
+from ._link import ChannelLink
+from ._log import LiveLog
+from ._value import LiveValue
+
+__all__ = ["ChannelLink", "Chat", "LiveChart", "LiveLog", "LiveValue"]

@@ -1,0 +1,172 @@
+/**
+ * What every channel widget view shares: the model's common traits, a connection-state
+ * badge, and a subscription that first shows the channel's recent history and then goes
+ * live, without losing or repeating a publication in between.
+ *
+ * The view subscribes through the page's browser client (`../shared.ts`), never through
+ * the kernel, so it keeps updating while the kernel is busy. Publication data is always
+ * rendered as text (`textContent`).
+ *
+ * Public names: `MODULE_NAME`, `MODULE_VERSION`, `ChannelModel`, `ChannelView`,
+ * `Publication`, `formatData`.
+ */
+import { DOMWidgetModel, DOMWidgetView } from '@jupyter-widgets/base';
+import type * as Backbone from 'backbone';
+
+import type { ChannelEvent, ConnectionState, PublicationFrame, RealtimeClient } from '../client/index.js';
+import { decodeBase64 } from '../client/protocol.js';
+import { clientFor, describeState } from '../shared.js';
+
+export const MODULE_NAME = 'jupyter-realtime';
+export const MODULE_VERSION = '0.1.0';
+
+export type Publication = Extract<ChannelEvent, { type: 'publication' }>;
+
+export class ChannelModel extends DOMWidgetModel {
+  defaults(): Backbone.ObjectHash {
+    return {
+      ...super.defaults(),
+      _model_module: MODULE_NAME,
+      _model_module_version: MODULE_VERSION,
+      _view_module: MODULE_NAME,
+      _view_module_version: MODULE_VERSION,
+      channel: '',
+      transports: []
+    };
+  }
+}
+
+/** JSON data as one line of text; strings as they are. */
+export function formatData(data: unknown): string {
+  if (typeof data === 'string') {
+    return data;
+  }
+  if (data instanceof Uint8Array) {
+    return `<${data.byteLength} bytes>`;
+  }
+  try {
+    return JSON.stringify(data) ?? String(data);
+  } catch {
+    return String(data);
+  }
+}
+
+function fromFrame(frame: PublicationFrame): Publication {
+  const data = frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data;
+  const { channel, epoch, offset, ts, sender } = frame;
+  return { type: 'publication', channel, epoch, offset, data, ts, sender };
+}
+
+/**
+ * A view of one channel. Subclasses build their DOM in `build()`, say how much history
+ * they want (`historyLimit`, 0 for none), and get `onPublication` for each publication
+ * (`live` is false for those from history), `onGap`, and `onPresence` for join/leave.
+ */
+export abstract class ChannelView extends DOMWidgetView {
+  protected client!: RealtimeClient;
+  protected channel = '';
+  protected badge!: HTMLSpanElement;
+  /** The last publication shown: replayed or live ones at or before it are skipped. */
+  private last: { epoch: string; offset: number } | null = null;
+  private buffer: ChannelEvent[] | null = [];
+  private stopState: (() => void) | null = null;
+  private readonly handler = (event: ChannelEvent): void => this.onEvent(event);
+
+  render(): void {
+    this.el.classList.add('jp-realtime-widget');
+    this.badge = document.createElement('span');
+    this.badge.className = 'jp-realtime-badge';
+    this.build();
+    this.el.appendChild(this.badge);
+    this.channel = this.model.get('channel');
+    this.client = clientFor(this.model.get('transports') ?? []);
+    this.showState(this.client.state);
+    this.stopState = this.client.on('state', state => this.showState(state));
+    void this.start();
+  }
+
+  remove(): void {
+    this.stopState?.();
+    void this.client?.unsubscribe(this.channel, this.handler);
+    super.remove();
+  }
+
+  protected abstract build(): void;
+  protected abstract onPublication(publication: Publication, live: boolean): void;
+  protected historyLimit(): number {
+    return 0;
+  }
+  protected subscribeOptions(): { presence?: boolean } {
+    return {};
+  }
+  protected onGap(): void {
+    // most views have nothing to do: what comes next is shown as it arrives
+  }
+  protected onPresence(_event: Extract<ChannelEvent, { type: 'join' | 'leave' }>): void {
+    // only the chat shows presence
+  }
+  protected onReady(): void {
+    // called once history is shown and the view is live
+  }
+
+  private async start(): Promise<void> {
+    try {
+      // Subscribe first and hold what arrives, then read the history: whatever is
+      // published in between is in one or the other, and `last` drops the overlap.
+      await this.client.subscribe(this.channel, this.handler, this.subscribeOptions());
+      const limit = this.historyLimit();
+      if (limit > 0) {
+        const history = await this.client.history(this.channel, { limit });
+        for (const frame of history.publications) {
+          this.show(fromFrame(frame), false);
+        }
+      }
+    } catch (err) {
+      this.badge.dataset.state = 'error';
+      this.badge.textContent = 'error';
+      this.badge.title = `Cannot subscribe to ${this.channel}: ${String(err)}`;
+    }
+    const held = this.buffer ?? [];
+    this.buffer = null;
+    held.forEach(event => this.dispatch(event));
+    this.onReady();
+  }
+
+  private onEvent(event: ChannelEvent): void {
+    if (this.buffer !== null) {
+      this.buffer.push(event);
+    } else {
+      this.dispatch(event);
+    }
+  }
+
+  private dispatch(event: ChannelEvent): void {
+    if (event.type === 'publication') {
+      this.show(event, true);
+    } else if (event.type === 'gap') {
+      this.onGap();
+    } else {
+      this.onPresence(event);
+    }
+  }
+
+  private show(publication: Publication, live: boolean): void {
+    const last = this.last;
+    if (last !== null && last.epoch === publication.epoch && publication.offset <= last.offset) {
+      return;
+    }
+    this.last = { epoch: publication.epoch, offset: publication.offset };
+    try {
+      this.onPublication(publication, live);
+    } catch (err) {
+      console.error(`jupyter-realtime: showing a publication of ${this.channel} failed`, err);
+    }
+  }
+
+  private showState(state: ConnectionState): void {
+    const { label, title } = describeState(state);
+    this.badge.dataset.state = state.state;
+    this.badge.textContent = label;
+    this.badge.title = `${this.channel}: ${title}`;
+  }
+}

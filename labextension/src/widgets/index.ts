@@ -1,0 +1,42 @@
+/**
+ * The widget views and models of `jupyter_realtime.widgets`, registered with the Jupyter
+ * widget manager under the module name `jupyter-realtime`.
+ *
+ * Public names: `widgetsPlugin`, `WIDGET_CLASSES`.
+ */
+import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
+import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+
+import { MODULE_NAME, MODULE_VERSION } from './base.js';
+import { ChatModel, ChatView } from './chat.js';
+import { LiveChartModel, LiveChartView } from './chart.js';
+import { ChannelLinkModel } from './link.js';
+import { LiveLogModel, LiveLogView } from './log.js';
+import { LiveValueModel, LiveValueView } from './value.js';
+
+/** What the widget manager looks up by `_model_name` and `_view_name`. */
+export const WIDGET_CLASSES = {
+  ChannelLinkModel,
+  ChatModel,
+  ChatView,
+  LiveChartModel,
+  LiveChartView,
+  LiveLogModel,
+  LiveLogView,
+  LiveValueModel,
+  LiveValueView
+};
+
+export const widgetsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-realtime:widgets',
+  description: 'The views of the jupyter-realtime widgets: LiveValue, LiveLog, LiveChart, Chat, ChannelLink.',
+  autoStart: true,
+  requires: [IJupyterWidgetRegistry],
+  activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry): void => {
+    registry.registerWidget({
+      name: MODULE_NAME,
+      version: MODULE_VERSION,
+      exports: WIDGET_CLASSES
+    });
+  }
+};

@@ -1,0 +1,81 @@
+/**
+ * `LiveValue`: the latest value of a channel (or of one key of its JSON objects), shown
+ * at once from history when the view opens and updated live. With `show_latency`, the
+ * time from the server accepting a publication to it being shown is displayed too (it
+ * compares the server's clock with the browser's: meaningful when both are one machine).
+ *
+ * Public names: `LiveValueModel`, `LiveValueView`, `pick`.
+ */
+import { ChannelModel, ChannelView, type Publication, formatData } from './base.js';
+
+export class LiveValueModel extends ChannelModel {
+  defaults(): Backbone.ObjectHash {
+    return {
+      ...super.defaults(),
+      _model_name: 'LiveValueModel',
+      _view_name: 'LiveValueView',
+      key: null,
+      label: '',
+      show_latency: false
+    };
+  }
+}
+
+/** `data[key]` of an object (dotted keys reach into nested objects); `data` without a key. */
+export function pick(data: unknown, key: string | null): { found: boolean; value: unknown } {
+  if (!key) {
+    return { found: true, value: data };
+  }
+  let value: unknown = data;
+  for (const part of key.split('.')) {
+    if (value === null || typeof value !== 'object' || !(part in (value as object))) {
+      return { found: false, value: undefined };
+    }
+    value = (value as Record<string, unknown>)[part];
+  }
+  return { found: true, value };
+}
+
+export class LiveValueView extends ChannelView {
+  private label!: HTMLSpanElement;
+  private value!: HTMLSpanElement;
+  private latency!: HTMLSpanElement;
+
+  protected build(): void {
+    this.el.classList.add('jp-realtime-value');
+    this.label = document.createElement('span');
+    this.label.className = 'jp-realtime-value-label';
+    this.value = document.createElement('span');
+    this.value.className = 'jp-realtime-value-text';
+    this.value.textContent = '—';
+    this.latency = document.createElement('span');
+    this.latency.className = 'jp-realtime-value-latency';
+    this.el.append(this.label, this.value, this.latency);
+    this.updateLabel();
+    this.listenTo(this.model, 'change:label change:key', () => this.updateLabel());
+  }
+
+  protected historyLimit(): number {
+    // Without a key the newest publication is the value; with one, the newest that has it.
+    return this.model.get('key') ? 100 : 1;
+  }
+
+  protected onPublication(publication: Publication, live: boolean): void {
+    const { found, value } = pick(publication.data, this.model.get('key'));
+    if (!found) {
+      return;
+    }
+    this.value.textContent = formatData(value);
+    this.value.title = `offset ${publication.offset}, ${new Date(publication.ts * 1000).toLocaleTimeString()}`;
+    if (this.model.get('show_latency')) {
+      this.latency.textContent = live
+        ? `${Math.max(0, Date.now() - publication.ts * 1000).toFixed(1)} ms`
+        : '';
+    }
+  }
+
+  private updateLabel(): void {
+    const label = this.model.get('label') || this.model.get('key') || this.model.get('channel');
+    this.label.textContent = label;
+  }
+}
