@@ -19,6 +19,7 @@
  * `SubscribeOptions`.
  */
 import { Connection, type ConnectionOptions, type ConnectionState } from './connection.js';
+import { callEach } from './dispatch.js';
 import { RealtimeError } from './errors.js';
 import { Endpoint } from './http.js';
 import { PositionTracker } from './positions.js';
@@ -318,23 +319,11 @@ export class RealtimeClient {
   }
 
   private emit(channel: string, event: ChannelEvent): void {
-    for (const handler of [...(this.subscriptions.get(channel)?.handlers ?? [])]) {
-      try {
-        handler(event);
-      } catch (err) {
-        console.error(`jupyter-realtime: a handler of ${channel} failed`, err);
-      }
-    }
+    callEach(this.subscriptions.get(channel)?.handlers ?? [], event, `a handler of ${channel}`);
   }
 
   private setState(state: ConnectionState): void {
     this.current = state;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(state);
-      } catch (err) {
-        console.error('jupyter-realtime: a state listener failed', err);
-      }
-    }
+    callEach(this.listeners, state, 'a state listener');
   }
 }

@@ -27,6 +27,7 @@ import {
   type SubscribeOptions
 } from './client.js';
 import type { ConnectionState } from './connection.js';
+import { callEach } from './dispatch.js';
 import { RealtimeError } from './errors.js';
 import { Leader, type SharableClient } from './leader.js';
 import { PositionTracker } from './positions.js';
@@ -487,23 +488,11 @@ export class SharedClient implements RealtimeClientLike {
   }
 
   private emit(channel: string, event: ChannelEvent): void {
-    for (const handler of [...(this.subscriptions.get(channel)?.handlers ?? [])]) {
-      try {
-        handler(event);
-      } catch (err) {
-        console.error(`jupyter-realtime: a handler of ${channel} failed`, err);
-      }
-    }
+    callEach(this.subscriptions.get(channel)?.handlers ?? [], event, `a handler of ${channel}`);
   }
 
   private setState(state: ConnectionState): void {
     this.current = state;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(state);
-      } catch (err) {
-        console.error('jupyter-realtime: a state listener failed', err);
-      }
-    }
+    callEach(this.listeners, state, 'a state listener');
   }
 }
