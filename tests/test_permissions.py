@@ -108,8 +108,10 @@ async def test_websocket_private_channel_and_personal_namespace(server: Any) -> 
                   "since": {"epoch": "e", "offset": 0}}
         assert forbidden(await call(bob, resume), "subscribe", "secret:plans")
 
-        assert "result" in await call(bob, {"id": 7, "op": "subscribe", "channel": "user:alice:feed"})
-        ok = await call(alice, {"id": 8, "op": "publish", "channel": "user:alice:feed", "data": "hi"})
+        feed = {"id": 7, "op": "subscribe", "channel": "user:alice:feed"}
+        assert "result" in await call(bob, feed)
+        hi = {"id": 8, "op": "publish", "channel": "user:alice:feed", "data": "hi"}
+        ok = await call(alice, hi)
         assert ok["result"]["offset"] == 1
         pub = orjson.loads(await asyncio.wait_for(bob.recv(), 5))
         assert pub["data"] == "hi" and pub["sender"] == "alice"
