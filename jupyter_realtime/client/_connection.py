@@ -115,8 +115,13 @@ class _Subscription:
         self.listeners: list[Listener] = []
         self.confirmed = anyio.Event()
         self.error: BaseException | None = None
+        # while resuming: the replay, held until the reply says whether it is complete
+        self.replay: list[Message] | None = None
 
     def deliver(self, msg: Message) -> None:
+        if self.replay is not None:
+            self.replay.append(msg)
+            return
         pos = self.position
         if pos is not None and msg.epoch == pos.epoch and msg.offset <= pos.offset:
             return  # already delivered before a reconnection
@@ -124,9 +129,14 @@ class _Subscription:
         for listener in list(self.listeners):
             _safely(listener.message, msg)
 
-    def gap(self, error: GapError) -> None:
-        for listener in list(self.listeners):
-            _safely(listener.gap, error)
+    def resumed(self, gap: GapError | None) -> None:
+        """The subscribe reply came: report a gap first, then deliver the replay."""
+        replay, self.replay = self.replay or [], None
+        if gap is not None:
+            for listener in list(self.listeners):
+                _safely(listener.gap, gap)
+        for msg in replay:
+            self.deliver(msg)
 
     def end(self, error: BaseException | None) -> None:
         self.error = error
@@ -472,6 +482,10 @@ class AsyncClient:
             raise BadRequest(
                 f"{channel!r} is already subscribed: since= applies to the first listener"
             )
+        elif presence and not sub.presence:  # subscribe again, with presence, from where it is
+            sub.presence, sub.confirmed = True, anyio.Event()
+            self.command("unsubscribe", channel=channel, callback=_ignore)
+            self._subscribe(sub)
         sub.listeners.append(listener)
         with anyio.move_on_after(self.timeout):
             await sub.confirmed.wait()
@@ -497,6 +511,7 @@ class AsyncClient:
         fields: dict[str, Any] = {"channel": sub.channel}
         if since is not None:
             fields["since"] = {"epoch": since.epoch, "offset": since.offset}
+            sub.replay = []
         if sub.presence:
             fields["presence"] = True
         callback = functools.partial(self._subscribed, sub, since)
@@ -517,8 +532,8 @@ class AsyncClient:
             sub.end(p.error)
             return
         newest = Position(p.result["epoch"], p.result["offset"])
-        if since is not None and not p.result.get("recovered", True):
-            sub.gap(GapError(sub.channel, since, newest))
+        recovered = since is None or p.result.get("recovered", True)
+        sub.resumed(None if recovered else GapError(sub.channel, since, newest))
         pos = sub.position
         if pos is None or pos.epoch != newest.epoch or pos.offset < newest.offset:
             sub.position = newest

@@ -92,14 +92,16 @@ def candidates(
     if target:
         tried.append(f"{source} {target}")
         env_token = os.environ.get(ENV_TOKEN, "") if _same_server(env_url, target) else None
-        if token is not None or env_token is not None:
-            yield Endpoint(target, token if token is not None else env_token or "", source)
-        if token is None:
-            for info in _running_servers(tried):
-                if _same_server(info.get("url", ""), target) and info.get("token") != env_token:
-                    yield Endpoint(
-                        target, info.get("token", ""), f"{source} with its runtime file's token"
-                    )
+        first = token if token is not None else env_token
+        if first is not None:
+            yield Endpoint(target, first, source)
+        if token is None:  # a restarted server has a new token: its runtime file has it
+            servers = _running_servers(tried)
+            fresh = [i.get("token", "") for i in servers if _same_server(i.get("url", ""), target)]
+            for tok in dict.fromkeys(t for t in fresh if t != first):
+                yield Endpoint(target, tok, f"{source}, with the token of its runtime file")
+            if first is None and not fresh:
+                yield Endpoint(target, "", f"{source}, without a token")
         return
     tried.append(f"${ENV_URL} (not set)")
     for info in _running_servers(tried):

@@ -1,0 +1,117 @@
+"""``jupyter realtime`` as a script runs it: a subprocess against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+
+
+async def cli(
+    server: Any, *args: str, stdin: bytes = b"", env: dict[str, str] | None = None
+) -> tuple[int, list[Any], str]:
+    """Run ``jupyter realtime ARGS``: exit code, stdout as JSON lines, stderr."""
+    base = {
+        **os.environ,
+        "JUPYTER_REALTIME_URL": server.http(),
+        "JUPYTER_REALTIME_TOKEN": server.token,
+    }
+    pipe = asyncio.subprocess.PIPE
+    proc = await asyncio.create_subprocess_exec(
+        JUPYTER,
+        "realtime",
+        *args,
+        stdin=pipe,
+        stdout=pipe,
+        stderr=pipe,
+        env={**base, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 30)
+    assert proc.returncode is not None
+    return proc.returncode, [json.loads(line) for line in out.splitlines()], err.decode()
+
+
+def test_the_console_script_is_installed() -> None:
+    assert shutil.which("jupyter-realtime", path=str(Path(sys.executable).parent))
+
+
+async def test_publish_from_argument_stdin_and_binary(server: Any) -> None:
+    code, out, err = await cli(server, "publish", "cli-pub", '{"x": 1}')
+    assert (code, err) == (0, "")
+    assert out == [{"channel": "cli-pub", "epoch": out[0]["epoch"], "offset": 1}]
+    code, out, _ = await cli(server, "publish", "cli-pub", "-", stdin=b'{"x": 3}\n')
+    assert code == 0 and out[0]["offset"] == 2
+    code, out, _ = await cli(server, "publish", "cli-pub", "-", "--binary", stdin=b"\x00\x01")
+    assert code == 0 and out[0]["offset"] == 3
+    code, out, _ = await cli(server, "history", "cli-pub", "--limit", "2")
+    assert code == 0
+    assert [(p["offset"], p.get("data"), p.get("data_b64")) for p in out] == [
+        (2, {"x": 3}, None),
+        (3, None, "AAE="),
+    ]
+    assert all(p["channel"] == "cli-pub" and p["sender"] for p in out)
+
+
+async def test_subscribe_prints_a_line_per_publication(server: Any) -> None:
+    for data in ("1", "2", "3"):
+        assert (await cli(server, "publish", "cli-sub", data))[0] == 0
+    # replay after offset 1, then live until 3 publications were printed
+    task = asyncio.ensure_future(
+        cli(server, "subscribe", "cli-sub", "--since", "1", "--count", "3")
+    )
+    await asyncio.sleep(1.5)
+    assert (await cli(server, "publish", "cli-sub", '"live"'))[0] == 0
+    code, out, err = await task
+    assert (code, err) == (0, "")
+    assert [(p["offset"], p["data"]) for p in out] == [(2, 2), (3, 3), (4, "live")]
+
+
+async def test_channels_lists_name_subscribers_and_offset(server: Any) -> None:
+    await cli(server, "publish", "cli-channels", "7")
+    code, out, _ = await cli(server, "channels")
+    assert code == 0
+    (entry,) = [c for c in out if c["channel"] == "cli-channels"]
+    assert entry == {
+        "channel": "cli-channels",
+        "subscribers": 0,
+        "epoch": entry["epoch"],
+        "offset": 1,
+    }
+
+
+async def test_global_url_and_token_options(server: Any) -> None:
+    env = {"JUPYTER_REALTIME_URL": "", "JUPYTER_REALTIME_TOKEN": ""}
+    args = ["--url", server.http(), "--token", server.token]
+    code, out, _ = await cli(server, *args, "publish", "cli-opts", "1", env=env)
+    assert code == 0 and out[0]["offset"] == 1
+    code, out, err = await cli(
+        server, "--url", server.http(), "--token", "bad", "history", "x", env=env
+    )
+    assert code == 1 and out == []
+    assert err.startswith("jupyter realtime: error: forbidden: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "reason"),
+    [
+        (["publish", "no/slash", "1"], 1, "bad_request: bad channel name"),
+        (["publish", "c", "not json"], 2, "data is not JSON"),
+        (["history", "c", "--limit", "0"], 1, "bad_request: limit must be"),
+        (["--url", "http://127.0.0.1:9/", "publish", "c", "1"], 3, "unavailable: cannot connect"),
+        (["frobnicate"], 2, "invalid choice"),
+    ],
+)
+async def test_failures_exit_non_zero_with_one_line(
+    server: Any, args: list[str], code: int, reason: str
+) -> None:
+    got, out, err = await cli(server, *args)
+    assert got == code and out == []
+    assert reason in err and err.strip().count("\n") <= (0 if code != 2 or "JSON" in reason else 2)
