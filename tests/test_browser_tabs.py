@@ -14,26 +14,21 @@ import asyncio
 import json
 import mimetypes
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from test_browser import CHROMIUM, chromium, free_port
+from test_browser import CHROMIUM, TOKEN, Lab, chromium, free_port
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 LABEXT = ROOT / "labextension"
 TSC = LABEXT / "node_modules" / ".bin" / "tsc"
-TOKEN = "tabs-test-token"
 CHANNEL = "tabs:test"
 
 if not TSC.exists():  # pragma: no cover - depends on the machine
@@ -51,14 +46,15 @@ PAGE = """<!doctype html>
   window.received = [];
   window.subscribed = false;
   client.subscribe('CHANNEL', event => {
-    window.received.push(event.type === 'publication' ? event.data.n : event.type + '@' + event.offset);
+    const publication = event.type === 'publication';
+    window.received.push(publication ? event.data.n : event.type + '@' + event.offset);
   }).then(() => { window.subscribed = true; });
 </script>
 """.replace("CHANNEL", CHANNEL)
 
 
-class Server:
-    """A ``jupyter server`` with only this extension, on a free port."""
+class Server(Lab):
+    """A ``jupyter server`` with only this extension, on a free port (``Lab``'s helpers)."""
 
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
@@ -70,44 +66,16 @@ class Server:
         (config / "jupyter_server_config.json").write_text(
             json.dumps({"ServerApp": {"jpserver_extensions": extensions}})
         )
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp / "rt")}
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config)}
+        env["JUPYTER_RUNTIME_DIR"] = str(tmp / "runtime")
         args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={self.port}"]
         args += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser"]
         args += [f"--IdentityProvider.token={TOKEN}", "--allow-root", f"--ServerApp.root_dir={tmp}"]
         self.log = (tmp / "server.log").open("wb")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "jupyter server exited; see server.log"
-            try:
-                self.request("GET", "realtime/api/channels")
-                return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        raise TimeoutError("jupyter server did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", f"token {TOKEN}")
-        req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=10) as answer:
-            return json.loads(answer.read() or b"null")
-
-    def publish(self, n: int) -> None:
-        self.request("POST", f"realtime/api/channels/{CHANNEL}", {"n": n})
+    def publish_n(self, n: int) -> None:
+        self.publish(CHANNEL, {"n": n})
 
     def subscribers(self) -> int:
         channels = self.request("GET", "realtime/api/channels")["channels"]
@@ -183,7 +151,7 @@ async def test_three_tabs_share_one_connection_and_survive_the_leader(
         assert server.subscribers() == 1, "one connection for the three pages"
 
         for n in range(1, 11):
-            server.publish(n)
+            server.publish_n(n)
         # a follower publishes through the leader
         await pages[2].evaluate(f"window.client.publish('{CHANNEL}', {{n: 11}})")
 
@@ -198,14 +166,14 @@ async def test_three_tabs_share_one_connection_and_survive_the_leader(
         await pages[0].close()
         rest = pages[1:]
         for n in range(12, 17):
-            server.publish(n)
+            server.publish_n(n)
 
         async def one_leader() -> bool:
             return sum(await leaders(rest)) == 1
 
         await wait_until(one_leader, "a new leader")
         for n in range(17, 21):
-            server.publish(n)
+            server.publish_n(n)
         await wait_until(lambda: everyone_has(20, rest), "20 publications on both pages")
         await asyncio.sleep(0.3)
         for page in rest:
