@@ -192,9 +192,8 @@ export class SharedClient implements RealtimeClientLike {
     if (this.leader) {
       this.leader.close();
       this.leader = null;
-    } else {
-      this.channel.postMessage({ type: 'bye', tab: this.tab } satisfies TabMessage);
     }
+    this.channel.postMessage({ type: 'bye', tab: this.tab } satisfies TabMessage);
     this.abort.abort();
     this.release();
     this.channel.close();
@@ -271,6 +270,9 @@ export class SharedClient implements RealtimeClientLike {
     const signal = this.abort.signal;
     this.leader = new Leader(this.tab, this.createClient(), {
       send: message => {
+        if (this.closed) {
+          return; // a reply settled after close(): no tab waits for it here any more
+        }
         this.channel.postMessage(message);
         this.onMessage(message);
       },

@@ -306,3 +306,23 @@ test('the connection leaves a channel when its last tab does, or closes', async 
     c.close();
   }
 });
+
+test('a request the old leader did not answer rejects with unavailable; the next one runs', async () => {
+  const { server, open } = world();
+  const a = open();
+  const b = open();
+  try {
+    await until(() => a.isLeader, 'a leader');
+    await b.presence('x'); // b knows its leader
+    const lost = b.publish('x', 'lost?');
+    a.close();
+    await assert.rejects(lost, (e: { code?: string }) => e.code === 'unavailable');
+    await until(() => b.isLeader, 'b leads');
+    assert.deepEqual(await b.publish('x', 'after'), { epoch: 'e1', offset: 1 });
+    assert.equal(b.state.state, 'connected');
+    assert.equal(server.open.length, 1);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
