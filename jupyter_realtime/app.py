@@ -218,11 +218,15 @@ class RealtimeApp(ExtensionApp, AccessConfig):
             self.export_kernel_env(serverapp)
 
     def export_kernel_env(self, serverapp: Any) -> None:
-        """Kernels inherit the server's environment: tell them where the hub is."""
+        """Kernels inherit the server's environment: tell them where the hub is.
+
+        Both variables are always set (the token possibly empty), so that values inherited
+        from an outer server (one started from another server's terminal) never leak into
+        this server's kernels. The client reads them first (``client/_discovery.py``).
+        """
         os.environ["JUPYTER_REALTIME_URL"] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "") or ""
-        if token:
-            os.environ["JUPYTER_REALTIME_TOKEN"] = token
+        os.environ["JUPYTER_REALTIME_TOKEN"] = token
 
     async def stop_extension(self) -> None:
         if self._sweeper is not None:

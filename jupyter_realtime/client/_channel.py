@@ -21,7 +21,9 @@ from ._errors import BadRequest, GapError
 from ._message import Message
 
 if TYPE_CHECKING:
-    from ._connection import AsyncClient, Listener, _Pending
+    from ._connection import AsyncClient
+    from ._outbox import Pending
+    from ._subscription import Listener
 
 __all__ = ["AsyncChannel", "AsyncSubscription", "Since", "report"]
 
@@ -80,7 +82,7 @@ class AsyncChannel:
         await self.client.request("ping", timeout=timeout)
         self._raise_pending_error()
 
-    def _done(self, p: _Pending) -> None:
+    def _done(self, p: Pending) -> None:
         if p.error is not None and self._error is None:
             self._error = p.error
 

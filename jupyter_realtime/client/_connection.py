@@ -1,55 +1,43 @@
-"""The async client: one WebSocket to ``realtime/ws``, its outbox, replies and reconnection.
+"""The async client: one WebSocket to ``realtime/ws``, its state, and reconnection.
 
-Public names: :class:`AsyncClient`, :class:`State`, :class:`Listener`.
+Public names: :class:`AsyncClient`, :class:`State`.
 
 One implementation on anyio (the WebSocket is the ``websockets`` library's asyncio client).
-Commands go through an outbox drained by one writer task, so publishes are pipelined: the
-next is sent before the previous reply arrives, and ``publish_nowait`` may be called from any
-thread. Replies are matched by ``id``. When the connection drops (anything but a terminal
-close code 4500-4999), the client reconnects with exponential backoff and jitter, looks for
-the server again (``_discovery``), and resubscribes every channel with ``since`` set to the
-last position it delivered, so nothing is lost or repeated; when the server cannot reach
-back that far (``recovered: false``) the channel's listeners get a :class:`GapError`.
-Commands sent before a drop whose reply never came fail with :class:`ConnectionLost`;
-commands not yet sent wait for the next connection (up to ``timeout``).
+Commands go through the :class:`~._outbox.Outbox` (pipelined, thread-safe to fill);
+subscriptions are :class:`~._subscription.ServerSubscription` objects shared by local
+listeners. When the connection drops (anything but a terminal close code 4500-4999), the
+client reconnects with exponential backoff and jitter, looks for the server again
+(``_discovery``), and resubscribes every channel with ``since`` set to the last position it
+delivered, so nothing is lost or repeated; when the server cannot reach back that far
+(``recovered: false``) the channel's listeners get a :class:`GapError`. Commands sent
+before a drop whose reply never came fail with :class:`ConnectionLost`; commands not yet
+sent wait for the next connection (up to ``timeout``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import functools
-import itertools
 import logging
 import random
-import threading
-from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
-from ..protocol import Position, pack_binary, unpack_binary
+from ..protocol import Position, unpack_binary
 from ._channel import AsyncChannel
 from ._discovery import Endpoint, candidates, describe
-from ._errors import (
-    BadRequest,
-    ConnectionLost,
-    Forbidden,
-    GapError,
-    NotFound,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    error_for,
-)
+from ._errors import BadRequest, ConnectionLost, GapError, Unavailable, close_error, connect_error
 from ._message import Message
+from ._outbox import Outbox, Pending
+from ._subscription import Listener, ServerSubscription
 
-__all__ = ["AsyncClient", "Listener", "State"]
+__all__ = ["AsyncClient", "State"]
 
 log = logging.getLogger("jupyter_realtime.client")
 
@@ -69,88 +57,6 @@ _NEXT = {
     State.RECONNECTING: {State.OPEN, State.CLOSED},
     State.CLOSED: set(),
 }
-
-
-class Listener(Protocol):
-    """Receives a channel's traffic, in the client's event loop; must not block."""
-
-    def message(self, msg: Message) -> None: ...
-
-    def gap(self, error: GapError) -> None: ...
-
-    def end(self, error: BaseException | None) -> None:
-        """The subscription is over: None after ``unsubscribe``/close, else why."""
-
-
-class _Pending:
-    """A command in the outbox or awaiting its reply."""
-
-    __slots__ = ("id", "frame", "kind", "event", "result", "error", "callback", "cancelled", "done")
-
-    def __init__(self, cid: int, frame: str | bytes, kind: str, callback: Any = None) -> None:
-        self.id = cid
-        self.frame = frame
-        self.kind = kind
-        self.callback: Callable[[_Pending], None] | None = callback
-        self.event: anyio.Event | None = None
-        self.result: dict[str, Any] = {}
-        self.error: BaseException | None = None
-        self.cancelled = self.done = False
-
-    def settle(self, result: dict[str, Any] | None, error: BaseException | None) -> None:
-        self.result, self.error, self.done = result or {}, error, True
-        if self.event is not None:
-            self.event.set()
-        if self.callback is not None:
-            self.callback(self)
-
-
-class _Subscription:
-    """A channel subscribed on the server, shared by its local listeners."""
-
-    def __init__(self, channel: str, since: Position | None, presence: bool) -> None:
-        self.channel = channel
-        self.position = since  # the last position delivered (or asked for)
-        self.presence = presence
-        self.listeners: list[Listener] = []
-        self.confirmed = anyio.Event()
-        self.error: BaseException | None = None
-        # while resuming: the replay, held until the reply says whether it is complete
-        self.replay: list[Message] | None = None
-
-    def deliver(self, msg: Message) -> None:
-        if self.replay is not None:
-            self.replay.append(msg)
-            return
-        pos = self.position
-        if pos is not None and msg.epoch == pos.epoch and msg.offset <= pos.offset:
-            return  # already delivered before a reconnection
-        self.position = Position(msg.epoch, msg.offset)
-        for listener in list(self.listeners):
-            _safely(listener.message, msg)
-
-    def resumed(self, gap: GapError | None) -> None:
-        """The subscribe reply came: report a gap first, then deliver the replay."""
-        replay, self.replay = self.replay or [], None
-        if gap is not None:
-            for listener in list(self.listeners):
-                _safely(listener.gap, gap)
-        for msg in replay:
-            self.deliver(msg)
-
-    def end(self, error: BaseException | None) -> None:
-        self.error = error
-        self.confirmed.set()
-        for listener in list(self.listeners):
-            _safely(listener.end, error)
-        self.listeners.clear()
-
-
-def _safely(fn: Callable[[Any], None], arg: Any) -> None:
-    try:
-        fn(arg)
-    except Exception:
-        log.exception("a listener of jupyter_realtime failed")
 
 
 class AsyncClient:
@@ -175,42 +81,30 @@ class AsyncClient:
         max_queue: int = 100_000,
     ) -> None:
         self._url, self._token = url, token
-        self.reconnect, self.timeout, self.backoff, self.max_queue = (
-            reconnect,
-            timeout,
-            backoff,
-            max_queue,
-        )
+        self.reconnect, self.timeout, self.backoff = reconnect, timeout, backoff
         self.state = State.IDLE
         self.endpoint: Endpoint | None = None
         self.error: BaseException | None = None  # why the client closed, once it has
-        self._ids = itertools.count(1)
-        self._outbox: deque[_Pending] = deque()
-        self._inflight: dict[int, _Pending] = {}
-        self._subs: dict[str, _Subscription] = {}
+        self._outbox = Outbox(max_queue)
+        self._subs: dict[str, ServerSubscription] = {}
         self._channels: dict[str, AsyncChannel] = {}
         self._ws: ClientConnection | None = None
-        self._wakeup: anyio.Event | None = None
-        self._wake_pending = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = 0
         self._tg: Any = None
 
     # -- lifecycle --
 
     async def __aenter__(self) -> AsyncClient:
         self._move(State.CONNECTING)
-        self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
+        self._outbox.bind()
         try:
-            ws = await self._open()
+            self._ws = await self._open()
         except BaseException as exc:
             self._shutdown(exc)
             raise
-        self._ws = ws
         self._move(State.OPEN)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._run, ws)
+        self._tg.start_soon(self._run, self._ws)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -240,15 +134,10 @@ class AsyncClient:
             return
         self._move(State.CLOSED)
         self.error = error or Unavailable("the client is closed")
-        pending = [*self._inflight.values(), *self._outbox]
-        self._inflight.clear()
-        self._outbox.clear()
-        for p in pending:
-            p.settle(None, self.error)
+        self._outbox.fail_all(self.error)
         subs, self._subs = list(self._subs.values()), {}
         for sub in subs:
             sub.end(error)
-        self._wake()
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the client's task group (ends with the client)."""
@@ -292,38 +181,36 @@ class AsyncClient:
                 continue
             self.endpoint = endpoint
             return ws
-        if not failures:
-            raise Unavailable(
-                f"no Jupyter server found; tried {describe(tried)}. Pass url= and token= "
-                "(--url/--token), or set JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN."
-            )
-        raise _connect_error(failures)
+        if failures:
+            raise connect_error(failures)
+        raise Unavailable(
+            f"no Jupyter server found; tried {describe(tried)}. Pass url= and token= "
+            "(--url/--token), or set JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN."
+        )
 
     async def _run(self, ws: ClientConnection) -> None:
         attempt = 0
         while self.state is State.OPEN:
             started = anyio.current_time()
             code, reason = await self._serve(ws)
-            if anyio.current_time() - started > self.backoff[1]:
-                attempt = 0  # it was up for a while: start the backoff over
             if self.state is State.CLOSED:
                 return
-            self._lost(f"{code} {reason}".strip())
+            if anyio.current_time() - started > self.backoff[1]:
+                attempt = 0  # it was up for a while: start the backoff over
+            self._outbox.lost(ConnectionLost(f"the connection to {self.endpoint} dropped ({code})"))
             if code >= 4500 or not self.reconnect:
-                self._shutdown(_close_error(code, reason))
+                self._shutdown(close_error(code, reason))
                 return
             self._move(State.RECONNECTING)
             while True:
-                low, high = self.backoff
-                delay = min(high, low * 2**attempt)
+                delay = min(self.backoff[1], self.backoff[0] * 2**attempt)
                 await anyio.sleep(random.uniform(delay / 2, delay))
                 attempt = min(attempt + 1, 30)
                 try:
                     ws = await self._open()
+                    break
                 except Exception as exc:
                     log.debug("reconnecting failed: %s", exc)
-                    continue
-                break
             if self.state is State.CLOSED:
                 await ws.close()
                 return
@@ -333,7 +220,7 @@ class AsyncClient:
     async def _serve(self, ws: ClientConnection) -> tuple[int, str]:
         self._resubscribe()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._write_loop, ws)
+            tg.start_soon(self._outbox.drain, ws)
             try:
                 async for raw in ws:
                     try:
@@ -345,43 +232,24 @@ class AsyncClient:
             tg.cancel_scope.cancel()
         return ws.close_code or 1006, ws.close_reason or ""
 
-    def _lost(self, reason: str) -> None:
-        inflight, self._inflight = self._inflight, {}
-        if inflight:
-            error = ConnectionLost(f"the connection to {self.endpoint} dropped ({reason})")
-            for p in inflight.values():
-                p.settle(None, error)
+    def _dispatch(self, raw: str | bytes) -> None:
+        if isinstance(raw, bytes):
+            header, data = unpack_binary(raw)
+            msg = Message.from_frame(header, data)
+        else:
+            frame = orjson.loads(raw)
+            if "id" in frame:
+                if not self._outbox.reply(frame) and frame.get("error"):
+                    log.warning("error from the server: %s", frame["error"])
+                return
+            if "offset" not in frame or "channel" not in frame:
+                return  # an event: presence join/leave are not surfaced yet
+            msg = Message.from_frame(frame)
+        sub = self._subs.get(msg.channel)
+        if sub is not None:
+            sub.deliver(msg)
 
-    # -- sending --
-
-    async def _write_loop(self, ws: ClientConnection) -> None:
-        outbox, inflight = self._outbox, self._inflight
-        try:
-            while True:
-                if not outbox:
-                    self._wakeup = anyio.Event()
-                    if not outbox:
-                        await self._wakeup.wait()
-                    continue
-                p = outbox.popleft()
-                if p.cancelled:
-                    continue
-                inflight[p.id] = p
-                await ws.send(p.frame)
-        except ConnectionClosed:
-            pass  # the reader sees the close too
-
-    def _wake(self) -> None:
-        if threading.get_ident() == self._thread:
-            self._wake_now()
-        elif not self._wake_pending and self._loop is not None:
-            self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._wake_now)
-
-    def _wake_now(self) -> None:
-        self._wake_pending = False
-        if self._wakeup is not None:
-            self._wakeup.set()
+    # -- commands --
 
     def _not_open(self) -> BaseException:
         if self.state is State.CLOSED and self.error is not None:
@@ -390,31 +258,11 @@ class AsyncClient:
 
     def command(
         self, op: str, *, kind: str = "", callback: Any = None, front: bool = False, **fields: Any
-    ) -> _Pending:
+    ) -> Pending:
         """Queue a command (thread-safe); its reply settles the returned pending."""
         if self.state not in (State.OPEN, State.RECONNECTING):
             raise self._not_open()
-        cid = next(self._ids)
-        data = fields.pop("data", None)
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            frame: str | bytes = pack_binary({"id": cid, "op": op, **fields}, bytes(data))
-        else:
-            if op == "publish":
-                fields["data"] = data
-            try:
-                frame = orjson.dumps(
-                    {"id": cid, "op": op, **fields}, option=orjson.OPT_SERIALIZE_NUMPY
-                ).decode()
-            except TypeError as exc:
-                raise BadRequest(f"data is not JSON serializable: {exc}") from None
-        if not front and len(self._outbox) >= self.max_queue:
-            raise RateLimited(
-                f"{len(self._outbox)} commands wait to be sent; await a publish or flush()"
-            )
-        p = _Pending(cid, frame, kind or op, callback)
-        self._outbox.appendleft(p) if front else self._outbox.append(p)
-        self._wake()
-        return p
+        return self._outbox.put(op, kind, callback, front, fields)
 
     async def request(
         self, op: str, *, timeout: float | None = None, **fields: Any
@@ -422,46 +270,10 @@ class AsyncClient:
         """Send a command and wait for its result; a typed error if it failed."""
         return await self.wait(self.command(op, **fields), timeout)
 
-    async def wait(self, p: _Pending, timeout: float | None = None) -> dict[str, Any]:
+    async def wait(self, p: Pending, timeout: float | None = None) -> dict[str, Any]:
         """The result of a queued command (waiting at most ``timeout``, default the client's)."""
         limit = self.timeout if timeout is None else timeout
-        if not p.done:
-            p.event = anyio.Event()
-            try:
-                with anyio.move_on_after(limit):
-                    await p.event.wait()
-            finally:
-                if not p.done:
-                    p.cancelled = True
-                    self._inflight.pop(p.id, None)
-        if not p.done:
-            raise Unavailable(f"no reply to {p.kind} within {limit} s (client {self.state.value})")
-        if p.error is not None:
-            raise p.error
-        return p.result
-
-    # -- receiving --
-
-    def _dispatch(self, raw: str | bytes) -> None:
-        if isinstance(raw, bytes):
-            header, data = unpack_binary(raw)
-            self._publication(Message.from_frame(header, data))
-            return
-        frame = orjson.loads(raw)
-        if "id" in frame:
-            p = self._inflight.pop(frame["id"], None)
-            error = frame.get("error")
-            if p is not None:
-                p.settle(frame.get("result"), error and error_for(error["code"], error["message"]))
-            elif error:
-                log.warning("error from the server: %s", error)
-        elif "offset" in frame and "channel" in frame:
-            self._publication(Message.from_frame(frame))
-
-    def _publication(self, msg: Message) -> None:
-        sub = self._subs.get(msg.channel)
-        if sub is not None:
-            sub.deliver(msg)
+        return await self._outbox.wait(p, limit, self.state.value)
 
     # -- subscriptions --
 
@@ -476,12 +288,10 @@ class AsyncClient:
         """Add a listener to ``channel``, subscribing on the server if it is the first."""
         sub = self._subs.get(channel)
         if sub is None:
-            sub = self._subs[channel] = _Subscription(channel, since, presence)
+            sub = self._subs[channel] = ServerSubscription(channel, since, presence)
             self._subscribe(sub)
         elif since is not None:
-            raise BadRequest(
-                f"{channel!r} is already subscribed: since= applies to the first listener"
-            )
+            raise BadRequest(f"{channel!r} is already subscribed: since= is for the first listener")
         elif presence and not sub.presence:  # subscribe again, with presence, from where it is
             sub.presence, sub.confirmed = True, anyio.Event()
             self.command("unsubscribe", channel=channel, callback=_ignore)
@@ -501,12 +311,12 @@ class AsyncClient:
         if sub is None or listener not in sub.listeners:
             return
         sub.listeners.remove(listener)
-        _safely(listener.end, None)
+        listener.end(None)
         if not sub.listeners:
             del self._subs[channel]
             self.command("unsubscribe", channel=channel, callback=_ignore)
 
-    def _subscribe(self, sub: _Subscription, front: bool = False) -> None:
+    def _subscribe(self, sub: ServerSubscription, front: bool = False) -> None:
         since = sub.position
         fields: dict[str, Any] = {"channel": sub.channel}
         if since is not None:
@@ -518,13 +328,11 @@ class AsyncClient:
         self.command("subscribe", callback=callback, front=front, **fields)
 
     def _resubscribe(self) -> None:
-        for p in self._outbox:
-            if p.kind == "subscribe":
-                p.cancelled = True  # queued while disconnected: sent again below
+        self._outbox.cancel("subscribe")  # queued while disconnected: sent again below
         for sub in reversed(list(self._subs.values())):
             self._subscribe(sub, front=True)
 
-    def _subscribed(self, sub: _Subscription, since: Position | None, p: _Pending) -> None:
+    def _subscribed(self, sub: ServerSubscription, since: Position | None, p: Pending) -> None:
         if self._subs.get(sub.channel) is not sub or isinstance(p.error, ConnectionLost):
             return  # unsubscribed meanwhile, or sent again after the reconnection
         if p.error is not None:
@@ -533,43 +341,8 @@ class AsyncClient:
             return
         newest = Position(p.result["epoch"], p.result["offset"])
         recovered = since is None or p.result.get("recovered", True)
-        sub.resumed(None if recovered else GapError(sub.channel, since, newest))
-        pos = sub.position
-        if pos is None or pos.epoch != newest.epoch or pos.offset < newest.offset:
-            sub.position = newest
-        sub.confirmed.set()
+        sub.confirm(newest, None if recovered else GapError(sub.channel, since, newest))
 
 
-def _ignore(p: _Pending) -> None:
+def _ignore(p: Pending) -> None:
     pass
-
-
-def _connect_error(failures: list[tuple[Endpoint, Exception]]) -> Exception:
-    """One error for every endpoint that failed: its type when they agree, else unavailable."""
-    errors = [_failure(endpoint, exc) for endpoint, exc in failures]
-    if len(errors) == 1:
-        return errors[0]
-    kind = type(errors[0]) if len({type(e) for e in errors}) == 1 else Unavailable
-    return kind("; ".join(e.message for e in errors))
-
-
-def _failure(
-    endpoint: Endpoint, exc: Exception
-) -> Unauthorized | Forbidden | NotFound | Unavailable:
-    status = exc.response.status_code if isinstance(exc, InvalidStatus) else 0
-    if status == 401:
-        return Unauthorized(f"{endpoint} asks for credentials: pass token=")
-    if status == 403:
-        return Forbidden(f"{endpoint} refused the token (403)")
-    if status == 404:
-        return NotFound(f"{endpoint.ws()} answered 404: is the jupyter_realtime extension enabled?")
-    return Unavailable(f"cannot connect to {endpoint}: {exc or type(exc).__name__}")
-
-
-def _close_error(code: int, reason: str) -> Exception:
-    message = f"the server closed the connection ({code} {reason})".replace(" )", ")")
-    if reason == "transport_disabled":
-        return NotFound(message)
-    if code >= 4500:
-        return Forbidden(message)
-    return ConnectionLost(message)

@@ -11,10 +11,15 @@ and ``exc.code`` tells them apart.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+from websockets.exceptions import InvalidStatus
 
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position
+
+if TYPE_CHECKING:
+    from ._discovery import Endpoint
 
 __all__ = [
     "BadRequest",
@@ -27,6 +32,8 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "Unavailable",
+    "close_error",
+    "connect_error",
     "error_for",
 ]
 
@@ -124,3 +131,33 @@ def error_for(code: str, message: str) -> RealtimeError:
     except ValueError:
         return Internal(f"{code}: {message}")
     return cls(message)
+
+
+def connect_error(failures: list[tuple[Endpoint, Exception]]) -> RealtimeError:
+    """One error for every endpoint that failed: their type when they agree, else unavailable."""
+    errors = [_failure(endpoint, exc) for endpoint, exc in failures]
+    if len(errors) == 1:
+        return errors[0]
+    kind = type(errors[0]) if len({type(e) for e in errors}) == 1 else Unavailable
+    return kind("; ".join(e.message for e in errors))
+
+
+def _failure(endpoint: Endpoint, exc: Exception) -> _CodedError:
+    status = exc.response.status_code if isinstance(exc, InvalidStatus) else 0
+    if status == 401:
+        return Unauthorized(f"{endpoint} asks for credentials: pass token=")
+    if status == 403:
+        return Forbidden(f"{endpoint} refused the token (403)")
+    if status == 404:
+        return NotFound(f"{endpoint.ws()} answered 404: is the jupyter_realtime extension enabled?")
+    return Unavailable(f"cannot connect to {endpoint}: {exc or type(exc).__name__}")
+
+
+def close_error(code: int, reason: str) -> RealtimeError:
+    """Why the server closed the connection (``docs/protocol.md``, *Disconnects*)."""
+    message = f"the server closed the connection ({code} {reason})".replace(" )", ")")
+    if reason == "transport_disabled":
+        return NotFound(message)
+    if code >= 4500:
+        return Forbidden(message)
+    return ConnectionLost(message)
