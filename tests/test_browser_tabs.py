@@ -14,6 +14,8 @@ import asyncio
 import json
 import mimetypes
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from test_browser import CHROMIUM, TOKEN, Lab, chromium, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 LABEXT = ROOT / "labextension"
 TSC = LABEXT / "node_modules" / ".bin" / "tsc"
 CHANNEL = "tabs:test"
+TOKEN = "tabs-test-token"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    *("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"),
+    *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+    *("--no-first-run", "--disable-quic"),
+]
 
 if not TSC.exists():  # pragma: no cover - depends on the machine
     pytest.skip("the lab extension's node_modules are not installed", allow_module_level=True)
-assert os.path.exists(CHROMIUM)
+if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.async_api")
 
 PAGE = """<!doctype html>
 <meta charset="utf-8">
@@ -53,12 +64,15 @@ PAGE = """<!doctype html>
 """.replace("CHANNEL", CHANNEL)
 
 
-class Server(Lab):
-    """A ``jupyter server`` with only this extension, on a free port (``Lab``'s helpers)."""
+class Server:
+    """A ``jupyter server`` with only this extension, on a free port."""
 
     def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}/"
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"token {TOKEN}"})
         config = tmp / "config"
         config.mkdir()
         others = ["jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals"]
@@ -71,25 +85,45 @@ class Server(Lab):
         args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={self.port}"]
         args += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser"]
         args += [f"--IdentityProvider.token={TOKEN}", "--allow-root", f"--ServerApp.root_dir={tmp}"]
-        self.log = (tmp / "server.log").open("wb")
-        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = tmp / "server.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    def publish_n(self, n: int) -> None:
-        self.publish(CHANNEL, {"n": n})
+    def channels(self) -> list[dict[str, Any]]:
+        answer = self.http.get("realtime/api/channels", timeout=10)
+        answer.raise_for_status()
+        return list(answer.json()["channels"])
+
+    def publish(self, n: int) -> None:
+        self.http.post(f"realtime/api/channels/{CHANNEL}", json={"n": n}).raise_for_status()
 
     def subscribers(self) -> int:
-        channels = self.request("GET", "realtime/api/channels")["channels"]
-        return sum(c["subscribers"] for c in channels if c["channel"] == CHANNEL)
+        return sum(c["subscribers"] for c in self.channels() if c["channel"] == CHANNEL)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     srv = Server(tmp_path)
     try:
-        srv.wait_ready()
+        deadline = time.monotonic() + 30
+        while True:
+            assert srv.proc.poll() is None, srv.log.read_text()[-3000:]
+            try:
+                srv.channels()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "jupyter server did not start"
+                time.sleep(0.2)
         yield srv
     finally:
-        srv.stop()
+        srv.http.close()
+        if srv.proc.poll() is None:
+            os.kill(srv.proc.pid, signal.SIGTERM)
+            try:
+                srv.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(srv.proc.pid, signal.SIGKILL)
+                srv.proc.wait()
 
 
 @pytest.fixture
@@ -126,7 +160,8 @@ async def test_three_tabs_share_one_connection_and_survive_the_leader(
         kind = "text/javascript" if path.suffix == ".js" else mimetypes.guess_type(path.name)[0]
         await route.fulfill(status=200, body=path.read_bytes(), content_type=kind or "text/plain")
 
-    async with chromium() as browser:
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = await browser.new_context()
         await context.route(f"{prefix}**", serve)
         errors: list[str] = []
@@ -151,7 +186,7 @@ async def test_three_tabs_share_one_connection_and_survive_the_leader(
         assert server.subscribers() == 1, "one connection for the three pages"
 
         for n in range(1, 11):
-            server.publish_n(n)
+            server.publish(n)
         # a follower publishes through the leader
         await pages[2].evaluate(f"window.client.publish('{CHANNEL}', {{n: 11}})")
 
@@ -166,14 +201,14 @@ async def test_three_tabs_share_one_connection_and_survive_the_leader(
         await pages[0].close()
         rest = pages[1:]
         for n in range(12, 17):
-            server.publish_n(n)
+            server.publish(n)
 
         async def one_leader() -> bool:
             return sum(await leaders(rest)) == 1
 
         await wait_until(one_leader, "a new leader")
         for n in range(17, 21):
-            server.publish_n(n)
+            server.publish(n)
         await wait_until(lambda: everyone_has(20, rest), "20 publications on both pages")
         await asyncio.sleep(0.3)
         for page in rest:
@@ -183,4 +218,4 @@ async def test_three_tabs_share_one_connection_and_survive_the_leader(
             await asyncio.sleep(0.1)
         assert server.subscribers() == 1, "still one connection after the leader change"
         assert errors == []
-        await context.close()
+        await browser.close()
