@@ -61,14 +61,22 @@ async def ws_worker(url: str, gen: Gen, kind: str, quota: int, tally: Tally) -> 
                     await ws.send(frame)
                     sent += 1
                     tally.inputs[kind] += 1
-                    if sent % 50 == 0:  # let replies drain: a fuzzer is not a flood test
-                        await ws.ping()
-                await asyncio.sleep(0.05)
+                    if sent % 50 == 0:
+                        await processed(ws, tally, kind)
+                await processed(ws, tally, kind)
                 reader.cancel()
         except ConnectionClosed as exc:
             tally.codes[f"close:{exc.rcvd.code if exc.rcvd else 'none'}"] += 1
         except InvalidStatus as exc:
             tally.codes[f"ws-handshake:{exc.response.status_code}"] += 1
+
+
+async def processed(ws: Any, tally: Tally, kind: str) -> None:
+    """Wait until the server has run every frame sent so far (it answers a ping in order)."""
+    try:
+        await asyncio.wait_for(await ws.ping(), HANG)
+    except asyncio.TimeoutError:
+        tally.hangs.append(f"{kind}: no pong within {HANG} s")
 
 
 async def read_replies(ws: Any, tally: Tally) -> None:
