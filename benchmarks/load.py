@@ -30,8 +30,8 @@ class Scenario:
     rate: float = 0.0  # publications per second; 0 = as fast as acknowledged
     window: int = 2  # publications in flight when rate == 0: the next one waits in the server
     connect_concurrency: int = 100
-    settle: float = 2.0  # give up waiting after this long without a delivery
-    max_seconds: float = 60.0  # the longest a publish phase may take
+    settle: float = 3.0  # give up waiting after this long without a delivery
+    max_seconds: float = 300.0  # the longest the wait for deliveries may take
 
 
 P = TypeVar("P", bound=Connection)
@@ -93,14 +93,18 @@ async def _publish(pub: PublishConnection, sc: Scenario, base: int) -> int:
     return sum(1 for s in done if not (isinstance(s, int) and 200 <= s < 300))
 
 
-async def _wait_deliveries(rec: Recorder, expected: int, sc: Scenario, began: float) -> None:
+async def _wait_deliveries(rec: Recorder, expected: int, sc: Scenario, began: float) -> bool:
+    """Wait for ``expected`` deliveries; False if it gave up (no progress, or too long)."""
     last_count, last_change = -1, time.monotonic()
-    while rec.delivered < expected and time.monotonic() - began < sc.max_seconds:
+    while rec.delivered < expected:
+        if time.monotonic() - began > sc.max_seconds:
+            return False
         if rec.delivered != last_count:
             last_count, last_change = rec.delivered, time.monotonic()
         elif time.monotonic() - last_change > sc.settle:
-            return
+            return False
         await asyncio.sleep(0.01)
+    return True
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -145,8 +149,9 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
         cpu0, client0, wall0 = cpu_seconds(pid), time.process_time(), time.time()
         publish_errors = await _publish(pub, sc, rec.base)
         expected = len(subs) * sc.publications
-        await _wait_deliveries(rec, expected, sc, time.monotonic())
+        complete = await _wait_deliveries(rec, expected, sc, time.monotonic())
         cpu1, client1 = cpu_seconds(pid), time.process_time()
+        dropped = sum(1 for s in subs if s.dropped)
     finally:
         for s in subs:
             s.close()
@@ -172,6 +177,8 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
         "p50_ms": _percentile(lat, 0.50) * 1e3,
         "p99_ms": _percentile(lat, 0.99) * 1e3,
         "lost": expected - rec.delivered,
+        "complete": complete,  # False: stopped waiting (see settle, max_seconds)
+        "dropped": dropped,  # subscribers the server disconnected
         "dup": rec.dup,
         "ooo": rec.ooo,
     }

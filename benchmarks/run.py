@@ -135,6 +135,8 @@ def _progress(r: dict[str, Any]) -> str:
          f"{r['deliveries_per_s']:>10,.0f}/s  srv {r['server_us_per_delivery']:6.1f} µs  "
          f"p99 {r['p99_ms']:7.2f} ms  client {r['client_cpu_pct']:3.0f}%  "
          f"lost {r['lost']} dup {r['dup']} ooo {r['ooo']}")  # fmt: skip
+    if r["dropped"]:
+        s += f"  [{r['dropped']} subscribers dropped by the server]"
     if r["connect_errors"] or r["not_ready"]:
         s += f"  [connect errors {r['connect_errors']}, not ready {r['not_ready']}"
         s += f": {r['first_connect_error']}]"

@@ -51,12 +51,15 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.head_done = False
         self.buf = bytearray()
+        self.closing = False
+        self.dropped = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.dropped = not self.closing  # the server (or the network) ended it, not us
         if not self.ready.done():
             self.ready.set_exception(ConnectionError(f"closed before ready: {exc}"))
 
@@ -90,6 +93,7 @@ class Connection(asyncio.Protocol):
         raise NotImplementedError
 
     def close(self) -> None:
+        self.closing = True
         if self.transport is not None:
             self.transport.close()
 
