@@ -132,10 +132,17 @@ def start_server(root: Path, port: int, token: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-async def wait_for_runtime_file(runtime: Path, proc: subprocess.Popen[bytes]) -> None:
-    with anyio.fail_after(30):
-        while not list(runtime.glob(f"jpserver-{proc.pid}.json")):
+async def wait_until_serving(runtime: Path, proc: subprocess.Popen[bytes], port: int) -> None:
+    """Until the server has written its runtime file and accepts connections."""
+    with anyio.fail_after(60):
+        while True:
             assert proc.poll() is None, "the server exited"
+            if list(runtime.glob(f"jpserver-{proc.pid}.json")):
+                try:
+                    await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
+                    return
+                except OSError:
+                    pass
             await anyio.sleep(0.1)
 
 
@@ -155,10 +162,11 @@ async def test_finds_a_restarted_server_again(tmp_path: Path, monkeypatch: Any) 
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     monkeypatch.delenv("JUPYTER_REALTIME_URL", raising=False)
     monkeypatch.delenv("JUPYTER_REALTIME_TOKEN", raising=False)
-    first = start_server(tmp_path, free_port(), "first-token")
+    port = free_port()
+    first = start_server(tmp_path, port, "first-token")
     second = None
     try:
-        await wait_for_runtime_file(runtime, first)
+        await wait_until_serving(runtime, first, port)
         async with AsyncClient(backoff=(0.1, 0.5)) as client:
             assert client.endpoint is not None and client.endpoint.token == "first-token"
             ch = client.channel("restart")
@@ -166,8 +174,9 @@ async def test_finds_a_restarted_server_again(tmp_path: Path, monkeypatch: Any) 
                 await ch.publish(1)
                 assert await take(sub, 1) == [1]
                 await asyncio.to_thread(stop, first)
-                second = start_server(tmp_path, free_port(), "second-token")
-                await wait_for_runtime_file(runtime, second)
+                port = free_port()
+                second = start_server(tmp_path, port, "second-token")
+                await wait_until_serving(runtime, second, port)
                 await ch.publish(2)  # waits for the reconnection
                 with pytest.raises(GapError):  # a new in-memory server: a new epoch
                     await take(sub, 1)
