@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import anyio
 import orjson
 import pytest
 
-from jupyter_realtime.client import AsyncClient, AsyncSubscription, GapError, State
+from jupyter_realtime.client import AsyncChannel, AsyncClient, AsyncSubscription, GapError, State
 from jupyter_realtime.errors import SLOW_CONSUMER
 
 
@@ -43,44 +45,46 @@ async def take(sub: AsyncSubscription, n: int) -> list[Any]:
         return [(await sub.__anext__()).data for _ in range(n)]
 
 
-@pytest.mark.parametrize("how", ["close", "abort"])
-async def test_resumes_without_loss_or_duplicates(server: Any, jp_serverapp: Any, how: str) -> None:
-    hub = hub_of(jp_serverapp)
+@asynccontextmanager
+async def away(
+    server: Any, serverapp: Any, channel: str, how: str, missed: Iterable[int]
+) -> AsyncIterator[tuple[AsyncClient, AsyncChannel, AsyncSubscription]]:
+    """A subscriber that saw publication 1, was dropped, and missed ``missed`` meanwhile."""
+    hub = hub_of(serverapp)
     async with AsyncClient(server.http(), server.token, backoff=(0.2, 1.0)) as client:
-        ch = client.channel("resume")
+        ch = client.channel(channel)
         async with ch.subscribe() as sub:
             await ch.publish(1)
             assert await take(sub, 1) == [1]
-            drop(hub, "resume", how)
-            for i in (2, 3, 4):  # while the client is away
-                await hub.publish("resume", orjson.dumps(i))
-            assert await take(sub, 3) == [2, 3, 4]
-            assert client.state is State.OPEN
-            await ch.publish(5)
-            assert await take(sub, 1) == [5]
+            drop(hub, channel, how)
+            for i in missed:  # published while the client is away
+                await hub.publish(channel, orjson.dumps(i))
+            yield client, ch, sub
+
+
+@pytest.mark.parametrize("how", ["close", "abort"])
+async def test_resumes_without_loss_or_duplicates(server: Any, jp_serverapp: Any, how: str) -> None:
+    async with away(server, jp_serverapp, "resume", how, (2, 3, 4)) as (client, ch, sub):
+        assert await take(sub, 3) == [2, 3, 4]
+        assert client.state is State.OPEN
+        await ch.publish(5)
+        assert await take(sub, 1) == [5]
         assert [m.offset for m in await ch.history(limit=3)] == [3, 4, 5]
 
 
 async def test_gap_beyond_history_is_raised_then_delivery_goes_on(
     server: Any, jp_serverapp: Any
 ) -> None:
-    hub = hub_of(jp_serverapp)
-    async with AsyncClient(server.http(), server.token, backoff=(0.2, 1.0)) as client:
-        ch = client.channel("gap")
-        async with ch.subscribe() as sub:
-            await ch.publish(1)
-            assert await take(sub, 1) == [1]
-            drop(hub, "gap", "close")
-            for i in range(2, 8):  # more than the 3 the server keeps
-                await hub.publish("gap", orjson.dumps(i))
-            with pytest.raises(GapError) as gap:
-                await take(sub, 1)
-            assert gap.value.code.value == "unavailable"
-            assert gap.value.last is not None and gap.value.last.offset == 1
-            assert gap.value.position.offset == 7
-            assert await take(sub, 3) == [5, 6, 7]  # what the server still had
-            await ch.publish(8)
-            assert await take(sub, 1) == [8]
+    # more than the 3 publications the server keeps
+    async with away(server, jp_serverapp, "gap", "close", range(2, 8)) as (_, ch, sub):
+        with pytest.raises(GapError) as gap:
+            await take(sub, 1)
+        assert gap.value.code.value == "unavailable"
+        assert gap.value.last is not None and gap.value.last.offset == 1
+        assert gap.value.position.offset == 7
+        assert await take(sub, 3) == [5, 6, 7]  # what the server still had
+        await ch.publish(8)
+        assert await take(sub, 1) == [8]
 
 
 async def test_a_command_in_flight_when_the_connection_drops(
