@@ -113,26 +113,30 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-async def quiesce(pid: int, timeout: float = 5.0) -> None:
-    """Wait until the server stops using CPU (e.g. closing the last scenario's connections)."""
-    deadline = time.monotonic() + timeout
+async def quiesce(pid: int, timeout: float = 5.0) -> float:
+    """Wait until the server stops using CPU (e.g. closing the last scenario's connections).
+
+    Returns how long that took."""
+    start = time.monotonic()
     last = cpu_seconds(pid)
-    while time.monotonic() < deadline:
+    while time.monotonic() - start < timeout:
         await asyncio.sleep(0.1)
         now = cpu_seconds(pid)
         if now == last:
-            return
+            break
         last = now
+    return time.monotonic() - start
 
 
 async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dict[str, Any]:
     """Run ``sc`` against the server on ``port`` (process ``pid``); returns flat metrics."""
     loop = asyncio.get_running_loop()
+    began = time.monotonic()
     rec = Recorder()
     pub = await _connect(loop, make_publisher(target.publish, port, target.headers), port)
     await asyncio.wait_for(pub.send(body(0)), 10)  # warm the publish path before RSS0
     pub.close()
-    await quiesce(pid)
+    quiet_s0 = await quiesce(pid)
     rss0 = rss_bytes(pid)
     t0 = time.monotonic()
     subs, errors = await open_subscribers(target, port, sc.subscribers, rec, sc.connect_concurrency)
@@ -141,7 +145,7 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
     pub = await _connect(loop, make_publisher(target.publish, port, target.headers), port)
     try:
         not_ready = await warm_up(pub, subs, 10 + len(subs) / 500) if subs else 0
-        await quiesce(pid)
+        quiet_s1 = await quiesce(pid)
         rss1 = rss_bytes(pid)
         rec.start(base=1_000_000, k=sc.publications)
         for s in subs:
@@ -157,6 +161,7 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
             s.close()
         pub.close()
     wall = max((rec.last or time.time()) - wall0, 1e-9)
+    quiet_s = quiet_s0 + quiet_s1
     delivered = max(rec.delivered, 1)
     lat = sorted(rec.latencies)
     return {
@@ -179,6 +184,8 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
         "lost": expected - rec.delivered,
         "complete": complete,  # False: stopped waiting (see settle, max_seconds)
         "dropped": dropped,  # subscribers the server disconnected
+        "quiesce_s": quiet_s,
+        "scenario_s": time.monotonic() - began,
         "dup": rec.dup,
         "ooo": rec.ooo,
     }
