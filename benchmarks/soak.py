@@ -205,7 +205,12 @@ def main() -> None:
     duration = 60.0 if args.quick else args.duration
     warmup = min(120.0, duration / 3)
     raise_nofile()
-    options = ["--RealtimeApp.max_connections_per_user=0", "--RealtimeApp.heartbeat_interval=5"]
+    # a short history fills during the warm-up, so later growth is not history
+    options = [
+        "--RealtimeApp.max_connections_per_user=0",
+        "--RealtimeApp.heartbeat_interval=5",
+        "--RealtimeApp.history_size=50",
+    ]
     with tempfile.TemporaryDirectory(prefix="realtime-soak-") as tmp:
         with hub_server(Path(tmp), options) as server:
             result = asyncio.run(soak(server.pid, server.port, args.connections, duration, warmup))
