@@ -8,6 +8,7 @@ Everything listens on 127.0.0.1 and is stopped by its PID.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -109,14 +110,18 @@ class JupyterProcess:
 
     def start(self, wait: bool = True) -> None:
         home = self.workdir / "home"
-        home.mkdir(exist_ok=True)
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        # only this extension: the others double the start-up time
+        others = ["jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals"]
+        extensions = {"jupyter_realtime": True, **dict.fromkeys(others, False)}
+        config = {"ServerApp": {"jpserver_extensions": extensions}}
+        (home / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
         env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config")}
         env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
         args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={self.port}"]
         args += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser"]
         args += [f"--IdentityProvider.token={TOKEN}", "--allow-root"]
         args += [f"--ServerApp.root_dir={self.workdir}"]
-        args += ["--ServerApp.jpserver_extensions=jupyter_realtime=True"]
         args += [f"--RealtimeApp.broker_url={self.redis_url}", *self.extra]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -131,7 +136,7 @@ class JupyterProcess:
             reply = httpx.get(self.http("realtime/api/channels"), headers=self.headers, timeout=1)
         except httpx.HTTPError:
             return False
-        return reply.status_code == 200
+        return reply.status_code in (200, 503)  # 503: up, but its Redis is not
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -147,19 +152,43 @@ class JupyterProcess:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture
-def jupyter_servers(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[JupyterProcess]]:
-    """Two Jupyter servers sharing ``redis_server``; started in parallel."""
-    servers = [
-        JupyterProcess(tmp_path, redis_server.url, "--RealtimeApp.redis_presence_ttl=1.5")
-        for _ in range(2)
-    ]
-    try:
-        for server in servers:
+class Cluster:
+    """One Redis and two Jupyter servers sharing it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.redis = RedisServer(workdir)
+        self.servers = [
+            JupyterProcess(workdir, self.redis.url, "--RealtimeApp.redis_presence_ttl=1.5")
+            for _ in range(2)
+        ]
+
+    def ensure_running(self) -> None:
+        """Start whatever is not running (servers in parallel: their start-up is slow)."""
+        if self.redis.proc is None:
+            self.redis.start()
+        stopped = [server for server in self.servers if server.proc is None]
+        for server in stopped:
             server.start(wait=False)
-        for server in servers:
-            wait_for(server.ready, 30, f"jupyter server on port {server.port}")
-        yield servers
-    finally:
-        for server in servers:
+        for server in stopped:
+            wait_for(server.ready, 60, f"jupyter server on port {server.port}")
+
+    def stop(self) -> None:
+        for server in self.servers:
             server.stop()
+        self.redis.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(cluster_module: Cluster) -> Cluster:
+    """The module's Redis and two servers, running: a test may stop or kill any of them."""
+    cluster_module.ensure_running()
+    return cluster_module

@@ -49,7 +49,7 @@ log = logging.getLogger("jupyter_realtime.brokers.redis")
 Snapshot = tuple[str, int, list[Publication]]  # epoch, newest offset, publications
 
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 5.0  # seconds between reconnection attempts
-READY_TIMEOUT = 10.0  # seconds to wait for a new subscription to be live
+READY_TIMEOUT = 5.0  # seconds to wait for a new subscription (or the connection)
 
 
 def redact(url: str) -> str:
@@ -89,6 +89,7 @@ class RedisBroker(Broker):
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
         self._up = asyncio.Event()  # set while the pub/sub connection is live
+        self._closing = False
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             self.url or "redis://127.0.0.1:6379/0",
             socket_connect_timeout=2.0,
@@ -125,6 +126,8 @@ class RedisBroker(Broker):
             asyncio.ensure_future(self._listen()),
             asyncio.ensure_future(self._heartbeat()),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
         try:
             await self._redis.set(self._node_key(self.node), b"1", px=self._presence_ms)
             await asyncio.wait_for(self._up.wait(), READY_TIMEOUT)
@@ -134,7 +137,13 @@ class RedisBroker(Broker):
                 f"cannot connect to Redis at {redact(self.url)}: {exc}; retrying in the background",
             ) from exc
 
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not self._closing:
+            exc = None if task.cancelled() else task.exception()
+            log.error("Redis broker task %s ended: %r", task.get_coro(), exc, exc_info=exc)
+
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -155,6 +164,13 @@ class RedisBroker(Broker):
     @property
     def _presence_ms(self) -> int:
         return max(1, int(self.presence_ttl * 1000))
+
+    @property
+    def _roster_ms(self) -> int:
+        # a presence hash outlives its servers' heartbeats by far: the live servers reap a
+        # dead server's clients (announcing their leaves) long before the hash could expire;
+        # its expiry only cleans up after every server is gone
+        return self._presence_ms * 10
 
     # -- publish and read --
 
@@ -238,21 +254,19 @@ class RedisBroker(Broker):
     # -- live delivery --
 
     async def subscribe(self, channel: str) -> None:
+        """Live once Redis confirmed the subscription; while the pub/sub connection is
+        being re-established, waits for it (at most ``READY_TIMEOUT``)."""
         feed = self._feeds.get(channel)
         if feed is None:
             feed = self._feeds[channel] = Feed(channel, self._deliver, self._gap)
-            try:
-                if self._pubsub is None:
-                    raise ConnectionError("reconnecting")
-                await self._pubsub.subscribe(self._topic(channel))
-            except (RedisError, ConnectionError) as exc:
-                self._drop_feed(channel, feed)
-                raise self._unavailable(exc) from exc
+            if self._pubsub is not None:  # else the reconnection subscribes every feed
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.subscribe(self._topic(channel))
         try:
             await feed.wait_ready(READY_TIMEOUT)
-        except RealtimeError:
+        except RealtimeError as exc:
             self._drop_feed(channel, feed)
-            raise
+            raise self._unavailable(exc) from exc
 
     async def unsubscribe(self, channel: str) -> None:
         feed = self._feeds.pop(channel, None)
@@ -287,10 +301,13 @@ class RedisBroker(Broker):
         while True:
             pubsub = self._redis.pubsub()
             try:
-                topics = [self._topic(c) for c in self._feeds]
+                channels = set(self._feeds)
+                topics = [self._topic(c) for c in channels]
                 await pubsub.subscribe(self._node_key(self.node), *topics)
                 self._pubsub, self.connected = pubsub, True
                 self._up.set()
+                if late := set(self._feeds) - channels:  # added while connecting
+                    await pubsub.subscribe(*(self._topic(c) for c in late))
                 if lost_since is not None:
                     log.warning("reconnected to Redis at %s", redact(self.url))
                     lost_since = None
@@ -299,15 +316,16 @@ class RedisBroker(Broker):
                     if message is not None:
                         await self._on_message(message)
                         delay = BACKOFF_MIN
-            except (RedisError, OSError, RealtimeError) as exc:
+            except Exception as exc:  # RedisError, OSError, RealtimeError; or a bug: log it
+                if not isinstance(exc, (RedisError, OSError, RealtimeError)):
+                    log.exception("live delivery from Redis failed; reconnecting")
                 self._pubsub, self.connected = None, False
-                for feed in self._feeds.values():
-                    feed.cancel(self._unavailable(exc))
                 if lost_since is None:
                     lost_since = time.monotonic()
                     log.warning("lost Redis at %s (%s); reconnecting", redact(self.url), exc)
             finally:
                 self._pubsub, self.connected = None, False
+                self._up.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
             await asyncio.sleep(delay)
@@ -370,7 +388,7 @@ class RedisBroker(Broker):
         args: list[Any] = [
             client,
             self.node.encode() + b"|" + raw,
-            self._presence_ms,
+            self._roster_ms,
             self._topic(channel),
         ]
         try:
@@ -421,6 +439,8 @@ class RedisBroker(Broker):
                 await self._beat()
             except (RedisError, RealtimeError) as exc:
                 log.debug("heartbeat to Redis failed: %s", exc)
+            except Exception:  # never let the heartbeat die: presence depends on it
+                log.warning("heartbeat to Redis failed", exc_info=True)
 
     async def _beat(self) -> None:
         was = await self._redis.set(self._node_key(self.node), b"1", px=self._presence_ms, get=True)
@@ -430,7 +450,7 @@ class RedisBroker(Broker):
                 if was is None:  # our heartbeat had gone: so may have our clients
                     for client, info in clients.items():
                         await self._announce(channel, client, info, client_obj=pipe)
-                pipe.pexpire(self._key(channel, "presence"), self._presence_ms)
+                pipe.pexpire(self._key(channel, "presence"), self._roster_ms)
             await pipe.execute()
         for channel in list(self._feeds):
             values = await self._redis.hvals(self._key(channel, "presence"))
