@@ -1,0 +1,396 @@
+"""The lab extension and the widgets in a real browser: headless Chromium (Debian's) driven by
+Playwright's async API against ``jupyter lab`` subprocesses started here.
+
+Covers: JupyterLab loads the extension (status-bar item); a ``LiveValue`` updates after a REST
+publish while the kernel is busy; the client falls back to SSE and to polling when the server
+disables the better transports and still receives every publication in order; two browser
+contexts share a ``ChannelLink`` slider; the demo notebooks run top to bottom. It also takes
+the screenshots in ``docs/images/`` and measures the latency from a REST publish to the DOM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+TOKEN = "browser-test-token"
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+NOTEBOOKS = ROOT / "notebooks"
+
+if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Lab:
+    """A ``jupyter lab`` subprocess with its own port, token and directories."""
+
+    def __init__(self, tmp: Path, transports: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self.root = tmp / "root"
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.root.mkdir(parents=True)
+        settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True)
+        (settings / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
+        self.env = {
+            **os.environ,
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+            "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+            "IPYTHONDIR": str(tmp / "ipython"),
+        }
+        for name in ("JUPYTER_REALTIME_URL", "JUPYTER_REALTIME_TOKEN"):
+            self.env.pop(name, None)
+        args = [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.root}",
+            f"--IdentityProvider.token={TOKEN}", "--expose-app-in-browser",
+            f"--LabApp.user_settings_dir={tmp / 'settings'}",
+            f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+            "--ServerApp.jpserver_extensions={'jupyter_realtime': True}",
+        ]  # fmt: skip
+        args += [f"--RealtimeApp.transports={t}" for t in transports]
+        self.log = (tmp / "lab.log").open("wb")
+        self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "jupyter lab exited; see lab.log"
+            try:
+                self.get("api/status")
+                return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        raise TimeoutError("jupyter lab did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", f"token {TOKEN}")
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return json.loads(answer.read() or b"null")
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def publish(self, channel: str, data: Any) -> Any:
+        return self.request("POST", f"realtime/api/channels/{channel}", data)
+
+    def subscribers(self, channel: str) -> int:
+        channels = self.get("realtime/api/channels")["channels"]
+        return sum(c["subscribers"] for c in channels if c["channel"] == channel)
+
+    def notebook(self, name: str, *sources: str) -> str:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+        nbformat.write(nb, self.root / name)
+        return name
+
+
+@contextmanager
+def running_lab(tmp: Path, transports: tuple[str, ...] = ()) -> Iterator[Lab]:
+    lab = Lab(tmp, transports)
+    try:
+        lab.wait_ready()
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory.mktemp("lab")) as lab:
+        yield lab
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def open_notebook(browser_or_context: Any, lab: Lab, name: str) -> Any:
+    """A page with notebook ``name`` open, its kernel ready and every cell queued to run."""
+    page = await browser_or_context.new_page()
+    page.set_default_timeout(30_000)
+    await page.set_viewport_size({"width": 1100, "height": 900})
+    page.on("console", lambda m: m.type == "error" and print("console:", m.text[:500]))
+    # a workspace of its own, so that a page does not reopen what another page had open
+    workspace = name.replace(".ipynb", "").replace("/", "-")
+    await page.goto(f"{lab.url}lab/workspaces/{workspace}/tree/{name}?token={TOKEN}")
+    await page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext",
+        timeout=60_000,
+    )
+    await page.evaluate(
+        """async () => {
+            const p = window.jupyterapp.shell.currentWidget;
+            await p.context.ready;
+            await p.sessionContext.ready;
+            await p.sessionContext.session.kernel.info;
+            // not awaited: it resolves only when every cell has run
+            void window.jupyterapp.commands.execute('notebook:run-all-cells');
+        }"""
+    )
+    return page
+
+
+# The kernel's status is no sign of a running cell (ipykernel 7 answers the widget manager's
+# comm_info requests concurrently, with busy/idle of their own): the cell's prompt is.
+CELL_RUNNING = "() => document.querySelectorAll('.jp-InputPrompt')[{}]?.textContent === '[*]:'"
+
+
+async def cell_running(page: Any, index: int) -> bool:
+    return bool(await page.evaluate(CELL_RUNNING.format(index)))
+
+
+async def wait_until(condition: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def screenshot(element: Any, name: str) -> None:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    await element.screenshot(path=str(IMAGES / name))
+
+
+async def text_of(page: Any, selector: str) -> str:
+    return str(await page.locator(selector).first.text_content())
+
+
+# -- JupyterLab, LiveValue while the kernel is busy, latency --
+
+LATENCY_JS = """async ({channel, token, count}) => {
+    const el = document.querySelector('.jp-realtime-value-text');
+    const samples = [];
+    for (let i = 0; i < count; i++) {
+        const want = `lat-${i}`;
+        const seen = new Promise(resolve => {
+            const obs = new MutationObserver(() => {
+                if (el.textContent === want) { obs.disconnect(); resolve(performance.now()); }
+            });
+            obs.observe(el, {childList: true, characterData: true, subtree: true});
+        });
+        const t0 = performance.now();
+        await fetch(`/realtime/api/channels/${channel}`, {
+            method: 'POST',
+            headers: {'Authorization': `token ${token}`, 'Content-Type': 'application/json'},
+            body: JSON.stringify({v: want}),
+        });
+        samples.push((await seen) - t0);
+        await new Promise(r => setTimeout(r, 50));
+    }
+    return samples;
+}"""
+
+
+async def latency(page: Any, channel: str, transport: str, count: int) -> None:
+    """Print (and bound) the time from a REST publish by the page to the LiveValue's DOM."""
+    args = {"channel": channel, "token": TOKEN, "count": count}
+    samples = sorted(await page.evaluate(LATENCY_JS, args))
+    median, p95 = statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+    print(
+        f"\nREST publish -> LiveValue DOM over {transport}, {len(samples)} samples: "
+        f"median {median:.1f} ms, p95 {p95:.1f} ms, max {samples[-1]:.1f} ms"
+    )
+    assert median < 500
+
+
+async def test_live_value_updates_while_the_kernel_is_busy(lab: Lab) -> None:
+    name = lab.notebook(
+        "busy.ipynb",
+        "from jupyter_realtime.widgets import LiveValue\n"
+        'LiveValue("busy", key="v", label="v")',
+        "import time\ntime.sleep(60)  # interrupted by the test",
+    )
+    lab.publish("busy", {"v": "before"})  # a view opened later starts from the latest value
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, name)
+        status = page.locator(".jp-realtime-status")
+        await status.wait_for()
+        value = page.locator(".jp-realtime-value-text")
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-value-text')?.textContent === 'before'"
+        )
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-status')?.textContent.includes('live')"
+        )
+        assert (await status.text_content()) == "Realtime: live · ws"
+        await page.wait_for_function(CELL_RUNNING.format(1))
+        lab.publish("busy", {"v": 42})
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-value-text')?.textContent === '42'",
+            timeout=5_000,
+        )
+        assert await cell_running(page, 1)  # the update did not go through the kernel
+        assert await text_of(page, ".jp-realtime-badge") == "live · ws"
+
+        await latency(page, "busy", "ws", 30)
+        lab.publish("busy", {"v": 187.42})
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-value-text')?.textContent === '187.42'"
+        )
+        await screenshot(value.locator("xpath=.."), "live-value.png")
+        await screenshot(status, "status-bar.png")
+        await page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.interrupt()"
+        )
+
+
+# -- fallback to SSE and to polling: every publication, in order --
+
+
+@pytest.mark.parametrize(
+    ("transports", "expected"),
+    [(("sse", "stream", "poll"), "sse"), (("poll",), "poll")],
+    ids=["no-websocket", "polling-only"],
+)
+async def test_falls_back_and_keeps_order(
+    tmp_path: Path, transports: tuple[str, ...], expected: str
+) -> None:
+    with running_lab(tmp_path, transports) as lab:
+        name = lab.notebook(
+            "order.ipynb",
+            "from jupyter_realtime.widgets import LiveLog, LiveValue\n"
+            'display(LiveLog("order", max_items=100), LiveValue("lat", key="v"))',
+        )
+        async with chromium() as browser:
+            page = await open_notebook(browser, lab, name)
+            await page.locator(".jp-realtime-log").wait_for()
+            await page.wait_for_function(
+                f"() => document.querySelector('.jp-realtime-badge')?.textContent"
+                f" === 'live · {expected}'",
+            )
+            count = 40
+            for i in range(count):
+                lab.publish("order", {"n": i})
+            await page.wait_for_function(
+                f"() => document.querySelectorAll('.jp-realtime-log-list li').length === {count}",
+                timeout=20_000,
+            )
+            texts = await page.locator(".jp-realtime-log-text").all_text_contents()
+            offsets = await page.eval_on_selector_all(
+                ".jp-realtime-log-list li", "items => items.map(li => Number(li.dataset.offset))"
+            )
+            assert texts == [json.dumps({"n": i}, separators=(",", ":")) for i in reversed(range(count))]
+            assert offsets == list(range(count, 0, -1))
+            status = await text_of(page, ".jp-realtime-status")
+            assert status == f"Realtime: live · {expected}"
+            await latency(page, "lat", expected, 20)
+
+
+# -- two browsers, one slider --
+
+LINK_CELL = (
+    "from ipywidgets import IntSlider\n"
+    "from jupyter_realtime.widgets import ChannelLink\n"
+    'slider = IntSlider(description="knob", max=100)\n'
+    'link = ChannelLink(slider, "value", channel="knob")\n'
+    "slider"
+)
+
+
+async def set_slider(page: Any, value: int) -> None:
+    readout = page.locator(".widget-readout").first
+    await readout.click()
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type(str(value))
+    await page.keyboard.press("Enter")
+
+
+async def wait_slider(page: Any, value: int) -> None:
+    await page.wait_for_function(
+        f"() => document.querySelector('.widget-readout')?.textContent === '{value}'",
+        timeout=10_000,
+    )
+
+
+async def test_two_browsers_share_a_channel_link_slider(lab: Lab) -> None:
+    # Two notebooks, two kernels: the slider can only be shared through the channel.
+    first = lab.notebook("link_a.ipynb", LINK_CELL)
+    second = lab.notebook("link_b.ipynb", LINK_CELL)
+    async with chromium() as browser:
+        one, two = await browser.new_context(), await browser.new_context()
+        a = await open_notebook(one, lab, first)
+        b = await open_notebook(two, lab, second)
+        for page in (a, b):
+            await page.locator(".widget-readout").first.wait_for()
+            await page.wait_for_function(
+                "() => document.querySelector('.jp-realtime-status')?.textContent"
+                " === 'Realtime: live · ws'"
+            )
+        # both links subscribed (their models may come a moment after the slider's view)
+        await wait_until(lambda: lab.subscribers("knob") == 2)
+        await set_slider(a, 37)
+        await wait_slider(b, 37)
+        await set_slider(b, 12)
+        await wait_slider(a, 12)
+        lab.publish("knob", {"value": 80})  # any producer moves both
+        await wait_slider(a, 80)
+        await wait_slider(b, 80)
+        await a.wait_for_timeout(500)  # no feedback loop: nothing more was published
+        history = lab.get("realtime/api/channels/knob/history?limit=100")["publications"]
+        assert [p["data"]["value"] for p in history] == [37, 12, 80]
+        await screenshot(b.locator(".jp-OutputArea-output").first, "channel-link.png")
