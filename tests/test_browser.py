@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -136,7 +135,11 @@ class Lab:
 
     def notebook(self, name: str, *sources: str) -> str:
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
         nbformat.write(nb, self.root / name)
         return name
@@ -261,8 +264,7 @@ async def latency(page: Any, channel: str, transport: str, count: int) -> None:
 async def test_live_value_updates_while_the_kernel_is_busy(lab: Lab) -> None:
     name = lab.notebook(
         "busy.ipynb",
-        "from jupyter_realtime.widgets import LiveValue\n"
-        'LiveValue("busy", key="v", label="v")',
+        'from jupyter_realtime.widgets import LiveValue\nLiveValue("busy", key="v", label="v")',
         "import time\ntime.sleep(60)  # interrupted by the test",
     )
     lab.publish("busy", {"v": "before"})  # a view opened later starts from the latest value
@@ -334,7 +336,9 @@ async def test_falls_back_and_keeps_order(
             offsets = await page.eval_on_selector_all(
                 ".jp-realtime-log-list li", "items => items.map(li => Number(li.dataset.offset))"
             )
-            assert texts == [json.dumps({"n": i}, separators=(",", ":")) for i in reversed(range(count))]
+            assert texts == [
+                json.dumps({"n": i}, separators=(",", ":")) for i in reversed(range(count))
+            ]
             assert offsets == list(range(count, 0, -1))
             status = await text_of(page, ".jp-realtime-status")
             assert status == f"Realtime: live · {expected}"
@@ -394,3 +398,66 @@ async def test_two_browsers_share_a_channel_link_slider(lab: Lab) -> None:
         history = lab.get("realtime/api/channels/knob/history?limit=100")["publications"]
         assert [p["data"]["value"] for p in history] == [37, 12, 80]
         await screenshot(b.locator(".jp-OutputArea-output").first, "channel-link.png")
+
+
+# -- LiveLog, LiveChart and Chat: history when opened, live after, screenshots --
+
+
+async def test_log_chart_and_chat_show_history_then_live(lab: Lab) -> None:
+    for text in ["disk 81% full", "job 17 done", "new login: alice", "cpu > 90% for 5 min"]:
+        lab.publish("alerts", {"level": "info", "text": text})
+    for step in range(60):
+        loss = round(2.0 * 0.95**step + 0.05, 4)
+        lab.publish(
+            "train:metrics", {"step": step, "loss": loss, "accuracy": round(1 - loss / 2.2, 4)}
+        )
+    lab.publish("team", {"text": "Training run 7 is up", "name": "Ada"})
+    lab.publish("team", {"text": "Loss looks good so far", "name": "Grace"})
+    name = lab.notebook(
+        "gallery.ipynb",
+        "from jupyter_realtime.widgets import Chat, LiveChart, LiveLog\n"
+        'LiveLog("alerts", max_items=200, height="150px")',
+        'LiveChart("train:metrics", x="step", y=["loss", "accuracy"], window=100, height=200)',
+        'Chat("team", name="Linus", height="120px")',
+    )
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, name)
+        count = "() => document.querySelectorAll('{}').length === {}"
+        await page.wait_for_function(count.format(".jp-realtime-log-list li", 4))
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-chart')?.dataset.points === '60'"
+        )
+        await page.wait_for_function(count.format(".jp-realtime-chat-message", 2))
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-chat-people')?.textContent"
+            ".startsWith('1 here')"
+        )
+        first = await page.locator(".jp-realtime-log-text").first.text_content()
+        assert first == '{"level":"info","text":"cpu > 90% for 5 min"}'  # newest first
+
+        # live: a publication from elsewhere, and a message typed in the chat
+        lab.publish("alerts", {"level": "warn", "text": "<b>not bold</b>"})
+        await page.wait_for_function(count.format(".jp-realtime-log-list li", 5))
+        assert "<b>not bold</b>" in str(
+            await page.locator(".jp-realtime-log-text").first.text_content()
+        )
+        assert await page.locator(".jp-realtime-log b").count() == 0  # text, never HTML
+        for step in range(60, 80):
+            loss = round(2.0 * 0.95**step + 0.05, 4)
+            lab.publish(
+                "train:metrics", {"step": step, "loss": loss, "accuracy": round(1 - loss / 2.2, 4)}
+            )
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-chart')?.dataset.points === '80'"
+        )
+        chat_input = page.locator(".jp-realtime-chat-form input")
+        await chat_input.fill("Nice, shipping it")
+        await chat_input.press("Enter")
+        await page.wait_for_function(count.format(".jp-realtime-chat-message", 3))
+        history = lab.get("realtime/api/channels/team/history?limit=10")["publications"]
+        assert history[-1]["data"] == {"text": "Nice, shipping it", "name": "Linus"}
+
+        outputs = page.locator(".jp-OutputArea-output")
+        await screenshot(outputs.nth(0), "live-log.png")
+        await screenshot(outputs.nth(1), "live-chart.png")
+        await screenshot(outputs.nth(2), "chat.png")

@@ -135,6 +135,7 @@ export class LiveChartView extends ChannelView {
       legend: { live: false }
     };
     this.plot = new uPlot(options, this.points.columns as uPlot.AlignedData, this.holder);
+    this.el.dataset.points = String(this.points.columns[0].length);
     this.resize = new ResizeObserver(() => {
       const w = this.el.clientWidth;
       if (this.plot && w > 0 && Math.abs(w - this.plot.width) > 2) {
