@@ -77,6 +77,7 @@ _HUB_DIR = REPO / "benchmarks" / "results" / "jupyter"  # root and runtime dir (
 
 
 def _jupyter_server(port: int) -> list[str]:
+    """``jupyter server ...``, run as ``python -m jupyter_server`` so the PID is the server's."""
     _HUB_DIR.mkdir(parents=True, exist_ok=True)
     return [
         sys.executable, "-m", "jupyter_server",
