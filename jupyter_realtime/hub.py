@@ -114,6 +114,14 @@ class Hub:
     def on_leave(self, channel: str, info: dict[str, Any]) -> None:
         self._broadcast_event(channel, {"event": "leave", "channel": channel, "client": info})
 
+    def on_gap(self, channel: str, position: Position) -> None:
+        """The broker lost publications of a channel it was delivering (for example Redis
+        lost its data): tell the subscribers, who cannot know otherwise."""
+        self._broadcast_event(
+            channel,
+            {"event": "gap", "channel": channel, "epoch": position.epoch, "offset": position.offset},
+        )
+
     def _broadcast_event(self, channel: str, frame: dict[str, Any]) -> None:
         for sid, sub in list(self._subscribers.get(channel, {}).items()):
             try:
@@ -167,6 +175,11 @@ class Hub:
                     result.recovered = False
         except BaseException:
             self._forget(channel, sid)
+            if channel not in self._subscribers:
+                try:
+                    await self.broker.unsubscribe(channel)
+                except Exception:
+                    log.warning("releasing %s after a failed subscribe failed", channel, exc_info=True)
             raise
         if self._recovering.get(channel, {}).get(sid) is not buffer:
             # unsubscribed (or closed) while the broker answered

@@ -170,3 +170,35 @@ async def test_history_expires_by_age() -> None:
     now[0] += 11
     await publish(hub, "c", 1)
     assert [p.offset for p in (await hub.history("c")).publications] == [3]
+
+
+async def test_a_gap_reported_by_the_broker_reaches_subscribers() -> None:
+    hub = Hub(MemoryBroker())
+    s = FakeSession("s")
+    await hub.subscribe(s, "c")
+    hub.on_gap("c", Position("e2", 7))
+    assert s.events == [{"event": "gap", "channel": "c", "epoch": "e2", "offset": 7}]
+
+
+class FailingHistoryBroker(MemoryBroker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.followed: list[str] = []
+
+    async def subscribe(self, channel: str) -> None:
+        self.followed.append(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.followed.remove(channel)
+
+    async def history(self, channel: str, **kwargs: Any) -> HistoryResult:
+        raise RealtimeError(ErrorCode.UNAVAILABLE, "store is down")
+
+
+async def test_a_failed_subscribe_releases_the_broker_subscription() -> None:
+    broker = FailingHistoryBroker()
+    hub = Hub(broker)
+    with pytest.raises(RealtimeError):
+        await hub.subscribe(FakeSession("s"), "c", since=Position("e", 1))
+    assert broker.followed == []
+    assert hub.subscriber_count("c") == 0

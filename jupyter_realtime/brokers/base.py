@@ -8,7 +8,11 @@ clients are written once, in the hub, which registers itself as the broker's eve
 handler (the broker never imports the hub). Guarantees every broker gives:
 
 * **Ordering.** Per channel, ``on_publication`` is called in offset order, each
-  publication exactly once per server, on the event loop thread.
+  publication exactly once per server, on the event loop thread. ``position`` and
+  ``history(since=...)`` of a channel this server follows never return an offset that
+  ``on_publication`` will deliver later (the hub's live path does not filter offsets).
+* **Gaps.** A broker that loses publications it should have delivered live calls
+  ``on_gap(channel, position)`` with the position delivery continues from.
 * **Atomicity.** A publication is appended to the history and given its offset in one
   step: once ``publish`` returns, ``history`` returns it and no other publication can
   take its offset.
@@ -37,6 +41,8 @@ class BrokerEventHandler(Protocol):
     def on_join(self, channel: str, info: dict[str, Any]) -> None: ...
 
     def on_leave(self, channel: str, info: dict[str, Any]) -> None: ...
+
+    def on_gap(self, channel: str, position: Position) -> None: ...
 
 
 @dataclass

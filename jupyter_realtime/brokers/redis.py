@@ -290,9 +290,8 @@ class RedisBroker(Broker):
 
     def _gap(self, channel: str, position: Position) -> None:
         log.warning("live delivery of %s could not be gap-free: resumed at %s", channel, position)
-        on_gap = getattr(self.handler, "on_gap", None)
-        if on_gap is not None:
-            on_gap(channel, position)
+        if self.handler is not None:
+            self.handler.on_gap(channel, position)
 
     async def _listen(self) -> None:
         """The pub/sub connection: reconnect with backoff, then catch up every feed."""
