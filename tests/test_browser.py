@@ -461,3 +461,31 @@ async def test_log_chart_and_chat_show_history_then_live(lab: Lab) -> None:
         await screenshot(outputs.nth(0), "live-log.png")
         await screenshot(outputs.nth(1), "live-chart.png")
         await screenshot(outputs.nth(2), "chat.png")
+
+
+# -- the demo notebooks run top to bottom --
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+async def test_demo_notebook_runs(lab: Lab, name: str, tmp_path: Path, monkeypatch: Any) -> None:
+    from nbclient import NotebookClient
+
+    # what a kernel started by the server gets from the extension, and the CLI on PATH
+    monkeypatch.setenv("JUPYTER_REALTIME_URL", lab.url)
+    monkeypatch.setenv("JUPYTER_REALTIME_TOKEN", TOKEN)
+    monkeypatch.setenv("PATH", lab.env["PATH"])
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    await client.async_execute()  # raises on the first cell that fails
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error"
+            if output.get("name") == "stderr":
+                raise AssertionError(f"{name}: stderr: {output['text']}")
+    if name == "external_producers.ipynb":
+        history = lab.get("realtime/api/channels/ticker/history?limit=10")["publications"]
+        sources = [p["data"]["source"] for p in history]
+        assert sources == ["curl", "cli", "loop", "loop", "loop"]

@@ -5,12 +5,13 @@
  * At most `window` points are kept; the oldest drop off. Redraws are batched to one per
  * animation frame, so a fast producer costs one draw per frame, not one per point.
  *
- * Public names: `LiveChartModel`, `LiveChartView`, `PointWindow`.
+ * Public names: `LiveChartModel`, `LiveChartView`.
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
 import { ChannelModel, ChannelView, type Publication } from './base.js';
+import { PointWindow, toNumber } from './logic.js';
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
 
@@ -26,36 +27,6 @@ export class LiveChartModel extends ChannelModel {
       height: 240,
       title: ''
     };
-  }
-}
-
-function toNumber(value: unknown): number | null {
-  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
-  return Number.isFinite(n) ? n : null;
-}
-
-/** The last `size` points of several series, as the column arrays uPlot draws. */
-export class PointWindow {
-  readonly columns: (number | null)[][];
-
-  constructor(
-    readonly series: number,
-    public size: number
-  ) {
-    this.columns = Array.from({ length: series + 1 }, () => []);
-  }
-
-  push(x: number, ys: (number | null)[]): void {
-    this.columns[0].push(x);
-    ys.forEach((y, i) => this.columns[i + 1].push(y));
-    this.trim();
-  }
-
-  trim(): void {
-    const extra = this.columns[0].length - this.size;
-    if (extra > 0) {
-      this.columns.forEach(column => column.splice(0, extra));
-    }
   }
 }
 

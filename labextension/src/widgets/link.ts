@@ -9,7 +9,7 @@
  * not publish a change it is applying itself, and does not apply or publish a value equal
  * to the current one. When it starts it applies the channel's latest value, if any.
  *
- * Public names: `ChannelLinkModel`, `LinkState`.
+ * Public names: `ChannelLinkModel`.
  */
 import { WidgetModel, unpack_models } from '@jupyter-widgets/base';
 import type * as Backbone from 'backbone';
@@ -17,36 +17,7 @@ import type * as Backbone from 'backbone';
 import type { ChannelEvent, RealtimeClient } from '../client/index.js';
 import { clientFor } from '../shared.js';
 import { MODULE_NAME, MODULE_VERSION } from './base.js';
-
-function same(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** The echo rules, apart from the widget machinery (pure). */
-export class LinkState {
-  readonly source = Math.random().toString(36).slice(2, 12);
-  applying = false;
-
-  /** The value to apply from a publication, or `undefined` to ignore it. */
-  incoming(data: unknown, current: unknown): { value: unknown } | undefined {
-    if (data === null || typeof data !== 'object' || !('value' in data)) {
-      return undefined;
-    }
-    const { value, source } = data as { value: unknown; source?: unknown };
-    if (source === this.source || same(value, current)) {
-      return undefined;
-    }
-    return { value };
-  }
-
-  /** The publication for a local change, or `undefined` when nothing must be sent. */
-  outgoing(value: unknown, lastSeen: unknown): { value: unknown; source: string } | undefined {
-    if (this.applying || same(value, lastSeen)) {
-      return undefined;
-    }
-    return { value, source: this.source };
-  }
-}
+import { LinkState } from './logic.js';
 
 export class ChannelLinkModel extends WidgetModel {
   static serializers = {

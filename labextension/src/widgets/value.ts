@@ -4,9 +4,10 @@
  * time from the server accepting a publication to it being shown is displayed too (it
  * compares the server's clock with the browser's: meaningful when both are one machine).
  *
- * Public names: `LiveValueModel`, `LiveValueView`, `pick`.
+ * Public names: `LiveValueModel`, `LiveValueView`.
  */
 import { ChannelModel, ChannelView, type Publication, formatData } from './base.js';
+import { pick } from './logic.js';
 
 export class LiveValueModel extends ChannelModel {
   defaults(): Backbone.ObjectHash {
@@ -19,21 +20,6 @@ export class LiveValueModel extends ChannelModel {
       show_latency: false
     };
   }
-}
-
-/** `data[key]` of an object (dotted keys reach into nested objects); `data` without a key. */
-export function pick(data: unknown, key: string | null): { found: boolean; value: unknown } {
-  if (!key) {
-    return { found: true, value: data };
-  }
-  let value: unknown = data;
-  for (const part of key.split('.')) {
-    if (value === null || typeof value !== 'object' || !(part in (value as object))) {
-      return { found: false, value: undefined };
-    }
-    value = (value as Record<string, unknown>)[part];
-  }
-  return { found: true, value };
 }
 
 export class LiveValueView extends ChannelView {
