@@ -69,6 +69,15 @@ async def test_a_gap_comes_before_the_replay_and_a_new_epoch_is_taken() -> None:
     assert rec.events[-1] == ("end", None) and sub.listeners == []
 
 
+async def test_a_gap_event_while_live_is_reported_and_delivery_goes_on() -> None:
+    sub, rec = ServerSubscription("c", None, False), Recorder()
+    sub.listeners.append(rec)
+    sub.confirm(Position("e", 1), None)
+    sub.lost(Position("f", 0))  # the broker lost its data: a new epoch
+    sub.deliver(msg(1, "f"))
+    assert rec.events == [("gap", Position("e", 1), Position("f", 0)), 1]
+
+
 def test_commands_are_text_or_binary_frames() -> None:
     text = encode(7, "publish", {"channel": "c", "data": {"x": 1}})
     assert orjson.loads(text) == {"id": 7, "op": "publish", "channel": "c", "data": {"x": 1}}

@@ -242,8 +242,12 @@ class AsyncClient:
                 if not self._outbox.reply(frame) and frame.get("error"):
                     log.warning("error from the server: %s", frame["error"])
                 return
-            if "offset" not in frame or "channel" not in frame:
-                return  # an event: presence join/leave are not surfaced yet
+            event = frame.get("event")
+            if event is not None:
+                sub = self._subs.get(frame.get("channel", ""))
+                if event == "gap" and sub is not None:
+                    sub.lost(Position(frame["epoch"], frame["offset"]))
+                return  # presence join/leave are not surfaced yet
             msg = Message.from_frame(frame)
         sub = self._subs.get(msg.channel)
         if sub is not None:

@@ -70,6 +70,15 @@ class ServerSubscription:
             self.position = newest
         self.confirmed.set()
 
+    def lost(self, position: Position) -> None:
+        """The server says publications were lost while live (a ``gap`` event)."""
+        gap = GapError(self.channel, self.position, position)
+        pos = self.position
+        if pos is None or pos.epoch != position.epoch or pos.offset < position.offset:
+            self.position = position
+        for listener in list(self.listeners):
+            _safely(listener.gap, gap)
+
     def end(self, error: BaseException | None) -> None:
         self.error = error
         self.confirmed.set()
