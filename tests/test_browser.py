@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -60,9 +61,12 @@ def free_port() -> int:
 
 
 class Lab:
-    """A ``jupyter lab`` subprocess with its own port, token and directories."""
+    """A ``jupyter lab`` (or Notebook 7) subprocess with its own port, token and directories."""
 
-    def __init__(self, tmp: Path, transports: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, tmp: Path, transports: tuple[str, ...] = (), app: str = "jupyterlab"
+    ) -> None:
+        self.app = app
         self.port = free_port()
         self.root = tmp / "root"
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -81,13 +85,14 @@ class Lab:
         }
         for name in ("JUPYTER_REALTIME_URL", "JUPYTER_REALTIME_TOKEN"):
             self.env.pop(name, None)
+        frontend = "LabApp" if app == "jupyterlab" else "JupyterNotebookApp"
         args = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            sys.executable, "-m", app, "--no-browser", "--allow-root",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.root}",
             f"--IdentityProvider.token={TOKEN}", "--expose-app-in-browser",
-            f"--LabApp.user_settings_dir={tmp / 'settings'}",
-            f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+            f"--{frontend}.user_settings_dir={tmp / 'settings'}",
+            f"--{frontend}.workspaces_dir={tmp / 'workspaces'}",
             "--ServerApp.jpserver_extensions={'jupyter_realtime': True}",
         ]  # fmt: skip
         args += [f"--RealtimeApp.transports={t}" for t in transports]
@@ -133,6 +138,14 @@ class Lab:
         channels = self.get("realtime/api/channels")["channels"]
         return sum(c["subscribers"] for c in channels if c["channel"] == channel)
 
+    def page_url(self, name: str) -> str:
+        """The URL that opens notebook ``name``; in JupyterLab, in a workspace of its own
+        (so that a page does not reopen what another page had open)."""
+        if self.app != "jupyterlab":
+            return f"{self.url}notebooks/{name}?token={TOKEN}"
+        workspace = name.replace(".ipynb", "").replace("/", "-")
+        return f"{self.url}lab/workspaces/{workspace}/tree/{name}?token={TOKEN}"
+
     def notebook(self, name: str, *sources: str) -> str:
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {
@@ -146,8 +159,10 @@ class Lab:
 
 
 @contextmanager
-def running_lab(tmp: Path, transports: tuple[str, ...] = ()) -> Iterator[Lab]:
-    lab = Lab(tmp, transports)
+def running_lab(
+    tmp: Path, transports: tuple[str, ...] = (), app: str = "jupyterlab"
+) -> Iterator[Lab]:
+    lab = Lab(tmp, transports, app)
     try:
         lab.wait_ready()
         yield lab
@@ -177,9 +192,7 @@ async def open_notebook(browser_or_context: Any, lab: Lab, name: str) -> Any:
     page.set_default_timeout(30_000)
     await page.set_viewport_size({"width": 1100, "height": 900})
     page.on("console", lambda m: m.type == "error" and print("console:", m.text[:500]))
-    # a workspace of its own, so that a page does not reopen what another page had open
-    workspace = name.replace(".ipynb", "").replace("/", "-")
-    await page.goto(f"{lab.url}lab/workspaces/{workspace}/tree/{name}?token={TOKEN}")
+    await page.goto(lab.page_url(name))
     await page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.sessionContext",
@@ -489,3 +502,38 @@ async def test_demo_notebook_runs(lab: Lab, name: str, tmp_path: Path, monkeypat
         history = lab.get("realtime/api/channels/ticker/history?limit=10")["publications"]
         sources = [p["data"]["source"] for p in history]
         assert sources == ["curl", "cli", "loop", "loop", "loop"]
+
+
+async def test_transports_notebook_shows_each_transport_live(lab: Lab) -> None:
+    shutil.copy(NOTEBOOKS / "transports.ipynb", lab.root / "transports.ipynb")
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, "transports.ipynb")
+        badges = page.locator(".jp-realtime-value .jp-realtime-badge")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('.jp-realtime-value-latency').length === 5"
+            " && [...document.querySelectorAll('.jp-realtime-value-latency')]"
+            ".every(e => e.textContent.endsWith(' ms'))",
+            timeout=60_000,
+        )
+        labels = await badges.all_text_contents()
+        assert labels == ["live · ws", "live · sse", "live · stream", "live · poll", "live · ws"]
+        await screenshot(page.locator(".jp-OutputArea-output").first, "transports.png")
+
+
+async def test_notebook_7_shows_live_widgets(tmp_path: Path) -> None:
+    pytest.importorskip("notebook")
+    with running_lab(tmp_path, app="notebook") as nb7:
+        name = nb7.notebook(
+            "nb7.ipynb",
+            'from jupyter_realtime.widgets import LiveValue\nLiveValue("nb7", key="v")',
+            "import time\ntime.sleep(60)  # interrupted by the test",
+        )
+        nb7.publish("nb7", {"v": "before"})
+        async with chromium() as browser:
+            page = await open_notebook(browser, nb7, name)
+            text = "() => document.querySelector('.jp-realtime-value-text')?.textContent === '{}'"
+            await page.wait_for_function(text.format("before"))
+            await page.wait_for_function(CELL_RUNNING.format(1))
+            nb7.publish("nb7", {"v": "live"})
+            await page.wait_for_function(text.format("live"), timeout=5_000)
+            assert await text_of(page, ".jp-realtime-badge") == "live · ws"

@@ -55,7 +55,7 @@ export class LiveValueView extends ChannelView {
     this.value.title = `offset ${publication.offset}, ${new Date(publication.ts * 1000).toLocaleTimeString()}`;
     if (this.model.get('show_latency')) {
       this.latency.textContent = live
-        ? `${Math.max(0, Date.now() - publication.ts * 1000).toFixed(1)} ms`
+        ? `${Math.max(0, performance.timeOrigin + performance.now() - publication.ts * 1000).toFixed(1)} ms`
         : '';
     }
   }
