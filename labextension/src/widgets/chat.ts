@@ -110,6 +110,13 @@ export class ChatView extends ChannelView {
     }
   }
 
+  protected onGap(): void {
+    const row = document.createElement('div');
+    row.className = 'jp-realtime-chat-message jp-realtime-gap';
+    row.textContent = '… some messages were missed (no longer in the history)';
+    this.messages.appendChild(row);
+  }
+
   private sendInput(): void {
     const text = this.input.value.trim();
     if (!text) {

@@ -56,6 +56,14 @@ export class LiveLogView extends ChannelView {
     this.trim();
   }
 
+  protected onGap(): void {
+    const item = document.createElement('li');
+    item.className = 'jp-realtime-gap';
+    item.textContent = '… some publications were missed (no longer in the history)';
+    this.list.prepend(item);
+    this.trim();
+  }
+
   private trim(): void {
     const max = Math.max(0, this.model.get('max_items'));
     while (this.list.childElementCount > max) {
