@@ -537,3 +537,22 @@ async def test_notebook_7_shows_live_widgets(tmp_path: Path) -> None:
             nb7.publish("nb7", {"v": "live"})
             await page.wait_for_function(text.format("live"), timeout=5_000)
             assert await text_of(page, ".jp-realtime-badge") == "live · ws"
+
+
+async def test_dashboard_notebook_updates_while_its_loop_runs(lab: Lab) -> None:
+    shutil.copy(NOTEBOOKS / "dashboard.ipynb", lab.root / "dashboard.ipynb")
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, "dashboard.ipynb")
+        # while the loop runs (the kernel is busy) the chart keeps moving
+        points = "() => document.querySelector('.jp-realtime-chart')?.dataset.points"
+        await page.wait_for_function(CELL_RUNNING.format(3))  # cells: md, code, md, loop
+        seen = set()
+        while await cell_running(page, 3) and len(seen) < 3:
+            seen.add(await page.evaluate(points))
+            await page.wait_for_timeout(300)
+        assert len(seen) >= 3, f"the chart did not move while the loop ran: {seen}"
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-log-text')?.textContent"
+            ".includes('run finished')"
+        )
+        await screenshot(page.locator(".jp-OutputArea-output").first, "dashboard.png")

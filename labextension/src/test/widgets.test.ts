@@ -37,6 +37,10 @@ test('PointWindow keeps the last `size` points of every series', () => {
   w.size = 2;
   w.trim();
   assert.deepEqual(w.columns[0], [3, 4]);
+  w.push(4, [1, 1]); // an equal x is one more point
+  assert.deepEqual(w.columns[0], [4, 4]);
+  w.push(0, [7, 8]); // x going back: a new run starts over
+  assert.deepEqual(w.columns, [[0], [7], [8]]);
 });
 
 test('LinkState ignores its own publications and values it already has', () => {

@@ -27,7 +27,10 @@ export function toNumber(value: unknown): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** The last `size` points of several series, as the column arrays uPlot draws. */
+/**
+ * The last `size` points of several series, as the column arrays uPlot draws (which wants
+ * x sorted).
+ */
 export class PointWindow {
   readonly columns: (number | null)[][];
 
@@ -38,7 +41,12 @@ export class PointWindow {
     this.columns = Array.from({ length: series + 1 }, () => []);
   }
 
+  /** Add a point. An x below the last one starts a new run: the window starts over. */
   push(x: number, ys: (number | null)[]): void {
+    const xs = this.columns[0];
+    if (xs.length > 0 && x < (xs[xs.length - 1] as number)) {
+      this.columns.forEach(column => column.splice(0));
+    }
     this.columns[0].push(x);
     ys.forEach((y, i) => this.columns[i + 1].push(y));
     this.trim();
