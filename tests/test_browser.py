@@ -424,14 +424,14 @@ async def test_log_chart_and_chat_show_history_then_live(lab: Lab) -> None:
         lab.publish(
             "train:metrics", {"step": step, "loss": loss, "accuracy": round(1 - loss / 2.2, 4)}
         )
-    lab.publish("team", {"text": "Training run 7 is up", "name": "Ada"})
-    lab.publish("team", {"text": "Loss looks good so far", "name": "Grace"})
+    lab.publish("ml-team", {"text": "Training run 7 is up", "name": "Ada"})
+    lab.publish("ml-team", {"text": "Loss looks good so far", "name": "Grace"})
     name = lab.notebook(
         "gallery.ipynb",
         "from jupyter_realtime.widgets import Chat, LiveChart, LiveLog\n"
         'LiveLog("alerts", max_items=200, height="150px")',
         'LiveChart("train:metrics", x="step", y=["loss", "accuracy"], window=100, height=200)',
-        'Chat("team", name="Linus", height="120px")',
+        'Chat("ml-team", name="Linus", height="120px")',
     )
     async with chromium() as browser:
         page = await open_notebook(browser, lab, name)
@@ -467,7 +467,7 @@ async def test_log_chart_and_chat_show_history_then_live(lab: Lab) -> None:
         await chat_input.fill("Nice, shipping it")
         await chat_input.press("Enter")
         await page.wait_for_function(count.format(".jp-realtime-chat-message", 3))
-        history = lab.get("realtime/api/channels/team/history?limit=10")["publications"]
+        history = lab.get("realtime/api/channels/ml-team/history?limit=10")["publications"]
         assert history[-1]["data"] == {"text": "Nice, shipping it", "name": "Linus"}
 
         outputs = page.locator(".jp-OutputArea-output")
