@@ -20,8 +20,9 @@ class LiveChart(ChannelWidget):
     Each publication is a JSON object (or a list of them, one point each):
     ``LiveChart("train:metrics", x="step", y=["loss", "accuracy"])`` plots
     ``data["loss"]`` and ``data["accuracy"]`` against ``data["step"]``. Without ``x``, the
-    x axis is the server's timestamp of each publication. A view opened later starts with
-    the channel's last ``window`` publications (at most 1000).
+    x axis is the server's timestamp of each publication. An x below the previous one (a
+    loop run again) starts the chart over. A view opened later starts with the channel's
+    last ``window`` publications (at most 1000).
     """
 
     _model_name = Unicode("LiveChartModel").tag(sync=True)
@@ -29,9 +30,7 @@ class LiveChart(ChannelWidget):
 
     x = Unicode(None, allow_none=True, help="Field of the x axis; None: the time.").tag(sync=True)
     y = List(Unicode(), help="Fields plotted, one line each.").tag(sync=True)
-    window = Int(500, min=2, help="Points kept (the oldest drop off). Default: 500.").tag(
-        sync=True
-    )
+    window = Int(500, min=2, help="Points kept (the oldest drop off). Default: 500.").tag(sync=True)
     height = Int(240, min=40, help="Height in pixels. Default: 240.").tag(sync=True)
     title = Unicode("", help="Title above the chart.").tag(sync=True)
 
