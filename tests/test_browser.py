@@ -64,15 +64,20 @@ class Lab:
     """A ``jupyter lab`` (or Notebook 7) subprocess with its own port, token and directories."""
 
     def __init__(
-        self, tmp: Path, transports: tuple[str, ...] = (), app: str = "jupyterlab"
+        self,
+        tmp: Path,
+        transports: tuple[str, ...] = (),
+        app: str = "jupyterlab",
+        extra: tuple[str, ...] = (),
+        port: int | None = None,
     ) -> None:
         self.app = app
-        self.port = free_port()
+        self.port = port or free_port()
         self.root = tmp / "root"
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.root.mkdir(parents=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
-        settings.mkdir(parents=True)
+        settings.mkdir(parents=True, exist_ok=True)
         (settings / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
@@ -96,6 +101,7 @@ class Lab:
             "--ServerApp.jpserver_extensions={'jupyter_realtime': True}",
         ]  # fmt: skip
         args += [f"--RealtimeApp.transports={t}" for t in transports]
+        args += extra
         self.log = (tmp / "lab.log").open("wb")
         self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log)
 
@@ -159,10 +165,8 @@ class Lab:
 
 
 @contextmanager
-def running_lab(
-    tmp: Path, transports: tuple[str, ...] = (), app: str = "jupyterlab"
-) -> Iterator[Lab]:
-    lab = Lab(tmp, transports, app)
+def running_lab(tmp: Path, transports: tuple[str, ...] = (), **options: Any) -> Iterator[Lab]:
+    lab = Lab(tmp, transports, **options)
     try:
         lab.wait_ready()
         yield lab
@@ -556,3 +560,49 @@ async def test_dashboard_notebook_updates_while_its_loop_runs(lab: Lab) -> None:
             ".includes('run finished')"
         )
         await screenshot(page.locator(".jp-OutputArea-output").first, "dashboard.png")
+
+
+# -- a server restart: the views resume from where they were --
+
+
+@pytest.mark.redis
+async def test_views_resume_after_a_server_restart(tmp_path: Path) -> None:
+    from redis_fixtures import RedisServer
+
+    redis = RedisServer(tmp_path)
+    redis.start()
+    shared = (f"--RealtimeApp.broker_url={redis.url}",)
+    try:
+        with running_lab(tmp_path / "b", extra=shared) as other:
+            first = Lab(tmp_path / "a", extra=shared)
+            try:
+                first.wait_ready()
+                name = first.notebook(
+                    "resume.ipynb",
+                    'from jupyter_realtime.widgets import LiveLog\nLiveLog("resume")',
+                )
+                async with chromium() as browser:
+                    page = await open_notebook(browser, first, name)
+                    items = "() => document.querySelectorAll('.jp-realtime-log-list li').length"
+                    badge = "() => document.querySelector('.jp-realtime-badge')?.textContent"
+                    await page.wait_for_function(f"() => ({badge})() === 'live · ws'")
+                    first.publish("resume", {"n": 0})
+                    await page.wait_for_function(f"() => ({items})() === 1")
+
+                    first.stop()  # the page's server goes away ...
+                    await page.wait_for_function(f"() => ({badge})() === 'reconnecting'")
+                    for n in range(1, 6):  # ... while another server takes publications
+                        other.publish("resume", {"n": n})
+                    again = Lab(tmp_path / "a", extra=shared, port=first.port)
+                    first = again
+                    again.wait_ready()
+                    await page.wait_for_function(f"() => ({items})() === 6", timeout=30_000)
+                    again.publish("resume", {"n": 6})
+                    await page.wait_for_function(f"() => ({items})() === 7")
+                    texts = await page.locator(".jp-realtime-log-text").all_text_contents()
+                    assert texts == [f'{{"n":{n}}}' for n in range(6, -1, -1)]
+                    assert await page.locator(".jp-realtime-gap").count() == 0
+            finally:
+                first.stop()
+    finally:
+        redis.stop()
