@@ -4,8 +4,9 @@ Playwright's async API against ``jupyter lab`` subprocesses started here.
 Covers: JupyterLab loads the extension (status-bar item); a ``LiveValue`` updates after a REST
 publish while the kernel is busy; the client falls back to SSE and to polling when the server
 disables the better transports and still receives every publication in order; two browser
-contexts share a ``ChannelLink`` slider; the demo notebooks run top to bottom. It also takes
-the screenshots in ``docs/images/`` and measures the latency from a REST publish to the DOM.
+contexts share a ``ChannelLink`` slider; the demo notebooks run top to bottom; views resume
+after a server restart. It also takes the screenshots of ``docs/images/`` (written there with
+``UPDATE_SCREENSHOTS=1``) and prints the latency from a REST publish to the DOM (``-s``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -49,6 +51,7 @@ TOKEN = "browser-test-token"
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
 NOTEBOOKS = ROOT / "notebooks"
+SCRATCH = Path(tempfile.gettempdir()) / "jupyter-realtime-screenshots"
 
 if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
@@ -232,8 +235,11 @@ async def wait_until(condition: Any, timeout: float = 15) -> None:
 
 
 async def screenshot(element: Any, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    await element.screenshot(path=str(IMAGES / name))
+    """Into ``docs/images/`` with ``UPDATE_SCREENSHOTS=1`` (they hold times of day, so a plain
+    test run leaves the committed ones alone), else into a temporary directory."""
+    folder = IMAGES if os.environ.get("UPDATE_SCREENSHOTS") == "1" else SCRATCH
+    folder.mkdir(parents=True, exist_ok=True)
+    await element.screenshot(path=str(folder / name))
 
 
 async def text_of(page: Any, selector: str) -> str:
