@@ -55,7 +55,12 @@ class WS:
     async def wait(self, count: int, kind: str = "offset", timeout: float = 10) -> list[Any]:
         """The first ``count`` frames that have ``kind`` (publications: ``offset``)."""
         deadline = time.monotonic() + timeout
-        while len(matching := [f for f in self.frames if kind in f]) < count:
+
+        def matches(frame: dict[str, Any]) -> bool:
+            # a publication has an offset and is not an event (a gap event has one too)
+            return kind in frame and (kind != "offset" or "event" not in frame)
+
+        while len(matching := [f for f in self.frames if matches(f)]) < count:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"got {matching} after {timeout} s, wanted {count}")
@@ -171,6 +176,10 @@ async def test_redis_restart_gives_unavailable_then_a_new_epoch_live(
         assert new["epoch"] != old["epoch"] and new["offset"] == 1
         live = (await w1.wait(2))[1]  # delivery to the server that kept its subscription
         assert (live["epoch"], live["offset"], live["data"]) == (new["epoch"], 1, "after")
+        # the subscriber that stayed connected is told that publications were lost
+        gaps = [f for f in w1.frames if f.get("event") == "gap"]
+        assert gaps and gaps[0]["channel"] == "r"
+        assert w1.frames.index(gaps[0]) < w1.frames.index(live)
         since = {"epoch": old["epoch"], "offset": old["offset"]}
         resumed = await w2.call("subscribe", channel="r", since=since)
         assert resumed["result"]["recovered"] is False
