@@ -85,11 +85,12 @@ def main() -> None:
                 channel.publish_nowait({"i": i})
             channel.flush()
 
+        pid, few, many = server.pid, args.count // 10, args.count
         rows = [
-            ("REST POST, sequential", measure(server.pid, args.count // 10, lambda n: rest(base, n))),
-            ("client publish()", measure(server.pid, args.count // 10, one_by_one)),
-            ("client publish_nowait()", measure(server.pid, args.count, pipelined)),
-            ("bare websockets, pipelined", measure(server.pid, args.count, lambda n: bare_websocket(base, n))),
+            ("REST POST, sequential", measure(pid, few, lambda n: rest(base, n))),
+            ("client publish()", measure(pid, few, one_by_one)),
+            ("client publish_nowait()", measure(pid, many, pipelined)),
+            ("bare websockets, pipelined", measure(pid, many, lambda n: bare_websocket(base, n))),
         ]
         client.close()
     print("| publisher | publications/s | server µs each |\n|---|---|---|")
