@@ -41,7 +41,8 @@ async def run(port: int, pid: int, n: int, k: int, rate: float) -> dict[str, flo
 
     async def one(spec: Subscribe) -> None:
         async with gate:
-            subs.append(await _connect(loop, make_subscriber(spec, port, HEADERS, Tally(rec)), port))
+            proto = make_subscriber(spec, port, HEADERS, Tally(rec))
+            subs.append(await _connect(loop, proto, port))
 
     rss0 = rss_bytes(pid)
     await asyncio.wait_for(asyncio.gather(*(one(WS if i % 2 else SSE) for i in range(n))), 600)
