@@ -30,6 +30,7 @@ __all__ = [
     "decode_cursor",
     "encode",
     "encode_cursor",
+    "encode_kept",
     "error_reply",
     "pack_binary",
     "reply",
@@ -182,7 +183,7 @@ class Publication:
         """The text frame (data, or data_b64 when binary), encoded once."""
         frame = self.frames.get("json")
         if frame is None:
-            frame = self.frames["json"] = orjson.dumps(self.to_frame())
+            frame = self.frames["json"] = encode_kept(self.to_frame())
         return frame
 
     def __repr__(self) -> str:
@@ -195,6 +196,16 @@ class Publication:
 def encode(frame: Any) -> bytes:
     """Encode any frame as JSON bytes."""
     return orjson.dumps(frame)
+
+
+def encode_kept(value: Any) -> bytes:
+    """JSON bytes to keep (a publication's payload and cached frames, held by history).
+
+    ``orjson.dumps`` returns its whole working buffer behind the bytes object, 4 KiB at
+    least (more for larger values), so a 250-byte payload held in history costs 4 KiB; a
+    copy of exactly the encoded bytes does not. See ``docs/security.md`` (soak figures).
+    """
+    return memoryview(orjson.dumps(value)).tobytes()
 
 
 def reply(cmd_id: int | str | None, result: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +323,7 @@ def validate_command(frame: Any) -> dict[str, Any]:
                 raise RealtimeError(ErrorCode.BAD_REQUEST, "data_b64 is not valid base64") from None
             cmd["binary"] = True
         elif "data" in frame:
-            cmd["payload"] = orjson.dumps(frame["data"])
+            cmd["payload"] = encode_kept(frame["data"])
             cmd["binary"] = False
         else:
             raise RealtimeError(ErrorCode.BAD_REQUEST, "publish needs data or data_b64")

@@ -15,7 +15,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..errors import ErrorCode, RealtimeError
-from ..protocol import Position, validate_channel, validate_limit
+from ..protocol import Position, encode_kept, validate_channel, validate_limit
 from .context import RealtimeHandlerMixin
 
 __all__ = ["ChannelsHandler", "HistoryHandler", "PresenceHandler", "PublishHandler"]
@@ -46,7 +46,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
                 if not body.strip():
                     raise RealtimeError(ErrorCode.BAD_REQUEST, "the body must be JSON data")
                 try:
-                    body = orjson.dumps(orjson.loads(body))  # validate and make compact
+                    body = encode_kept(orjson.loads(body))  # validate and make compact
                 except orjson.JSONDecodeError as exc:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
             pub = await self.hub.publish(channel, body, binary=binary, sender=identity.username)
