@@ -67,7 +67,9 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         "history_ttl; 0: forever). After that it starts a new epoch. Default: 2592000 (30 days).",
     )
     history_size = Int(
-        1000, config=True, help="Publications kept per channel for history and recovery. Default: 1000."
+        1000,
+        config=True,
+        help="Publications kept per channel for history and recovery. Default: 1000.",
     )
     history_ttl = Float(
         86400.0,
@@ -105,7 +107,9 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         25.0, config=True, help="Default seconds a long poll waits. Default: 25 (at most 60)."
     )
     sse_retry = Int(
-        2000, config=True, help="Milliseconds an EventSource waits before reconnecting. Default: 2000."
+        2000,
+        config=True,
+        help="Milliseconds an EventSource waits before reconnecting. Default: 2000.",
     )
     transports = List(
         Unicode(),
@@ -152,7 +156,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         return MemoryBroker
 
     def make_broker(self) -> Broker:
-        cls: type[Broker] = self.broker_class
+        cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
         options: dict[str, Any] = {}
         if self.broker_url.startswith(("redis://", "rediss://", "unix://")):
             from .brokers.redis import RedisBroker

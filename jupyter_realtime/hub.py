@@ -119,7 +119,12 @@ class Hub:
         lost its data): tell the subscribers, who cannot know otherwise."""
         self._broadcast_event(
             channel,
-            {"event": "gap", "channel": channel, "epoch": position.epoch, "offset": position.offset},
+            {
+                "event": "gap",
+                "channel": channel,
+                "epoch": position.epoch,
+                "offset": position.offset,
+            },
         )
 
     def _broadcast_event(self, channel: str, frame: dict[str, Any]) -> None:
@@ -179,7 +184,8 @@ class Hub:
                 try:
                     await self.broker.unsubscribe(channel)
                 except Exception:
-                    log.warning("releasing %s after a failed subscribe failed", channel, exc_info=True)
+                    log.warning("releasing %s after a failed subscribe failed", channel,
+                                exc_info=True)
             raise
         if self._recovering.get(channel, {}).get(sid) is not buffer:
             # unsubscribed (or closed) while the broker answered

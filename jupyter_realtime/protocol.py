@@ -4,7 +4,8 @@ Public names: :class:`Publication`, :class:`Position`, :func:`decode_command`,
 :func:`encode`, :func:`reply`, :func:`error_reply`, :func:`pack_binary`,
 :func:`unpack_binary`, :func:`encode_cursor`, :func:`decode_cursor`,
 :func:`validate_channel`. ``docs/protocol.md`` is the contract this module implements;
-the TypedDicts below mirror it and are mirrored once more in ``labextension/src/client/protocol.ts``.
+the TypedDicts below mirror it and are mirrored once more in
+``labextension/src/client/protocol.ts``.
 
 Imports nothing of the project but :mod:`errors`, so the client runs in any kernel.
 """
@@ -15,7 +16,7 @@ import base64
 import binascii
 import re
 import struct
-from typing import Any, Literal, NamedTuple, TypedDict, Union
+from typing import Any, Literal, NamedTuple, TypedDict
 
 import orjson
 
@@ -89,7 +90,7 @@ class ChannelCommand(TypedDict, total=False):
     channel: str
 
 
-Command = Union[SubscribeCommand, PublishCommand, HistoryCommand, ChannelCommand]
+Command = SubscribeCommand | PublishCommand | HistoryCommand | ChannelCommand
 
 
 class PublicationFrame(TypedDict, total=False):
@@ -231,7 +232,9 @@ def unpack_binary(frame: bytes) -> tuple[dict[str, Any], bytes]:
     try:
         header = orjson.loads(frame[4 : 4 + size])
     except orjson.JSONDecodeError as exc:
-        raise RealtimeError(ErrorCode.BAD_REQUEST, f"binary frame header is not JSON: {exc}")
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST, f"binary frame header is not JSON: {exc}"
+        ) from None
     if not isinstance(header, dict):
         raise RealtimeError(ErrorCode.BAD_REQUEST, "binary frame header must be a JSON object")
     return header, frame[4 + size :]

@@ -199,7 +199,9 @@ class Session:
                 pass
         return protocol.error_reply(cid, exc)
 
-    async def run(self, cmd: dict[str, Any], *, always_reply: bool = False) -> dict[str, Any] | None:
+    async def run(
+        self, cmd: dict[str, Any], *, always_reply: bool = False
+    ) -> dict[str, Any] | None:
         """Run one validated command; a reply if it has an ``id``, failed, or
         ``always_reply`` (HTTP, where every request has a response)."""
         cid = cmd.get("id")

@@ -35,4 +35,8 @@ if [ -f labextension/package.json ] && grep -q '"test"' labextension/package.jso
     (cd labextension && npm test --silent)
 fi
 
+# the package is typed and linted (tests and benchmarks are held to ruff's defaults only)
+python -m ruff check jupyter_realtime
+python -m mypy
+
 python -m pytest "$@"

@@ -73,7 +73,8 @@ class RealtimeContext:
 
     def touch(self, session: Session, pinned: bool = False) -> None:
         """Keep a session alive (``pinned``: while a request holds it)."""
-        self._expiry[session.id] = float("inf") if pinned else time.monotonic() + self.session_timeout
+        deadline = float("inf") if pinned else time.monotonic() + self.session_timeout
+        self._expiry[session.id] = deadline
 
     def remove_session(self, session: Session) -> None:
         self.sessions.pop(session.id, None)

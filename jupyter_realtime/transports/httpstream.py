@@ -36,7 +36,7 @@ class HTTPStreamTransport:
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         request = handler.request
         self.connection: Any = request.connection
-        self.stream: iostream.IOStream = self.connection.stream
+        self.stream: iostream.IOStream = self.connection.stream  # type: ignore[union-attr]
         # Tornado frames an HTTP/1.1 response of unknown length as chunks; frames written
         # straight to the stream must carry the same framing (see fastwrite)
         self.chunked = request.version == "HTTP/1.1"

@@ -124,6 +124,7 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
             self.check_transport()
             timeout = self.timeout()
             sid = self.get_argument("session", "")
+            body: bytes | None
             if sid == "1":
                 body = self.open_session()
             elif sid:
@@ -154,7 +155,8 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
             await transport.wait(timeout)
         finally:
             self.context.touch(session)
-        if self.request.connection.stream.closed():  # type: ignore[attr-defined]
+        connection: Any = self.request.connection
+        if connection.stream.closed():
             return None  # keep the queue for the next poll
         if transport.disconnect is not None:
             self.context.remove_session(session)

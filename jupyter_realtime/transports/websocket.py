@@ -10,7 +10,6 @@ session's bounded outbox. Authentication and origin checks are Jupyter's own.
 from __future__ import annotations
 
 import time
-
 from typing import Any
 
 import orjson
@@ -113,6 +112,7 @@ class RealtimeWebSocketHandler(
         super().open(*args, **kwargs)
         assert self.ws_connection is not None
         stream = self.ws_connection.stream  # type: ignore[attr-defined]
+        assert stream is not None
         stream.max_write_buffer_size = self.context.outbox_limit
         stream.set_nodelay(True)
         timeout = PING_TIMEOUT_INTERVALS * self.context.heartbeat_interval
