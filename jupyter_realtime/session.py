@@ -85,9 +85,16 @@ class Identity:
 class Session:
     """A connection's subscriptions and command dispatch.
 
+    Slotted: a server holds one per open connection, thousands of them.
+
     Raises ``rate_limited`` when the user already has as many connections as
     ``limits`` allow; a session counts until it is closed.
     """
+
+    __slots__ = (
+        "id", "hub", "transport", "identity", "policy", "limits", "state", "channels",
+        "_bad_frames", "_bucket", "_no_presence", "deliver", "__weakref__",
+    )
 
     def __init__(
         self,
