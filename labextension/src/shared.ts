@@ -8,10 +8,17 @@
  */
 import { ServerConnection } from '@jupyterlab/services';
 
-import { RealtimeClient, TRANSPORTS, type ConnectionState, type TransportName } from './client/index.js';
+import {
+  RealtimeClient,
+  TRANSPORTS,
+  connectShared,
+  type ConnectionState,
+  type RealtimeClientLike,
+  type TransportName
+} from './client/index.js';
 
-const clients = new Map<string, RealtimeClient>();
-const created = new Set<(client: RealtimeClient) => void>();
+const clients = new Map<string, RealtimeClientLike>();
+const created = new Set<(client: RealtimeClientLike) => void>();
 
 /** Short transport names as the server spells them (`RealtimeApp.transports`). */
 export const SHORT: Record<TransportName, string> = {
@@ -28,31 +35,38 @@ function normalize(transports: readonly string[]): TransportName[] {
 
 /**
  * The client for `transports` (names as `websocket`/`ws`, `sse`, `stream`, `poll`); an
- * empty list is the page's shared client, allowed every transport.
+ * empty list is the page's shared client, allowed every transport. The shared client is
+ * shared between the tabs of this origin too (`connectShared`: one leader tab holds the
+ * connection), so open tabs do not use up the browser's six HTTP/1.1 connections.
  */
-export function clientFor(transports: readonly string[] = []): RealtimeClient {
+export function clientFor(transports: readonly string[] = []): RealtimeClientLike {
   const allowed = normalize(transports);
   const key = allowed.length === 0 ? '' : allowed.join(',');
   let client = clients.get(key);
   if (client === undefined) {
-    client = new RealtimeClient(key === '' ? {} : { transports: allowed });
     const settings = ServerConnection.makeSettings();
-    client.connect(settings.baseUrl, settings.token);
+    if (key === '') {
+      client = connectShared(settings.baseUrl, settings.token);
+    } else {
+      const own = new RealtimeClient({ transports: allowed });
+      own.connect(settings.baseUrl, settings.token);
+      client = own;
+    }
     clients.set(key, client);
     if (key === '') {
-      created.forEach(callback => callback(client as RealtimeClient));
+      created.forEach(callback => callback(client as RealtimeClientLike));
     }
   }
   return client;
 }
 
 /** The page's shared client (connects it if nothing has yet). */
-export function sharedClient(): RealtimeClient {
+export function sharedClient(): RealtimeClientLike {
   return clientFor([]);
 }
 
 /** Call `callback` with the shared client once it exists (at once if it does). */
-export function onSharedClient(callback: (client: RealtimeClient) => void): void {
+export function onSharedClient(callback: (client: RealtimeClientLike) => void): void {
   const client = clients.get('');
   if (client) {
     callback(client);

@@ -13,7 +13,12 @@
 import { DOMWidgetModel, DOMWidgetView } from '@jupyter-widgets/base';
 import type * as Backbone from 'backbone';
 
-import type { ChannelEvent, ConnectionState, PublicationFrame, RealtimeClient } from '../client/index.js';
+import type {
+  ChannelEvent,
+  ConnectionState,
+  PublicationFrame,
+  RealtimeClientLike
+} from '../client/index.js';
 import { decodeBase64 } from '../client/protocol.js';
 import { clientFor, describeState } from '../shared.js';
 
@@ -63,7 +68,7 @@ function fromFrame(frame: PublicationFrame): Publication {
  * (`live` is false for those from history), `onGap`, and `onPresence` for join/leave.
  */
 export abstract class ChannelView extends DOMWidgetView {
-  protected client!: RealtimeClient;
+  protected client!: RealtimeClientLike;
   protected channel = '';
   protected badge!: HTMLSpanElement;
   /** The last publication shown: replayed or live ones at or before it are skipped. */

@@ -14,7 +14,7 @@
 import { WidgetModel, unpack_models } from '@jupyter-widgets/base';
 import type * as Backbone from 'backbone';
 
-import type { ChannelEvent, RealtimeClient } from '../client/index.js';
+import type { ChannelEvent, RealtimeClientLike } from '../client/index.js';
 import { clientFor } from '../shared.js';
 import { MODULE_NAME, MODULE_VERSION } from './base.js';
 import { LinkState } from './logic.js';
@@ -26,7 +26,7 @@ export class ChannelLinkModel extends WidgetModel {
   };
 
   private link = new LinkState();
-  private client: RealtimeClient | null = null;
+  private client: RealtimeClientLike | null = null;
   private target: WidgetModel | null = null;
   private lastSeen: unknown = undefined;
   private readonly handler = (event: ChannelEvent): void => this.onEvent(event);
