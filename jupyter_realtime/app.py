@@ -12,7 +12,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado import ioloop
-from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, validate
 
 from .access import AccessConfig
 from .brokers.base import Broker
@@ -150,10 +150,6 @@ class RealtimeApp(ExtensionApp, AccessConfig):
     context: RealtimeContext
     _sweeper: ioloop.PeriodicCallback | None = None
     _outbox_check: ioloop.PeriodicCallback | None = None
-
-    @default("broker_class")
-    def _default_broker_class(self) -> type[Broker]:
-        return MemoryBroker
 
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]

@@ -272,6 +272,10 @@ class Hub:
     ) -> HistoryResult:
         return await self.broker.history(channel, since=since, limit=limit)
 
+    async def position(self, channel: str) -> Position:
+        """The channel's epoch and newest offset."""
+        return await self.broker.position(channel)
+
     async def presence(self, channel: str) -> list[dict[str, Any]]:
         return await self.broker.presence(channel)
 
@@ -280,7 +284,7 @@ class Hub:
         known = {info.channel for info in infos}
         for channel in self._subscribers:
             if channel not in known:
-                infos.append(ChannelInfo(channel, await self.broker.position(channel)))
+                infos.append(ChannelInfo(channel, await self.position(channel)))
         for info in infos:
             info.subscribers = self.subscriber_count(info.channel)
         return sorted(infos, key=lambda info: info.channel)

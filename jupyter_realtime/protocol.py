@@ -1,7 +1,7 @@
 """The wire protocol v1: frames, validation, and their encoding with orjson.
 
 Public names: :class:`Publication`, :class:`Position`, :func:`decode_command`,
-:func:`encode`, :func:`reply`, :func:`error_reply`, :func:`pack_binary`,
+:func:`reply`, :func:`error_reply`, :func:`pack_binary`,
 :func:`unpack_binary`, :func:`encode_cursor`, :func:`decode_cursor`,
 :func:`validate_channel`. ``docs/protocol.md`` is the contract this module implements;
 the TypedDicts below mirror it and are mirrored once more in
@@ -29,7 +29,6 @@ __all__ = [
     "Publication",
     "decode_command",
     "decode_cursor",
-    "encode",
     "encode_cursor",
     "encode_kept",
     "error_reply",
@@ -192,11 +191,6 @@ class Publication:
 
 
 # -- encoding --
-
-
-def encode(frame: Any) -> bytes:
-    """Encode any frame as JSON bytes."""
-    return orjson.dumps(frame)
 
 
 def encode_kept(value: Any) -> bytes:

@@ -96,7 +96,7 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
                     raise RealtimeError(ErrorCode.BAD_REQUEST, "since must not be negative")
                 epoch = self.get_argument("epoch", None)
                 if epoch is None:  # an offset alone means the current epoch
-                    epoch = (await self.hub.broker.position(channel)).epoch
+                    epoch = (await self.hub.position(channel)).epoch
                 since = Position(epoch, offset)
             result = await self.hub.history(channel, since=since, limit=limit_value)
         except RealtimeError as exc:

@@ -9,7 +9,6 @@ JSON error bodies, the enabled-transport check, and Jupyter's authorizer (``read
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import time
@@ -26,7 +25,7 @@ from ..policy import Policy
 from ..session import Identity, Session, Transport
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 __all__ = ["RealtimeContext", "RealtimeHandlerMixin"]
 
@@ -194,17 +193,3 @@ def outbox_bytes(transport: Any) -> int:
     stream = getattr(transport, "stream", None)
     buffer = getattr(stream, "_write_buffer", None)  # tornado keeps no public counter
     return len(buffer) if buffer is not None else 0
-
-
-async def wait_closed(future: asyncio.Future[None], timeout: float | None = None) -> None:
-    try:
-        await asyncio.wait_for(asyncio.shield(future), timeout)
-    except asyncio.TimeoutError:
-        pass
-
-
-def run_logged(callback: Callable[[], Any]) -> None:
-    try:
-        callback()
-    except Exception:
-        log.exception("realtime callback failed")

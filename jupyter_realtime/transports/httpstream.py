@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 from tornado import iostream, web
 
 from ..errors import SLOW_CONSUMER, Disconnect
@@ -136,7 +135,3 @@ class HTTPStreamTransport:
 
     def on_connection_close(self) -> None:
         self._finish()
-
-
-def json_line(frame: dict[str, Any]) -> bytes:
-    return orjson.dumps(frame)

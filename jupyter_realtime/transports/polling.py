@@ -171,7 +171,7 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
             identity = self.identity()
             for channel in channels:
                 self.context.policy.authorize(identity, "subscribe", channel)
-            now = {ch: await self.hub.broker.position(ch) for ch in channels}
+            now = {ch: await self.hub.position(ch) for ch in channels}
             return poll_body([], encode_cursor(now))
         since = decode_cursor(cursor)
         transport = self.transport = QueueTransport(self.context.outbox_limit, truncate=True)
