@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from .brokers.base import Broker, ChannelInfo, HistoryResult
 from .errors import ErrorCode, RealtimeError
-from .protocol import Position, Publication
+from .protocol import Position, Publication, gap_event, subscribed_event
 
 __all__ = ["Hub", "SubscribeResult", "Subscriber"]
 
@@ -49,8 +49,14 @@ class Subscriber(Protocol):
 
 @dataclass
 class SubscribeResult:
+    """Where a new subscription starts, and whether its replay reached back to ``since``.
+
+    ``announced``: the transport carried the outcome on its stream (see
+    ``Transport.announce``), set by the session."""
+
     position: Position
     recovered: bool
+    announced: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +64,13 @@ class SubscribeResult:
             "offset": self.position.offset,
             "recovered": self.recovered,
         }
+
+    def events(self, channel: str) -> list[dict[str, Any]]:
+        """How a stream announces this result after the replay: a ``gap`` when recovery
+        fell short, then ``subscribed`` with the position the stream is now at."""
+        frames = [] if self.recovered else [gap_event(channel, self.position)]
+        frames.append(subscribed_event(channel, self.position, self.recovered))
+        return frames
 
 
 class Hub:
@@ -117,15 +130,7 @@ class Hub:
     def on_gap(self, channel: str, position: Position) -> None:
         """The broker lost publications of a channel it was delivering (for example Redis
         lost its data): tell the subscribers, who cannot know otherwise."""
-        self._broadcast_event(
-            channel,
-            {
-                "event": "gap",
-                "channel": channel,
-                "epoch": position.epoch,
-                "offset": position.offset,
-            },
-        )
+        self._broadcast_event(channel, gap_event(channel, position))
 
     def _broadcast_event(self, channel: str, frame: dict[str, Any]) -> None:
         for sid, sub in list(self._subscribers.get(channel, {}).items()):

@@ -32,8 +32,10 @@ __all__ = [
     "encode_cursor",
     "encode_kept",
     "error_reply",
+    "gap_event",
     "pack_binary",
     "reply",
+    "subscribed_event",
     "unpack_binary",
     "validate_channel",
 ]
@@ -201,6 +203,22 @@ def encode_kept(value: Any) -> bytes:
     copy of exactly the encoded bytes does not. See ``docs/security.md`` (soak figures).
     """
     return memoryview(orjson.dumps(value)).tobytes()
+
+
+def gap_event(channel: str, position: Position) -> dict[str, Any]:
+    """The event that reports lost publications: delivery goes on after ``position``."""
+    return {"event": "gap", "channel": channel, "epoch": position.epoch, "offset": position.offset}
+
+
+def subscribed_event(channel: str, position: Position, recovered: bool) -> dict[str, Any]:
+    """The event that carries a subscription's position on a stream, after its replay."""
+    return {
+        "event": "subscribed",
+        "channel": channel,
+        "epoch": position.epoch,
+        "offset": position.offset,
+        "recovered": recovered,
+    }
 
 
 def reply(cmd_id: int | str | None, result: dict[str, Any]) -> dict[str, Any]:

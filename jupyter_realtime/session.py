@@ -50,6 +50,12 @@ class Transport(Protocol):
 
     def write_frame(self, frame: dict[str, Any]) -> None: ...
 
+    def announce(self, channel: str, result: SubscribeResult) -> bool:
+        """After a subscribe's replay: put its outcome on the downlink, in order behind
+        the replayed publications, if the transport's replies travel apart from its stream
+        (HTTP sessions). True when it did; the reply is then only an acknowledgement."""
+        ...
+
     def close(self, disconnect: Disconnect) -> None: ...
 
 
@@ -241,16 +247,22 @@ class Session:
         info = self.identity.presence_info(self.id) if presence else None
         self.channels.add(channel)
         try:
-            return await self.hub.subscribe(self, channel, since=since, presence=info)
+            result = await self.hub.subscribe(self, channel, since=since, presence=info)
         except BaseException:
             if not self.hub.is_subscribed(self, channel):
                 self.channels.discard(channel)
             raise
+        result.announced = self.transport.announce(channel, result)
+        return result
 
     async def _op_subscribe(self, cmd: dict[str, Any]) -> dict[str, Any]:
         result = await self.subscribe(
             cmd["channel"], cmd.get("since"), presence=bool(cmd.get("presence"))
         )
+        if result.announced:
+            # the position travels on the downlink, behind the replay: a client that took
+            # it from this reply could move past publications it has not received yet
+            return {"channel": cmd["channel"], "announced": True}
         return result.to_dict()
 
     async def _op_unsubscribe(self, cmd: dict[str, Any]) -> dict[str, Any]:

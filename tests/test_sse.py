@@ -159,12 +159,13 @@ async def test_session_uplink_carries_every_command(server: Any) -> None:
         sid = orjson.loads(hello.data)["session"]
         uplink = server.http(f"realtime/session/{sid}")
         r = await http.post(uplink, json={"id": 1, "op": "subscribe", "channel": "up"})
-        assert r.json() == {"id": 1, "result": {"epoch": r.json()["result"]["epoch"], "offset": 0, "recovered": True}}
+        assert r.json() == {"id": 1, "result": {"channel": "up", "announced": True}}
         r = await http.post(uplink, json=[{"id": 2, "op": "publish", "channel": "up", "data": "x"}, {"id": 3, "op": "nope"}])
         assert r.json()[0]["result"]["offset"] == 1
         assert r.json()[1]["error"]["code"] == "bad_request"
-        (event,) = await take(stream, 1)
-        assert orjson.loads(event.data)["data"] == "x"
+        subscribed, event = [orjson.loads(e.data) for e in await take(stream, 2)]
+        assert subscribed["event"] == "subscribed" and subscribed["offset"] == 0
+        assert event["data"] == "x"
         r = await http.post(uplink, json={"id": 4, "op": "unsubscribe", "channel": "up"})
         assert r.json() == {"id": 4, "result": {}}
         r = await http.post(server.http("realtime/session/unknown"), json={"op": "ping"})

@@ -99,12 +99,12 @@ async def test_polling_session_with_uplink(server: Any) -> None:
         sid = opened["session"]
         uplink = server.http(f"realtime/session/{sid}")
         r = await http.post(uplink, json={"id": 1, "op": "subscribe", "channel": "ps", "presence": True})
-        assert r.json()["result"]["recovered"] is True
+        assert r.json()["result"] == {"channel": "ps", "announced": True}
         await http.post(uplink, json={"id": 2, "op": "publish", "channel": "ps", "data": "hello"})
         body = (await http.get(server.http("realtime/poll") + f"?session={sid}&timeout=5")).json()
         kinds = [m.get("event", "publication") for m in body["messages"]]
-        assert kinds == ["join", "publication"]
-        assert body["messages"][1]["data"] == "hello"
+        assert kinds == ["join", "subscribed", "publication"]
+        assert body["messages"][2]["data"] == "hello"
         empty = (await http.get(server.http("realtime/poll") + f"?session={sid}&timeout=0.1")).json()
         assert empty["messages"] == []
         r = await http.get(server.http("realtime/poll") + "?session=nope")

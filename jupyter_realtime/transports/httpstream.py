@@ -16,6 +16,7 @@ from typing import Any
 from tornado import iostream, web
 
 from ..errors import SLOW_CONSUMER, Disconnect
+from ..hub import SubscribeResult
 from ..protocol import Position, Publication, encode_cursor
 from ..session import OutboxFull
 from . import fastwrite
@@ -85,6 +86,13 @@ class HTTPStreamTransport:
         """An event that also moves the cursor (``subscribed``)."""
         self.positions[channel] = position
         self._write(self._chunk(self.format_frame(frame, self.cursor())))
+
+    def announce(self, channel: str, result: SubscribeResult) -> bool:
+        *before, subscribed = result.events(channel)
+        for frame in before:
+            self.write_frame(frame)
+        self.write_positioned(subscribed, channel, result.position)
+        return True
 
     def heartbeat(self) -> None:
         if self.started:

@@ -19,6 +19,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..errors import SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
+from ..hub import SubscribeResult
 from ..protocol import Position, Publication, decode_cursor, encode_cursor, validate_channel
 from ..session import OutboxFull
 from .context import RealtimeHandlerMixin
@@ -37,8 +38,9 @@ class QueueTransport:
 
     def __init__(self, limit: int, *, truncate: bool = False) -> None:
         self.limit = limit
-        # truncate: past the limit, drop this and every later frame (a stateless poll's
-        # cursor then stops before them and the next poll fetches them) instead of failing
+        # truncate (a stateless poll): past the limit, drop this and every later frame (the
+        # poll's cursor then stops before them and the next poll fetches them) instead of
+        # failing; its position after a replay moves the cursor without a frame
         self.truncate = truncate
         self.overflowed = False
         self.size = 0
@@ -56,13 +58,21 @@ class QueueTransport:
             return
         self.size += len(data)
         self.queue.append((data, channel, position))
-        self.ready.set()
+        if data:  # a bare position (stateless poll) is no news to answer with
+            self.ready.set()
 
     def write_publication(self, pub: Publication) -> None:
         self._put(pub.json(), pub.channel, pub.position)
 
     def write_frame(self, frame: dict[str, Any]) -> None:
         self._put(orjson.dumps(frame), None, None)
+
+    def announce(self, channel: str, result: SubscribeResult) -> bool:
+        *before, subscribed = result.events(channel)
+        for frame in before:
+            self.write_frame(frame)
+        self._put(b"" if self.truncate else orjson.dumps(subscribed), channel, result.position)
+        return True
 
     def close(self, disconnect: Disconnect) -> None:
         self.disconnect = disconnect
@@ -79,12 +89,12 @@ class QueueTransport:
             self.size -= len(data)
             if channel is not None and position is not None:
                 positions[channel] = position
-        if not self.queue:
+        if not any(data for data, _, _ in self.queue):
             self.ready.clear()
-        return [data for data, _, _ in taken]
+        return [data for data, _, _ in taken if data]
 
     async def wait(self, timeout: float) -> None:
-        if not self.queue:
+        if not self.ready.is_set():
             try:
                 await asyncio.wait_for(self.ready.wait(), timeout)
             except asyncio.TimeoutError:
@@ -180,10 +190,6 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
         try:
             for channel in channels:
                 result = await session.subscribe(channel, since.get(channel))
-                if not result.recovered:
-                    transport.write_frame(
-                        {"event": "gap", "channel": channel, **result.to_dict()}
-                    )
                 positions[channel] = since.get(channel) or result.position
             await transport.wait(timeout)
         finally:

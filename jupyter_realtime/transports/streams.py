@@ -8,14 +8,11 @@ channels are subscribed before the first byte is sent.
 
 from __future__ import annotations
 
-from typing import Any
-
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position, decode_cursor, validate_channel
-from ..session import Session
 from .context import RealtimeHandlerMixin
 from .httpstream import HTTPStreamTransport
 
@@ -74,7 +71,7 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
             transport.write_frame({"event": "session", "session": session.id})
         try:
             for channel in channels:
-                await self.subscribe(session, transport, channel, positions.get(channel))
+                await session.subscribe(channel, positions.get(channel))
             await transport.start()
             await transport.closed
         except RealtimeError as exc:
@@ -85,26 +82,6 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
             session.close()
             self.context.remove_session(session)
             transport.on_connection_close()
-
-    async def subscribe(
-        self,
-        session: Session,
-        transport: HTTPStreamTransport,
-        channel: str,
-        since: Position | None,
-    ) -> None:
-        result = await session.subscribe(channel, since)
-        frame: dict[str, Any] = {"event": "subscribed", "channel": channel, **result.to_dict()}
-        if not result.recovered:
-            transport.write_frame(
-                {
-                    "event": "gap",
-                    "channel": channel,
-                    "epoch": result.position.epoch,
-                    "offset": result.position.offset,
-                }
-            )
-        transport.write_positioned(frame, channel, result.position)
 
     def on_connection_close(self) -> None:
         if self.transport is not None:

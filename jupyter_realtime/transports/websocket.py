@@ -19,6 +19,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import httputil, iostream, web, websocket
 
 from ..errors import SLOW_CONSUMER, TOO_MANY_CONNECTIONS, Disconnect, RealtimeError
+from ..hub import SubscribeResult
 from ..protocol import Publication
 from ..session import OutboxFull, Session
 from . import fastwrite
@@ -69,6 +70,9 @@ class WebSocketTransport:
 
     def write_frame(self, frame: dict[str, Any]) -> None:
         self._write(text_frame(orjson.dumps(frame)))
+
+    def announce(self, channel: str, result: SubscribeResult) -> bool:
+        return False  # the reply follows the replay on the same socket
 
     def close(self, disconnect: Disconnect) -> None:
         self.stream.max_write_buffer_size = None  # let the close frame through
