@@ -23,7 +23,8 @@ TRANSPORTS = ("ws", "sse", "stream", "poll")
 BEFORE, WHILE_DOWN, AFTER = 5, 30, 5
 
 # Each log view by its channel: its badge, its items (newest first) and its gap markers.
-VIEWS_JS = """() => Object.fromEntries([...document.querySelectorAll('.jp-realtime-log')].map(el => [
+VIEWS_JS = """() => Object.fromEntries(
+  [...document.querySelectorAll('.jp-realtime-log')].map(el => [
     el.querySelector('.jp-realtime-title').textContent,
     {
         badge: el.querySelector('.jp-realtime-badge').textContent,
@@ -31,7 +32,7 @@ VIEWS_JS = """() => Object.fromEntries([...document.querySelectorAll('.jp-realti
         offsets: [...el.querySelectorAll('li[data-offset]')].map(li => Number(li.dataset.offset)),
         gaps: el.querySelectorAll('.jp-realtime-gap').length,
     },
-]))"""
+  ]))"""
 
 
 def channel(transport: str) -> str:
