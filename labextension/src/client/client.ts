@@ -229,9 +229,10 @@ export class RealtimeClient {
       },
       (error: RealtimeError) => {
         answered();
-        if (error.code !== 'unavailable') {
-          this.subscriptions.fail(sub, attempt, error); // else: resent on open
+        if (error.code === 'unavailable' && this.connection.transport === null) {
+          return; // lost with the connection: sent again on open
         }
+        this.subscriptions.fail(sub, attempt, error);
       }
     );
   }

@@ -158,6 +158,26 @@ test('unsubscribing while a subscribe is pending rejects it; a stale event confi
   client.close();
 });
 
+test('a subscribe the server answers with unavailable rejects; one lost with the connection is sent again', async () => {
+  const { server, client, handler } = setup();
+  await tick();
+  const refused = watch(client.subscribe('c', handler));
+  const kept = watch(client.subscribe('d', handler));
+  await tick();
+  server.push({ id: 1, error: { code: 'unavailable', message: 'the broker cannot be reached' } });
+  await tick();
+  assert.match(String(refused.error), /the broker cannot be reached/);
+  server.last.options.handlers.close({ code: 0, reason: 'network' });
+  await tick(20);
+  assert.equal(kept.settled, false);
+  assert.deepEqual(server.last.sent, [{ op: 'subscribe', id: 3, channel: 'd' }]);
+  server.ack(3, 'd');
+  server.push({ event: 'subscribed', channel: 'd', epoch: 'e1', offset: 0, recovered: true });
+  await tick();
+  assert.deepEqual(kept.value, { epoch: 'e1', offset: 0, recovered: true });
+  client.close();
+});
+
 test('closing the client rejects a pending subscribe', async () => {
   const { client, handler } = setup();
   await tick();
