@@ -18,7 +18,14 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import httputil, iostream, web, websocket
 
-from ..errors import SLOW_CONSUMER, TOO_MANY_CONNECTIONS, Disconnect, RealtimeError
+from ..errors import (
+    FORBIDDEN,
+    SLOW_CONSUMER,
+    TOO_MANY_CONNECTIONS,
+    TRANSPORT_DISABLED,
+    Disconnect,
+    RealtimeError,
+)
 from ..hub import SubscribeResult
 from ..protocol import Publication
 from ..session import OutboxFull, Session
@@ -85,6 +92,9 @@ class RealtimeWebSocketHandler(
     transport_name = "ws"
     session: Session | None = None
     transport: WebSocketTransport | None = None
+    # why the socket is closed as soon as it opens: a browser cannot read the status of
+    # a refused upgrade, only a close code, so refusals it must act on are sent as one
+    refusal: Disconnect | None = None
 
     @property
     def max_message_size(self) -> int:  # type: ignore[override]
@@ -104,16 +114,27 @@ class RealtimeWebSocketHandler(
     def get_compression_options(self) -> None:
         return None  # prepared frames are shared between connections: no per-socket deflate
 
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().prepare(*args, **kwargs)
+        except web.HTTPError as exc:
+            if exc.status_code != 403 or self.current_user is None:
+                raise  # not identified (or a bad host): refused before the upgrade
+            self.refusal = FORBIDDEN  # Jupyter's authorizer denies read on realtime
+
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
         try:
             self.check_transport()
-        except RealtimeError as exc:
-            raise web.HTTPError(exc.code.http_status, exc.message) from None
+        except RealtimeError:  # 4501: the client falls back at once (unless refused already)
+            self.refusal = self.refusal or TRANSPORT_DISABLED
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
+        if self.refusal is not None:
+            self.close(self.refusal.code, self.refusal.reason)
+            return
         assert self.ws_connection is not None
         stream = self.ws_connection.stream  # type: ignore[attr-defined]
         assert stream is not None

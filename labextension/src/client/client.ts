@@ -22,12 +22,10 @@ import { Connection, type ConnectionOptions, type ConnectionState } from './conn
 import { callEach } from './dispatch.js';
 import { RealtimeError } from './errors.js';
 import { Endpoint } from './http.js';
-import { PositionTracker } from './positions.js';
 import {
   type ClientInfo,
   type Command,
   type EventFrame,
-  type GapEvent,
   type HistoryResult,
   type Position,
   type PresenceResult,
@@ -35,10 +33,11 @@ import {
   type PublishResult,
   type ServerFrame,
   type SubscribeResult,
-  decodeBase64,
-  isValidChannel
+  type SubscribedEvent,
+  decodeBase64
 } from './protocol.js';
 import { Requests } from './requests.js';
+import { type Attempt, type Subscription, Subscriptions } from './subscriptions.js';
 
 export type ChannelEvent =
   | {
@@ -65,20 +64,17 @@ export interface SubscribeOptions {
 
 export type ClientOptions = ConnectionOptions;
 
-interface Subscription {
-  handlers: Set<ChannelHandler>;
-  presence: boolean;
-  result: SubscribeResult | null;
-  waiters: { resolve(r: SubscribeResult): void; reject(e: Error): void }[];
-}
-
 type StateListener = (state: ConnectionState) => void;
 
 export class RealtimeClient {
   private readonly connection: Connection;
   private readonly requests = new Requests();
-  private readonly positions = new PositionTracker();
-  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly subscriptions = new Subscriptions();
+  /**
+   * Per channel, the subscribes sent on this connection whose outcome is announced on the
+   * downlink (HTTP sessions), oldest first: each `subscribed` event answers the oldest.
+   */
+  private announced = new Map<string, Attempt[]>();
   private readonly listeners = new Set<StateListener>();
   private batch: Command[] = [];
   private current: ConnectionState = { state: 'disconnected', reason: 'not connected yet' };
@@ -88,8 +84,8 @@ export class RealtimeClient {
       {
         open: () => this.onOpen(),
         frame: frame => this.onFrame(frame),
-        lost: () => this.requests.lost(),
-        idle: () => !this.requests.inFlight,
+        lost: unrun => (unrun ? this.requests.requeue() : this.requests.lost()),
+        idle: () => !this.requests.inFlight && !this.subscriptions.confirming,
         state: state => this.setState(state)
       },
       options
@@ -110,6 +106,7 @@ export class RealtimeClient {
   close(): void {
     this.connection.stop();
     this.requests.cancel('the client was closed');
+    this.subscriptions.close('the client was closed');
   }
 
   /** Listen to connection state changes; returns a function that stops listening. */
@@ -120,50 +117,21 @@ export class RealtimeClient {
 
   /**
    * Call `handler` with the channel's publications, gaps and presence events. Resolves
-   * when the server confirmed the subscription (at once if it already had).
+   * when the server confirmed the subscription (at once if it already had); rejects with
+   * the server's error, or with `unavailable` if the channel is unsubscribed first.
    */
   subscribe(
     channel: string,
     handler: ChannelHandler,
     options: SubscribeOptions = {}
   ): Promise<SubscribeResult> {
-    if (!isValidChannel(channel)) {
-      return Promise.reject(new RealtimeError('bad_request', `bad channel name ${channel}`));
-    }
-    let sub = this.subscriptions.get(channel);
-    if (sub === undefined) {
-      sub = { handlers: new Set(), presence: !!options.presence, result: null, waiters: [] };
-      this.subscriptions.set(channel, sub);
-      if (options.since && this.positions.get(channel) === undefined) {
-        this.positions.set(channel, options.since);
-      }
-      this.sendSubscribe(channel, sub);
-    }
-    sub.handlers.add(handler);
-    const { result } = sub;
-    if (result) {
-      return Promise.resolve(result);
-    }
-    return new Promise((resolve, reject) => sub.waiters.push({ resolve, reject }));
+    return this.subscriptions.add(channel, handler, options, sub => this.sendSubscribe(sub));
   }
 
   /** Remove `handler` (or every handler) of `channel`; the last one unsubscribes. */
   async unsubscribe(channel: string, handler?: ChannelHandler): Promise<void> {
-    const sub = this.subscriptions.get(channel);
-    if (sub === undefined) {
-      return;
-    }
-    if (handler) {
-      sub.handlers.delete(handler);
-    } else {
-      sub.handlers.clear();
-    }
-    if (sub.handlers.size === 0) {
-      this.subscriptions.delete(channel);
-      this.positions.delete(channel);
-      if (this.connection.transport !== null) {
-        await this.request({ op: 'unsubscribe', channel }).catch(() => undefined);
-      }
+    if (this.subscriptions.remove(channel, handler) && this.connection.transport !== null) {
+      await this.request({ op: 'unsubscribe', channel }).catch(() => undefined);
     }
   }
 
@@ -222,55 +190,69 @@ export class RealtimeClient {
     }
   }
 
-  private sendSubscribe(channel: string, sub: Subscription): void {
+  /**
+   * Send the subscribe of `sub`. Its outcome comes in the reply (WebSocket: the reply
+   * follows the replay on the same socket), or, when the reply says `announced`, in a
+   * `subscribed` event on the downlink behind the replay (HTTP sessions: the reply and
+   * the downlink travel apart, in no certain order). Either way the position moves only
+   * once the replay was delivered.
+   */
+  private sendSubscribe(sub: Subscription): void {
     if (this.connection.transport === null) {
       return; // sent by onOpen
     }
-    const since = this.positions.get(channel);
-    this.positions.beginSubscribe(channel);
+    const { channel } = sub;
+    const attempt = this.subscriptions.begin(sub, {});
     const command: Command = { op: 'subscribe', channel };
-    if (since) {
-      command.since = since;
+    if (attempt.since) {
+      command.since = attempt.since;
     }
     if (sub.presence) {
       command.presence = true;
     }
-    this.request<SubscribeResult>(command).then(
-      result => this.onSubscribed(channel, sub, result, since),
-      (error: RealtimeError) => {
-        if (this.subscriptions.get(channel) !== sub || error.code === 'unavailable') {
-          return; // unsubscribed meanwhile, or lost with the connection: resent on open
+    const queue = this.announced.get(channel) ?? [];
+    this.announced.set(channel, queue);
+    queue.push(attempt);
+    const answered = () => {
+      const i = queue.indexOf(attempt);
+      if (i >= 0) {
+        queue.splice(i, 1);
+      }
+    };
+    this.request<Record<string, unknown>>(command).then(
+      result => {
+        if (result.announced === true) {
+          return; // the outcome comes on the downlink (or came already)
         }
-        this.subscriptions.delete(channel);
-        this.positions.delete(channel);
-        sub.waiters.splice(0).forEach(w => w.reject(error));
+        answered();
+        this.subscriptions.confirm(sub, attempt, result as unknown as SubscribeResult);
+      },
+      (error: RealtimeError) => {
+        answered();
+        if (error.code === 'unavailable' && this.connection.transport === null) {
+          return; // lost with the connection: sent again on open
+        }
+        this.subscriptions.fail(sub, attempt, error);
       }
     );
   }
 
-  private onSubscribed(
-    channel: string,
-    sub: Subscription,
-    result: SubscribeResult,
-    since: Position | undefined
-  ): void {
-    if (this.subscriptions.get(channel) !== sub) {
-      return;
+  /** A `subscribed` event: the outcome of the oldest announced subscribe of its channel. */
+  private onAnnounced(frame: SubscribedEvent): void {
+    const attempt = this.announced.get(frame.channel)?.shift();
+    const sub = this.subscriptions.get(frame.channel);
+    if (attempt !== undefined && sub !== undefined) {
+      this.subscriptions.confirm(sub, attempt, frame);
     }
-    const gap = this.positions.subscribed(channel, result, since);
-    if (gap) {
-      this.emitGap(gap);
-    }
-    sub.result = result;
-    sub.waiters.splice(0).forEach(w => w.resolve(result));
   }
 
   // -- connection events --
 
   private onOpen(): void {
     this.batch = [];
-    for (const [channel, sub] of this.subscriptions) {
-      this.sendSubscribe(channel, sub);
+    this.announced = new Map();
+    for (const sub of this.subscriptions.all()) {
+      this.sendSubscribe(sub);
     }
     for (const request of this.requests.unsent()) {
       request.sent = true;
@@ -289,37 +271,23 @@ export class RealtimeClient {
   }
 
   private onPublication(frame: PublicationFrame, bytes?: Uint8Array): void {
-    if (!this.subscriptions.has(frame.channel)) {
+    if (this.subscriptions.get(frame.channel) === undefined) {
       return;
     }
-    const verdict = this.positions.accept(frame.channel, frame.epoch, frame.offset);
-    if (verdict.gap) {
-      this.emitGap(verdict.gap);
-    }
-    if (verdict.deliver) {
-      const data = bytes ?? (frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data);
-      const { channel, epoch, offset, ts, sender } = frame;
-      this.emit(channel, { type: 'publication', channel, epoch, offset, data, ts, sender });
-    }
+    const data = bytes ?? (frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data);
+    const { channel, epoch, offset, ts, sender } = frame;
+    this.subscriptions.deliver({ type: 'publication', channel, epoch, offset, data, ts, sender });
   }
 
   private onEvent(frame: EventFrame): void {
     if (frame.event === 'gap') {
-      if (this.subscriptions.has(frame.channel) && this.positions.gap(frame)) {
-        this.emitGap(frame);
-      }
+      const { channel, epoch, offset } = frame;
+      this.subscriptions.deliver({ type: 'gap', channel, epoch, offset });
     } else if (frame.event === 'join' || frame.event === 'leave') {
-      this.emit(frame.channel, { type: frame.event, channel: frame.channel, client: frame.client });
+      this.subscriptions.deliver({ type: frame.event, channel: frame.channel, client: frame.client });
+    } else if (frame.event === 'subscribed') {
+      this.onAnnounced(frame);
     }
-  }
-
-  private emitGap(gap: GapEvent): void {
-    const { channel, epoch, offset } = gap;
-    this.emit(channel, { type: 'gap', channel, epoch, offset });
-  }
-
-  private emit(channel: string, event: ChannelEvent): void {
-    callEach(this.subscriptions.get(channel)?.handlers ?? [], event, `a handler of ${channel}`);
   }
 
   private setState(state: ConnectionState): void {

@@ -48,7 +48,11 @@ export interface ConnectionOptions {
 export interface ConnectionHooks {
   open(): void;
   frame(frame: ServerFrame): void;
-  lost(): void;
+  /**
+   * The connection was lost: replies to commands in flight will not come. `unrun`: the
+   * server refused the transport (`transport_disabled`) before running any command.
+   */
+  lost(unrun?: boolean): void;
   /** True when no command awaits a reply, so the transport may be switched. */
   idle(): boolean;
   state(state: ConnectionState): void;
@@ -220,20 +224,20 @@ export class Connection {
       return;
     }
     const wasOpen = transport === this.active;
+    const decision = closeDecision(info);
     if (transport === this.opening) {
       this.clearTimer('open');
       this.opening = null;
     } else if (wasOpen) {
       this.clearTimers();
       this.active = null;
-      this.hooks.lost();
+      this.hooks.lost(decision === 'fallback');
       if (Date.now() - this.openedAt > STABLE_AFTER) {
         this.backoff.reset();
       }
     } else {
       return; // an old transport, already replaced
     }
-    const decision = closeDecision(info);
     const reason = info.reason || `closed with code ${info.code}`;
     if (decision === 'stop') {
       this.stop(reason);

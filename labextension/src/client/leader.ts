@@ -23,7 +23,8 @@ import {
   type PresenceResult,
   type PublishResult,
   type SubscribeResult,
-  decodeBase64
+  decodeBase64,
+  morePages
 } from './protocol.js';
 import { FollowerTable, needsCatchUp, type TabMessage, type TabRequest } from './tabs.js';
 
@@ -57,7 +58,7 @@ interface SharedChannel {
 type Publication = Extract<ChannelEvent, { type: 'publication' }>;
 
 const HISTORY_PAGE = 1000;
-const HISTORY_PAGES = 20;
+const HISTORY_MAX = 20000;
 
 export class Leader {
   readonly table = new FollowerTable();
@@ -186,30 +187,36 @@ export class Leader {
       return { result: { ...current, recovered: plan === 'none' } };
     }
     const replay = await this.catchUp(channel, since, current);
+    const first = replay[0];
+    const last = replay[replay.length - 1];
+    // recovered: the replay starts right after `since` and reaches where the connection was
     const recovered =
-      replay.length > 0 && replay[0].epoch === since.epoch && replay[0].offset === since.offset + 1;
+      first !== undefined &&
+      first.epoch === since.epoch &&
+      first.offset === since.offset + 1 &&
+      last.epoch === current.epoch &&
+      last.offset >= current.offset;
     const pos = shared.pos ?? current;
     return { result: { epoch: pos.epoch, offset: pos.offset, recovered }, replay };
   }
 
-  /** The publications after `since` up to `until` at least, from the channel's history. */
+  /**
+   * The publications after `since` up to `until` at least, from the channel's history, in
+   * pages of at most `HISTORY_PAGE` (a page cut short by bytes says `more`), each asked
+   * from the last publication of the one before; at most `HISTORY_MAX` publications.
+   */
   private async catchUp(channel: string, since: Position, until: Position): Promise<Publication[]> {
     const replay: Publication[] = [];
     let from = since;
-    for (let page = 0; page < HISTORY_PAGES; page++) {
-      const { publications } = await this.client.history(channel, { since: from, limit: HISTORY_PAGE });
-      for (const p of publications) {
+    while (replay.length < HISTORY_MAX) {
+      const page = await this.client.history(channel, { since: from, limit: HISTORY_PAGE });
+      for (const p of page.publications) {
         const data = p.data_b64 !== undefined ? decodeBase64(p.data_b64) : p.data;
         const { epoch, offset, ts, sender } = p;
         replay.push({ type: 'publication', channel, epoch, offset, data, ts, sender });
       }
-      const last = publications[publications.length - 1];
-      if (
-        last === undefined ||
-        publications.length < HISTORY_PAGE ||
-        last.epoch !== until.epoch ||
-        last.offset >= until.offset
-      ) {
+      const last = page.publications[page.publications.length - 1];
+      if (!morePages(page, HISTORY_PAGE) || last.epoch !== until.epoch || last.offset >= until.offset) {
         break;
       }
       from = { epoch: last.epoch, offset: last.offset };

@@ -6,7 +6,7 @@
  * recognised on its own: an event has `event`, a reply has `id`, a publication has
  * `channel` and `offset`.
  *
- * Public names: the frame types, `parseFrame`, `classifyFrame`, `packBinary`,
+ * Public names: the frame types, `parseFrame`, `classifyFrame`, `morePages`, `packBinary`,
  * `unpackBinary`, `encodeBase64`, `decodeBase64`, `isValidChannel`.
  */
 
@@ -186,8 +186,28 @@ export interface PublishResult {
 
 export interface HistoryResult {
   publications: PublicationFrame[];
+  /** The channel's newest position. */
   epoch: string;
   offset: number;
+  /** False when the history no longer reaches back to the `since` asked for. */
+  recovered: boolean;
+  /**
+   * True when the answer was cut short (by bytes) before `limit` or the channel's end:
+   * ask again with `since` = the last publication's position. Absent from servers that
+   * do not cut pages; `morePages` applies the rule for both.
+   */
+  more?: boolean;
+}
+
+/**
+ * Whether a history page was cut short and the next page starts after its last
+ * publication: `more` when the server says it, else (older servers) a full page.
+ */
+export function morePages(page: HistoryResult, limit: number): boolean {
+  if (page.publications.length === 0) {
+    return false;
+  }
+  return page.more ?? page.publications.length >= limit;
 }
 
 export interface PresenceResult {

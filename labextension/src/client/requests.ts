@@ -73,6 +73,16 @@ export class Requests {
     }
   }
 
+  /**
+   * The connection was refused before it ran anything (`transport_disabled` right after
+   * the WebSocket opened): the commands sent are sent again on the next connection.
+   */
+  requeue(): void {
+    for (const request of this.waiting.values()) {
+      request.sent = false;
+    }
+  }
+
   /** The client is closing: every command fails. */
   cancel(reason: string): void {
     for (const request of this.waiting.values()) {

@@ -30,16 +30,14 @@ import type { ConnectionState } from './connection.js';
 import { callEach } from './dispatch.js';
 import { RealtimeError } from './errors.js';
 import { Leader, type SharableClient } from './leader.js';
-import { PositionTracker } from './positions.js';
-import {
-  type GapEvent,
-  type HistoryResult,
-  type Position,
-  type PresenceResult,
-  type PublishResult,
-  type SubscribeResult,
-  isValidChannel
+import type {
+  HistoryResult,
+  Position,
+  PresenceResult,
+  PublishResult,
+  SubscribeResult
 } from './protocol.js';
+import { type Attempt, type Subscription, Subscriptions } from './subscriptions.js';
 import { type TabMessage, type TabOp, TabRequests, lockName } from './tabs.js';
 
 /** The public interface of `RealtimeClient` once connected; `connectShared` returns one. */
@@ -105,16 +103,11 @@ export function connectShared(
   return new SharedClient(lockName(baseUrl, origin), locks, broadcastChannel, createClient);
 }
 
-interface TabSubscription {
-  handlers: Set<ChannelHandler>;
-  presence: boolean;
-  result: SubscribeResult | null;
-  waiters: { resolve(r: SubscribeResult): void; reject(e: Error): void }[];
-  /** Correlation id of the subscribe request awaiting its reply, if any. */
-  pending: number | null;
-  /** The `since` that request carried. */
-  since?: Position;
-  /** Events that arrived while the request was pending, replayed after its reply. */
+/** A subscribe request to the leader, and the events that arrived while it was pending. */
+interface TabAttempt extends Attempt {
+  /** Its correlation id. */
+  id: number;
+  /** Events held until its reply, delivered after the reply's replay. */
   buffer: ChannelEvent[];
 }
 
@@ -131,8 +124,7 @@ export class SharedClient implements RealtimeClientLike {
   readonly tab = randomId();
   private readonly channel: BroadcastChannelLike;
   private readonly requests = new TabRequests();
-  private readonly positions = new PositionTracker();
-  private readonly subscriptions = new Map<string, TabSubscription>();
+  private readonly subscriptions = new Subscriptions<TabAttempt>();
   private readonly listeners = new Set<StateListener>();
   private readonly abort = new AbortController();
   private current: ConnectionState = { state: 'connecting' };
@@ -188,7 +180,7 @@ export class SharedClient implements RealtimeClientLike {
     }
     this.closed = true;
     this.requests.cancel('the client was closed');
-    this.subscriptions.clear();
+    this.subscriptions.close('the client was closed');
     if (this.leader) {
       this.leader.close();
       this.leader = null;
@@ -201,46 +193,15 @@ export class SharedClient implements RealtimeClientLike {
   }
 
   subscribe(channel: string, handler: ChannelHandler, options: SubscribeOptions = {}): Promise<SubscribeResult> {
-    if (!isValidChannel(channel)) {
-      return Promise.reject(new RealtimeError('bad_request', `bad channel name ${channel}`));
-    }
     if (this.closed) {
       return Promise.reject(new RealtimeError('unavailable', 'the client was closed'));
     }
-    let sub = this.subscriptions.get(channel);
-    if (sub === undefined) {
-      sub = { handlers: new Set(), presence: !!options.presence, result: null, waiters: [], pending: null, buffer: [] };
-      this.subscriptions.set(channel, sub);
-      if (options.since && this.positions.get(channel) === undefined) {
-        this.positions.set(channel, options.since);
-      }
-      this.sendSubscribe(channel, sub);
-    }
-    sub.handlers.add(handler);
-    const { result } = sub;
-    if (result) {
-      return Promise.resolve(result);
-    }
-    const waiting = sub;
-    return new Promise((resolve, reject) => waiting.waiters.push({ resolve, reject }));
+    return this.subscriptions.add(channel, handler, options, sub => this.sendSubscribe(sub));
   }
 
   async unsubscribe(channel: string, handler?: ChannelHandler): Promise<void> {
-    const sub = this.subscriptions.get(channel);
-    if (sub === undefined) {
-      return;
-    }
-    if (handler) {
-      sub.handlers.delete(handler);
-    } else {
-      sub.handlers.clear();
-    }
-    if (sub.handlers.size === 0) {
-      this.subscriptions.delete(channel);
-      this.positions.delete(channel);
-      if (this.leaderId !== null) {
-        await this.request({ op: 'unsubscribe', channel }).catch(() => undefined);
-      }
+    if (this.subscriptions.remove(channel, handler) && this.leaderId !== null) {
+      await this.request({ op: 'unsubscribe', channel }).catch(() => undefined);
     }
   }
 
@@ -362,8 +323,8 @@ export class SharedClient implements RealtimeClientLike {
   private newLeader(id: string): void {
     this.leaderId = id;
     this.requests.leaderLost();
-    for (const [channel, sub] of this.subscriptions) {
-      this.sendSubscribe(channel, sub);
+    for (const sub of this.subscriptions.all()) {
+      this.sendSubscribe(sub);
     }
     for (const [reqId, op] of this.requests.unsent()) {
       this.requests.markSent(reqId);
@@ -393,104 +354,54 @@ export class SharedClient implements RealtimeClientLike {
     return promise;
   }
 
-  private sendSubscribe(channel: string, sub: TabSubscription): void {
+  private sendSubscribe(sub: Subscription<TabAttempt>): void {
     if (this.leaderId === null) {
       return; // sent when a leader announces itself
     }
-    const id = this.requests.newId();
-    sub.pending = id;
-    sub.since = this.positions.get(channel);
-    sub.buffer = [];
-    this.positions.beginSubscribe(channel);
-    const op: TabOp = { op: 'subscribe', channel };
-    if (sub.since) {
-      op.since = sub.since;
+    const attempt = this.subscriptions.begin(sub, { id: this.requests.newId(), buffer: [] });
+    const op: TabOp = { op: 'subscribe', channel: sub.channel };
+    if (attempt.since) {
+      op.since = attempt.since;
     }
     if (sub.presence) {
       op.presence = true;
     }
-    this.sendRequest(id, op);
+    this.sendRequest(attempt.id, op);
   }
 
   private onReply(message: Extract<TabMessage, { type: 'reply' }>): void {
-    for (const [channel, sub] of this.subscriptions) {
-      if (sub.pending === message.id) {
-        this.onSubscribed(channel, sub, message);
-        return;
-      }
+    const sub = this.subscriptions.all().find(s => s.attempt?.id === message.id);
+    if (sub?.attempt) {
+      this.onSubscribed(sub, sub.attempt, message);
+      return;
     }
     this.requests.settle(message.id, message.result, message.error);
   }
 
   private onSubscribed(
-    channel: string,
-    sub: TabSubscription,
+    sub: Subscription<TabAttempt>,
+    attempt: TabAttempt,
     message: Extract<TabMessage, { type: 'reply' }>
   ): void {
-    sub.pending = null;
-    const buffered = sub.buffer;
-    sub.buffer = [];
     if (message.error) {
-      this.subscriptions.delete(channel);
-      this.positions.delete(channel);
-      sub.waiters.splice(0).forEach(w => w.reject(RealtimeError.from(message.error!)));
+      this.subscriptions.fail(sub, attempt, RealtimeError.from(message.error));
       return;
     }
     // What the leader read from history for this tab, then what it fanned out meanwhile:
     // the positions drop the overlap and report a hole once.
-    for (const event of [...(message.replay ?? []), ...buffered]) {
-      this.deliver(event);
+    for (const event of [...(message.replay ?? []), ...attempt.buffer]) {
+      this.subscriptions.deliver(event);
     }
-    const result = message.result as SubscribeResult;
-    const gap = this.positions.subscribed(channel, result, sub.since);
-    if (gap) {
-      this.emitGap(gap);
-    }
-    sub.result = result;
-    sub.waiters.splice(0).forEach(w => w.resolve(result));
+    this.subscriptions.confirm(sub, attempt, message.result as SubscribeResult);
   }
 
   private onEvent(event: ChannelEvent): void {
-    const sub = this.subscriptions.get(event.channel);
-    if (sub === undefined) {
-      return;
-    }
-    if (sub.pending !== null) {
-      sub.buffer.push(event);
-      return;
-    }
-    this.deliver(event);
-  }
-
-  private deliver(event: ChannelEvent): void {
-    const { channel } = event;
-    if (!this.subscriptions.has(channel)) {
-      return;
-    }
-    if (event.type === 'publication') {
-      const verdict = this.positions.accept(channel, event.epoch, event.offset);
-      if (verdict.gap) {
-        this.emitGap(verdict.gap);
-      }
-      if (verdict.deliver) {
-        this.emit(channel, event);
-      }
-    } else if (event.type === 'gap') {
-      if (this.positions.gap({ event: 'gap', channel, epoch: event.epoch, offset: event.offset })) {
-        this.emit(channel, event);
-      }
+    const attempt = this.subscriptions.get(event.channel)?.attempt;
+    if (attempt) {
+      attempt.buffer.push(event);
     } else {
-      this.emit(channel, event);
+      this.subscriptions.deliver(event);
     }
-  }
-
-  private emitGap(gap: GapEvent): void {
-    const { channel, epoch, offset } = gap;
-    this.emit(channel, { type: 'gap', channel, epoch, offset });
-  }
-
-  private emit(channel: string, event: ChannelEvent): void {
-    callEach(this.subscriptions.get(channel)?.handlers ?? [], event, `a handler of ${channel}`);
   }
 
   private setState(state: ConnectionState): void {

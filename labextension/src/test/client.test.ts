@@ -2,55 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { type ChannelEvent, RealtimeClient } from '../client/client.js';
-import type { Command } from '../client/protocol.js';
-import type { Transport, TransportOptions } from '../client/transport.js';
+import { FakeTransports, connectFake, summary, tick } from './fake-transports.js';
 
-class FakeServer {
-  transports: { options: TransportOptions; sent: Command[] }[] = [];
-
-  create = (name: 'websocket', options: TransportOptions): Transport => {
-    const entry = { options, sent: [] as Command[] };
-    this.transports.push(entry);
-    return {
-      name,
-      open: () => setTimeout(() => options.handlers.open(), 0),
-      send: commands => entry.sent.push(...commands),
-      sendBinary: () => undefined,
-      close: () => undefined
-    };
-  };
-
-  get last() {
-    return this.transports[this.transports.length - 1];
-  }
-
-  push(frame: object): void {
-    const tagged = 'id' in frame ? 'reply' : 'event' in frame ? 'event' : 'publication';
-    this.last.options.handlers.frame({ kind: tagged, frame } as never);
-  }
-
-  pub(offset: number, epoch = 'e1'): void {
-    this.push({ channel: 'c', epoch, offset, data: offset, ts: 0, sender: 'u' });
-  }
-}
-
-const tick = (ms = 5) => new Promise(resolve => setTimeout(resolve, ms));
-
-function setup() {
-  const server = new FakeServer();
-  const client = new RealtimeClient({
-    transports: ['websocket'],
-    backoff: { base: 1, max: 1 },
-    createTransport: server.create as never
-  });
-  const events: ChannelEvent[] = [];
-  client.connect('http://server/base/', 't');
-  return { server, client, events, handler: (e: ChannelEvent) => events.push(e) };
-}
-
-const summary = (events: ChannelEvent[]) =>
-  events.map(e => (e.type === 'publication' ? e.offset : e.type === 'gap' ? `gap@${e.offset}` : e.type));
+const setup = () => connectFake(new FakeTransports(), ['websocket']);
 
 test('after a reconnection the client resubscribes from its last position', async () => {
   const { server, client, events, handler } = setup();
@@ -78,7 +32,7 @@ test('after a reconnection the client resubscribes from its last position', asyn
 test('an unrecoverable resume reaches the handlers as one gap', async () => {
   const { server, client, events, handler } = setup();
   await tick();
-  void client.subscribe('c', handler, { since: { epoch: 'e1', offset: 2 } });
+  const subscribed = client.subscribe('c', handler, { since: { epoch: 'e1', offset: 2 } });
   await tick();
   assert.deepEqual(server.last.sent[0], {
     op: 'subscribe',
@@ -89,6 +43,7 @@ test('an unrecoverable resume reaches the handlers as one gap', async () => {
   server.push({ event: 'gap', channel: 'c', epoch: 'e2', offset: 0 });
   server.pub(1, 'e2');
   server.push({ id: 1, result: { epoch: 'e2', offset: 1, recovered: false } });
+  assert.deepEqual(await subscribed, { epoch: 'e2', offset: 1, recovered: false });
   assert.deepEqual(summary(events), ['gap@0', 1]);
   client.close();
 });
@@ -124,12 +79,13 @@ test('a bad channel name is refused locally; a handler that throws does not stop
   const { server, client, events, handler } = setup();
   await assert.rejects(client.subscribe('a/b', handler), { code: 'bad_request' });
   await tick();
-  void client.subscribe('c', () => {
+  const first = client.subscribe('c', () => {
     throw new Error('boom');
   });
-  void client.subscribe('c', handler);
+  const second = client.subscribe('c', handler);
   await tick();
   server.push({ id: 1, result: { epoch: 'e1', offset: 0, recovered: true } });
+  await Promise.all([first, second]);
   const error = console.error;
   console.error = () => undefined;
   server.pub(1);

@@ -69,6 +69,8 @@ class FakeServer {
   readonly log = new Map<string, PublicationFrame[]>();
   readonly connections: FakeConnection[] = [];
   epoch = 'e1';
+  /** History answers cut after this many publications say `more: true` (a cut by bytes). */
+  historyCut = Infinity;
 
   connect = (): SharableClient => {
     const connection = new FakeConnection(this);
@@ -140,10 +142,13 @@ class FakeConnection implements SharableClient {
 
   async history(channel: string, options: { since?: Position; limit?: number } = {}) {
     const limit = options.limit ?? 100;
-    const publications = options.since
+    const all = options.since
       ? this.server.after(channel, options.since).slice(0, limit)
       : (this.server.log.get(channel) ?? []).slice(-limit);
-    return { publications, epoch: this.server.epoch, offset: this.server.log.get(channel)?.length ?? 0 };
+    const publications = all.slice(0, this.server.historyCut);
+    const more = publications.length < all.length;
+    const offset = this.server.log.get(channel)?.length ?? 0;
+    return { publications, epoch: this.server.epoch, offset, recovered: true, ...(more ? { more } : {}) };
   }
 
   async presence() {
@@ -235,19 +240,25 @@ test('when the leader closes another tab leads and nothing is lost or repeated',
   }
 });
 
-test('a tab that resumes from an earlier position gets the rest from history', async () => {
+/** Two tabs; the leader `a` follows channel c, in which `count` publications were made. */
+async function leaderFollowing(count: number) {
   const { server, open } = world();
   const a = open();
   const b = open();
   const ra = recorder();
   const rb = recorder();
+  await until(() => a.isLeader, 'a leader');
+  await a.subscribe('c', ra.handler);
+  for (let i = 0; i < count; i++) {
+    server.publish('c', i);
+  }
+  await until(() => ra.events.length === count, 'publications');
+  return { server, open, a, b, rb };
+}
+
+test('a tab that resumes from an earlier position gets the rest from history', async () => {
+  const { server, open, a, b, rb } = await leaderFollowing(5);
   try {
-    await until(() => a.isLeader, 'a leader');
-    await a.subscribe('c', ra.handler);
-    for (let i = 0; i < 5; i++) {
-      server.publish('c', i);
-    }
-    await until(() => ra.events.length === 5, 'publications');
     await b.subscribe('c', rb.handler, { since: { epoch: 'e1', offset: 2 } });
     server.publish('c', 'live');
     await until(() => rb.events.length === 4, 'catch-up and live');
@@ -263,6 +274,36 @@ test('a tab that resumes from an earlier position gets the rest from history', a
   } finally {
     a.close();
     b.close();
+  }
+});
+
+test('a catch-up follows history pages cut short by bytes (`more`) to the end', async () => {
+  const { server, a, b, rb } = await leaderFollowing(50);
+  try {
+    server.historyCut = 7;
+    const result = await b.subscribe('c', rb.handler, { since: { epoch: 'e1', offset: 2 } });
+    assert.deepEqual(result, { epoch: 'e1', offset: 50, recovered: true });
+    server.publish('c', 'live');
+    await until(() => rb.events.length === 49, 'catch-up and live');
+    assert.deepEqual(rb.offsets(), Array.from({ length: 49 }, (_, i) => i + 3));
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('unsubscribing or closing while a subscribe waits for the leader rejects it', async () => {
+  const { open } = world();
+  const a = open();
+  try {
+    const waiting = a.subscribe('c', () => undefined); // no leader known yet: it waits
+    const closing = a.subscribe('d', () => undefined);
+    await a.unsubscribe('c');
+    await assert.rejects(waiting, /unsubscribed from c before the subscription was confirmed/);
+    a.close();
+    await assert.rejects(closing, (e: { code?: string }) => e.code === 'unavailable');
+  } finally {
+    a.close();
   }
 });
 
