@@ -10,26 +10,33 @@ subscriber that raises is logged and dropped, never the loop.
 Recovery (``subscribe`` with ``since``) registers the subscriber first, buffering live
 publications, then reads the history after ``since``, delivers it, and then the buffered
 publications newer than the last one delivered: no gap and no duplicate, whatever the
-broker's latency.
+broker's latency. The replay is read and delivered a page at a time, waiting for the
+subscriber's outbox to drain, so it may be larger than the outbox.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .brokers.base import Broker, ChannelInfo, HistoryResult
+from .brokers.base import Broker, ChannelInfo
 from .errors import ErrorCode, RealtimeError
-from .protocol import Position, Publication, gap_event, subscribed_event
+from .protocol import Position, Publication, gap_event, subscribed_event, text_size
 
-__all__ = ["Hub", "SubscribeResult", "Subscriber"]
+__all__ = ["HistoryPage", "Hub", "SubscribeResult", "Subscriber"]
 
 log = logging.getLogger("jupyter_realtime.hub")
 
 Deliver = Callable[[Publication], None]
+REPLAY_READ = 100  # publications read from the broker at once during a replay
+
+
+def _cancelled(channel: str) -> RealtimeError:
+    return RealtimeError(ErrorCode.BAD_REQUEST, f"subscription to {channel!r} was cancelled")
 
 
 class Subscriber(Protocol):
@@ -45,6 +52,10 @@ class Subscriber(Protocol):
 
     def fail(self, exc: BaseException) -> None:
         """Close after an unexpected error raised while delivering to it."""
+
+    async def wait_writable(self) -> None:
+        """Return once the outbox has room for more of a replay: at once while it holds
+        little, or when it is closed."""
 
 
 @dataclass
@@ -73,12 +84,34 @@ class SubscribeResult:
         return frames
 
 
+@dataclass
+class HistoryPage:
+    """A ``history`` answer: at most ``Hub.page_bytes`` of publications, oldest first;
+    ``more`` when more were asked for (continue ``since`` the last one)."""
+
+    publications: list[Publication]
+    position: Position
+    recovered: bool
+    more: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "publications": [p.to_frame() for p in self.publications],
+            "epoch": self.position.epoch,
+            "offset": self.position.offset,
+            "recovered": self.recovered,
+            "more": self.more,
+        }
+
+
 class Hub:
     """Channels of one server, on top of a :class:`Broker`.
 
     ``max_message_size``: bytes of one publication's data (``too_large`` above it).
     ``max_recover``: publications replayed at most on one resume; a longer gap is
-    reported as ``recovered: false``.
+    reported as ``recovered: false`` (and only the newest ``max_recover`` are replayed).
+    ``page_bytes``: bytes of publications in one ``history`` answer (about, as text
+    frames); the app makes it a quarter of ``outbox_limit`` so that an answer always fits.
     """
 
     def __init__(
@@ -87,17 +120,20 @@ class Hub:
         *,
         max_message_size: int = 1 << 20,
         max_recover: int = 10_000,
+        page_bytes: int = 1 << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.broker = broker
         self.max_message_size = max_message_size
         self.max_recover = max_recover
+        self.page_bytes = page_bytes
         self.clock = clock
         # channel -> subscriber id -> deliver callable (live) or buffer (recovering)
         self._live: dict[str, dict[str, Deliver]] = {}
         self._recovering: dict[str, dict[str, list[Publication]]] = {}
         self._subscribers: dict[str, dict[str, Subscriber]] = {}
         self._present: dict[str, set[str]] = {}
+        self._presence_ops: dict[tuple[str, str], asyncio.Future[None]] = {}
         broker.set_handler(self)
 
     async def start(self) -> None:
@@ -166,59 +202,120 @@ class Hub:
 
         Every publication after ``since`` (or after the returned position, without it)
         reaches the subscriber exactly once and in order, unless ``recovered`` is False.
+        All or nothing: when it raises, the subscriber is neither subscribed nor present.
         """
+        await self.register(subscriber, channel)
+        return await self.recover(subscriber, channel, since=since, presence=presence)
+
+    async def register(self, subscriber: Subscriber, channel: str) -> None:
+        """The first half of :meth:`subscribe`: from now on every publication of ``channel``
+        is kept for the subscriber, to be delivered by :meth:`recover`. A stream registers
+        all its channels before its first byte, then recovers them one by one."""
         sid = subscriber.id
         if sid in self._subscribers.get(channel, ()):
             raise RealtimeError(ErrorCode.BAD_REQUEST, f"already subscribed to {channel!r}")
         first = channel not in self._subscribers
         self._subscribers.setdefault(channel, {})[sid] = subscriber
-        buffer: list[Publication] = []
-        self._recovering.setdefault(channel, {})[sid] = buffer
-        try:
-            if first:
+        self._recovering.setdefault(channel, {})[sid] = []
+        if first:
+            try:
                 await self.broker.subscribe(channel)
-            if since is None:
-                result = HistoryResult([], await self.broker.position(channel))
-            else:
-                result = await self.broker.history(channel, since=since, limit=self.max_recover)
-                if len(result.publications) >= self.max_recover:
-                    result.recovered = False
+            except BaseException:
+                await self.cancel(subscriber, channel)
+                raise
+
+    async def recover(
+        self,
+        subscriber: Subscriber,
+        channel: str,
+        *,
+        since: Position | None = None,
+        presence: dict[str, Any] | None = None,
+    ) -> SubscribeResult:
+        """The second half of :meth:`subscribe`: replay, go live, join the presence.
+
+        The replay is paced: after each publication it waits for the subscriber's outbox
+        to have room (:meth:`Subscriber.wait_writable`), so a replay larger than any
+        outbox gets through; live publications are kept meanwhile.
+        """
+        sid = subscriber.id
+        buffer = self._recovering.get(channel, {}).get(sid)
+        if buffer is None:
+            raise RealtimeError(ErrorCode.BAD_REQUEST, f"not registered on {channel!r}")
+        try:
+            position, recovered, last = await self._replay(subscriber, channel, since, buffer)
+            deliver = subscriber.deliver
+            for pub in buffer:
+                if pub.epoch != position.epoch or pub.offset > last:
+                    deliver(pub)
+                    last = pub.offset
+                    position = pub.position
+            del self._recovering[channel][sid]
+            if not self._recovering[channel]:
+                del self._recovering[channel]
+            self._live.setdefault(channel, {})[sid] = deliver
+            if position.offset < last:
+                position = Position(position.epoch, last)
+            if presence is not None:
+                self._present.setdefault(channel, set()).add(sid)
+                await self._in_order(
+                    channel, sid, lambda: self.broker.add_presence(channel, sid, presence)
+                )
+                if sid not in self._live.get(channel, ()):
+                    raise _cancelled(channel)
         except BaseException:
-            self._forget(channel, sid)
-            if channel not in self._subscribers:
-                try:
-                    await self.broker.unsubscribe(channel)
-                except Exception:
-                    log.warning("releasing %s after a failed subscribe failed", channel,
-                                exc_info=True)
+            await self.cancel(subscriber, channel)
             raise
-        if self._recovering.get(channel, {}).get(sid) is not buffer:
-            # unsubscribed (or closed) while the broker answered
-            raise RealtimeError(ErrorCode.BAD_REQUEST, f"subscription to {channel!r} was cancelled")
-        position = result.position
-        last = since.offset if since is not None and since.epoch == position.epoch else 0
-        deliver = subscriber.deliver
-        for pub in result.publications:
-            deliver(pub)
-            if pub.epoch == position.epoch:
-                last = max(last, pub.offset)
+        return SubscribeResult(position, recovered)
+
+    async def _replay(
+        self, subscriber: Subscriber, channel: str, since: Position | None, buffer: list[Any]
+    ) -> tuple[Position, bool, int]:
+        """Deliver the history after ``since``, read and sent a page at a time: the
+        channel's position when the replay began, whether it reached back to ``since``,
+        and the last offset delivered."""
         if since is None:
-            last = position.offset
-        for pub in buffer:
-            if pub.epoch != position.epoch or pub.offset > last:
-                deliver(pub)
-                last = pub.offset
-                position = pub.position
-        del self._recovering[channel][sid]
-        if not self._recovering[channel]:
-            del self._recovering[channel]
-        self._live.setdefault(channel, {})[sid] = deliver
-        if position.offset < last:
-            position = Position(position.epoch, last)
-        if presence is not None:
-            self._present.setdefault(channel, set()).add(sid)
-            await self.broker.add_presence(channel, sid, presence)
-        return SubscribeResult(position, result.recovered)
+            position = await self.broker.position(channel)
+            self._check_registered(channel, subscriber.id, buffer)
+            return position, True, position.offset
+        page = await self.broker.history(channel, since=since, limit=REPLAY_READ)
+        position, recovered = page.position, page.recovered
+        start = since if since.epoch == position.epoch else Position(position.epoch, 0)
+        if position.offset - start.offset > self.max_recover:
+            # more was missed than a resume replays: the newest max_recover, and a gap
+            start, recovered = Position(position.epoch, position.offset - self.max_recover), False
+            page = await self.broker.history(channel, since=start, limit=REPLAY_READ)
+        last = start.offset
+        while True:
+            self._check_registered(channel, subscriber.id, buffer)
+            for pub in page.publications:
+                if pub.epoch == position.epoch:
+                    if pub.offset <= last:
+                        continue
+                    last = pub.offset
+                subscriber.deliver(pub)
+                await subscriber.wait_writable()
+            if len(page.publications) < REPLAY_READ or last >= position.offset:
+                return position, recovered, last
+            page = await self.broker.history(
+                channel, since=Position(position.epoch, last), limit=REPLAY_READ
+            )
+            if page.position.epoch != position.epoch:
+                return position, False, last  # lost meanwhile: the buffer has the new epoch
+            recovered = recovered and page.recovered
+
+    def _check_registered(self, channel: str, sid: str, buffer: list[Any]) -> None:
+        if self._recovering.get(channel, {}).get(sid) is not buffer:
+            raise _cancelled(channel)  # unsubscribed or closed while the broker answered
+
+    async def cancel(self, subscriber: Subscriber, channel: str) -> None:
+        """Undo a subscription, whatever step it reached (no-op when there is none)."""
+        if self._forget(channel, subscriber.id):
+            try:
+                await self._after_leave(channel, subscriber.id)
+            except Exception:
+                log.warning("undoing the subscription of %s to %s failed", subscriber.id,
+                            channel, exc_info=True)
 
     def _forget(self, channel: str, sid: str) -> bool:
         """Remove a subscriber locally; True if it was subscribed."""
@@ -244,9 +341,28 @@ class Hub:
             present.discard(sid)
             if not present:
                 del self._present[channel]
-            await self.broker.remove_presence(channel, sid)
+            await self._in_order(channel, sid, lambda: self.broker.remove_presence(channel, sid))
         if channel not in self._subscribers:
             await self.broker.unsubscribe(channel)
+
+    async def _in_order(
+        self, channel: str, sid: str, operation: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run a presence operation of one client once its previous one has ended, so a
+        leave never overtakes its join (a broker may run two calls on two connections,
+        and a join that lands after its leave stays forever)."""
+        key = (channel, sid)
+        previous = self._presence_ops.get(key)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._presence_ops[key] = done
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await operation()
+        finally:
+            done.set_result(None)
+            if self._presence_ops.get(key) is done:
+                del self._presence_ops[key]
 
     async def drop(self, subscriber: Subscriber, channels: list[str]) -> None:
         """Forget a closed subscriber on every channel; errors are logged, not raised."""
@@ -259,23 +375,38 @@ class Hub:
 
     # -- commands that need no subscription --
 
+    def check_size(self, size: int) -> None:
+        """Raise ``too_large`` for data above ``max_message_size``."""
+        if size > self.max_message_size:
+            raise RealtimeError(
+                ErrorCode.TOO_LARGE,
+                f"publication of {size} bytes exceeds the limit of "
+                f"{self.max_message_size} bytes",
+            )
+
     async def publish(
         self, channel: str, payload: bytes, *, binary: bool = False, sender: str | None = None
     ) -> Publication:
-        if len(payload) > self.max_message_size:
-            raise RealtimeError(
-                ErrorCode.TOO_LARGE,
-                f"publication of {len(payload)} bytes exceeds the limit of "
-                f"{self.max_message_size} bytes",
-            )
+        self.check_size(len(payload))
         return await self.broker.publish(
             channel, payload, binary=binary, sender=sender, ts=self.clock()
         )
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None
-    ) -> HistoryResult:
-        return await self.broker.history(channel, since=since, limit=limit)
+    ) -> HistoryPage:
+        """As the broker's history, cut to ``page_bytes`` (at least one publication);
+        ``more`` says it was cut: the rest follows ``since`` the last one."""
+        result = await self.broker.history(channel, since=since, limit=limit)
+        kept: list[Publication] = []
+        size = 0
+        for pub in result.publications:
+            size += text_size(pub)
+            if kept and size > self.page_bytes:
+                break
+            kept.append(pub)
+        more = len(kept) < len(result.publications)
+        return HistoryPage(kept, result.position, result.recovered, more)
 
     async def position(self, channel: str) -> Position:
         """The channel's epoch and newest offset."""

@@ -30,6 +30,9 @@ class FakeSession:
     def fail(self, exc: BaseException) -> None:
         self.failed = exc
 
+    async def wait_writable(self) -> None:
+        pass
+
     @property
     def offsets(self) -> list[int]:
         return [p.offset for p in self.pubs]

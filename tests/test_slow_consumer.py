@@ -19,7 +19,7 @@ PAYLOAD = "x" * 30_000
 
 @pytest.fixture
 def realtime_config() -> dict[str, Any]:
-    return {"outbox_limit": 256 * 1024}
+    return {"outbox_limit": 256 * 1024, "max_message_size": 32 * 1024}
 
 
 def stalled_sse_socket(server: Any) -> socket.socket:

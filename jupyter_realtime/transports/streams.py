@@ -3,7 +3,8 @@
 Public name: :class:`StreamHandler`. A stream request names its channels
 (``?channel=A&channel=B``) and may resume them from a cursor; with ``?session=1`` it also
 opens an HTTP session whose commands come up through ``POST realtime/session/S``. The
-channels are subscribed before the first byte is sent.
+channels are registered with the hub before the first byte is sent; their replays follow
+the headers, paced by the connection's outbox.
 """
 
 from __future__ import annotations
@@ -70,9 +71,7 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
             self.context.touch(session, pinned=True)
             transport.write_frame({"event": "session", "session": session.id})
         try:
-            for channel in channels:
-                await session.subscribe(channel, positions.get(channel))
-            await transport.start()
+            await session.subscribe_all(channels, positions, registered=transport.start)
             await transport.closed
         except RealtimeError as exc:
             if not transport.started:

@@ -74,6 +74,9 @@ class WebSocketTransport:
     def announce(self, channel: str, result: SubscribeResult) -> bool:
         return False  # the reply follows the replay on the same socket
 
+    async def wait_writable(self) -> None:
+        await fastwrite.wait_writable(self.stream, self.handler.context.outbox_limit)
+
     def close(self, disconnect: Disconnect) -> None:
         self.stream.max_write_buffer_size = None  # let the close frame through
         self.handler.close(disconnect.code, disconnect.reason)
@@ -151,6 +154,8 @@ class RealtimeWebSocketHandler(
         else:
             reply = await session.handle_text(message)
         if reply is not None:
+            if self.transport is not None:
+                await self.transport.wait_writable()  # a history page may be large
             session.send(reply)
 
     def on_close(self) -> None:
