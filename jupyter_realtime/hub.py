@@ -16,23 +16,22 @@ subscriber's outbox to drain, so it may be larger than the outbox.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .brokers.base import Broker, ChannelInfo
 from .errors import ErrorCode, RealtimeError
-from .protocol import Position, Publication, gap_event, subscribed_event, text_size
+from .protocol import Position, Publication, gap_event, subscribed_event
+from .replay import HistoryPage, Serial, history_page, replay
 
 __all__ = ["HistoryPage", "Hub", "SubscribeResult", "Subscriber"]
 
 log = logging.getLogger("jupyter_realtime.hub")
 
 Deliver = Callable[[Publication], None]
-REPLAY_READ = 100  # publications read from the broker at once during a replay
 
 
 def _cancelled(channel: str) -> RealtimeError:
@@ -84,26 +83,6 @@ class SubscribeResult:
         return frames
 
 
-@dataclass
-class HistoryPage:
-    """A ``history`` answer: at most ``Hub.page_bytes`` of publications, oldest first;
-    ``more`` when more were asked for (continue ``since`` the last one)."""
-
-    publications: list[Publication]
-    position: Position
-    recovered: bool
-    more: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "publications": [p.to_frame() for p in self.publications],
-            "epoch": self.position.epoch,
-            "offset": self.position.offset,
-            "recovered": self.recovered,
-            "more": self.more,
-        }
-
-
 class Hub:
     """Channels of one server, on top of a :class:`Broker`.
 
@@ -133,7 +112,9 @@ class Hub:
         self._recovering: dict[str, dict[str, list[Publication]]] = {}
         self._subscribers: dict[str, dict[str, Subscriber]] = {}
         self._present: dict[str, set[str]] = {}
-        self._presence_ops: dict[tuple[str, str], asyncio.Future[None]] = {}
+        # presence calls of one client run one after the other: a leave that overtook its
+        # join (a broker may use two connections) would leave the join there for good
+        self._presence_ops = Serial()
         broker.set_handler(self)
 
     async def start(self) -> None:
@@ -243,7 +224,10 @@ class Hub:
         if buffer is None:
             raise RealtimeError(ErrorCode.BAD_REQUEST, f"not registered on {channel!r}")
         try:
-            position, recovered, last = await self._replay(subscriber, channel, since, buffer)
+            position, recovered, last = await replay(
+                self.broker, channel, since, subscriber, max_recover=self.max_recover,
+                check=lambda: self._check_registered(channel, sid, buffer),
+            )
             deliver = subscriber.deliver
             for pub in buffer:
                 if pub.epoch != position.epoch or pub.offset > last:
@@ -258,8 +242,8 @@ class Hub:
                 position = Position(position.epoch, last)
             if presence is not None:
                 self._present.setdefault(channel, set()).add(sid)
-                await self._in_order(
-                    channel, sid, lambda: self.broker.add_presence(channel, sid, presence)
+                await self._presence_ops.run(
+                    (channel, sid), lambda: self.broker.add_presence(channel, sid, presence)
                 )
                 if sid not in self._live.get(channel, ()):
                     raise _cancelled(channel)
@@ -267,42 +251,6 @@ class Hub:
             await self.cancel(subscriber, channel)
             raise
         return SubscribeResult(position, recovered)
-
-    async def _replay(
-        self, subscriber: Subscriber, channel: str, since: Position | None, buffer: list[Any]
-    ) -> tuple[Position, bool, int]:
-        """Deliver the history after ``since``, read and sent a page at a time: the
-        channel's position when the replay began, whether it reached back to ``since``,
-        and the last offset delivered."""
-        if since is None:
-            position = await self.broker.position(channel)
-            self._check_registered(channel, subscriber.id, buffer)
-            return position, True, position.offset
-        page = await self.broker.history(channel, since=since, limit=REPLAY_READ)
-        position, recovered = page.position, page.recovered
-        start = since if since.epoch == position.epoch else Position(position.epoch, 0)
-        if position.offset - start.offset > self.max_recover:
-            # more was missed than a resume replays: the newest max_recover, and a gap
-            start, recovered = Position(position.epoch, position.offset - self.max_recover), False
-            page = await self.broker.history(channel, since=start, limit=REPLAY_READ)
-        last = start.offset
-        while True:
-            self._check_registered(channel, subscriber.id, buffer)
-            for pub in page.publications:
-                if pub.epoch == position.epoch:
-                    if pub.offset <= last:
-                        continue
-                    last = pub.offset
-                subscriber.deliver(pub)
-                await subscriber.wait_writable()
-            if len(page.publications) < REPLAY_READ or last >= position.offset:
-                return position, recovered, last
-            page = await self.broker.history(
-                channel, since=Position(position.epoch, last), limit=REPLAY_READ
-            )
-            if page.position.epoch != position.epoch:
-                return position, False, last  # lost meanwhile: the buffer has the new epoch
-            recovered = recovered and page.recovered
 
     def _check_registered(self, channel: str, sid: str, buffer: list[Any]) -> None:
         if self._recovering.get(channel, {}).get(sid) is not buffer:
@@ -314,8 +262,7 @@ class Hub:
             try:
                 await self._after_leave(channel, subscriber.id)
             except Exception:
-                log.warning("undoing the subscription of %s to %s failed", subscriber.id,
-                            channel, exc_info=True)
+                log.warning("cleaning up %s on %s failed", subscriber.id, channel, exc_info=True)
 
     def _forget(self, channel: str, sid: str) -> bool:
         """Remove a subscriber locally; True if it was subscribed."""
@@ -341,37 +288,16 @@ class Hub:
             present.discard(sid)
             if not present:
                 del self._present[channel]
-            await self._in_order(channel, sid, lambda: self.broker.remove_presence(channel, sid))
+            await self._presence_ops.run(
+                (channel, sid), lambda: self.broker.remove_presence(channel, sid)
+            )
         if channel not in self._subscribers:
             await self.broker.unsubscribe(channel)
-
-    async def _in_order(
-        self, channel: str, sid: str, operation: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Run a presence operation of one client once its previous one has ended, so a
-        leave never overtakes its join (a broker may run two calls on two connections,
-        and a join that lands after its leave stays forever)."""
-        key = (channel, sid)
-        previous = self._presence_ops.get(key)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._presence_ops[key] = done
-        try:
-            if previous is not None:
-                await asyncio.shield(previous)
-            await operation()
-        finally:
-            done.set_result(None)
-            if self._presence_ops.get(key) is done:
-                del self._presence_ops[key]
 
     async def drop(self, subscriber: Subscriber, channels: list[str]) -> None:
         """Forget a closed subscriber on every channel; errors are logged, not raised."""
         for channel in channels:
-            self._forget(channel, subscriber.id)
-            try:
-                await self._after_leave(channel, subscriber.id)
-            except Exception:
-                log.warning("cleaning up %s on %s failed", subscriber.id, channel, exc_info=True)
+            await self.cancel(subscriber, channel)
 
     # -- commands that need no subscription --
 
@@ -398,15 +324,7 @@ class Hub:
         """As the broker's history, cut to ``page_bytes`` (at least one publication);
         ``more`` says it was cut: the rest follows ``since`` the last one."""
         result = await self.broker.history(channel, since=since, limit=limit)
-        kept: list[Publication] = []
-        size = 0
-        for pub in result.publications:
-            size += text_size(pub)
-            if kept and size > self.page_bytes:
-                break
-            kept.append(pub)
-        more = len(kept) < len(result.publications)
-        return HistoryPage(kept, result.position, result.recovered, more)
+        return history_page(result, self.page_bytes)
 
     async def position(self, channel: str) -> Position:
         """The channel's epoch and newest offset."""
