@@ -232,13 +232,19 @@ class PacedSession(FakeSession):
             await self.drained.wait()
 
 
-async def test_a_replay_waits_for_the_outbox_and_keeps_live_publications() -> None:
-    hub = Hub(MemoryBroker())
+async def paced_replay(hub: Hub) -> tuple[PacedSession, asyncio.Future[Any]]:
+    """250 publications replayed to an outbox of 100, which is now full."""
     pubs = await publish(hub, "c", 250)
     s = PacedSession("s", room=100)
     task = asyncio.ensure_future(hub.subscribe(s, "c", since=Position(pubs[0].epoch, 0)))
     for _ in range(20):
         await asyncio.sleep(0)
+    return s, task
+
+
+async def test_a_replay_waits_for_the_outbox_and_keeps_live_publications() -> None:
+    hub = Hub(MemoryBroker())
+    s, task = await paced_replay(hub)
     assert s.offsets == list(range(1, 101))  # one outbox full, then it waits
     await publish(hub, "c", 3)  # live meanwhile: kept for after the replay
     s.drained.set()
@@ -253,11 +259,7 @@ async def test_a_replay_waits_for_the_outbox_and_keeps_live_publications() -> No
 
 async def test_closing_during_a_paced_replay_stops_it() -> None:
     hub = Hub(MemoryBroker())
-    pubs = await publish(hub, "c", 250)
-    s = PacedSession("s", room=100)
-    task = asyncio.ensure_future(hub.subscribe(s, "c", since=Position(pubs[0].epoch, 0)))
-    for _ in range(20):
-        await asyncio.sleep(0)
+    s, task = await paced_replay(hub)
     await hub.drop(s, ["c"])
     s.drained.set()
     with pytest.raises(RealtimeError, match="cancelled"):
