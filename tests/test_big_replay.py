@@ -223,3 +223,16 @@ async def test_stream_session_history_pages_by_bytes(server: Any, path: str) -> 
 
             pubs = await page_through(fetch, epoch)
     check(pubs, epoch)
+
+
+async def test_python_client_history_follows_the_pages(server: Any) -> None:
+    from jupyter_realtime.client import AsyncClient
+
+    epoch = await fill(server)
+    async with AsyncClient(server.http(), server.token) as client:
+        channel = client.channel(CHANNEL)
+        newest = await channel.history(1000)
+        after = await channel.history(150, since=(epoch, 10))
+    assert [m.offset for m in newest] == list(range(1, N + 2))
+    assert [m.offset for m in after] == list(range(11, 161))
+    assert after[0].data == [10, PAYLOAD]
