@@ -10,9 +10,9 @@ the headers, paced by the connection's outbox.
 from __future__ import annotations
 
 from jupyter_server.base.handlers import APIHandler
-from tornado import web
+from tornado import iostream, web
 
-from ..errors import ErrorCode, RealtimeError
+from ..errors import Disconnect, ErrorCode, RealtimeError
 from ..protocol import Position, decode_cursor, validate_channel
 from .context import RealtimeHandlerMixin
 from .httpstream import HTTPStreamTransport
@@ -77,6 +77,10 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
             if not transport.started:
                 self.clear()
                 self.write_realtime_error(exc)
+            else:  # the headers are out (a replay failed): say so on the stream
+                transport.close(Disconnect(1011, exc.code.value))
+        except iostream.StreamClosedError:
+            pass  # the client left before the headers went out
         finally:
             session.close()
             self.context.remove_session(session)
