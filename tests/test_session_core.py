@@ -1,4 +1,5 @@
-"""A session without Tornado: unexpected errors, all-or-nothing subscribe, the outbox check."""
+"""A session without Tornado: unexpected errors, all-or-nothing subscribe, the outbox
+check, and the one admission of publications."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from traitlets import TraitError
 
 from jupyter_realtime.brokers.base import HistoryResult
 from jupyter_realtime.brokers.memory import MemoryBroker
+from jupyter_realtime.errors import RealtimeError
 from jupyter_realtime.hub import Hub, SubscribeResult
+from jupyter_realtime.limits import Limits
+from jupyter_realtime.policy import Policy
 from jupyter_realtime.protocol import Position, Publication
-from jupyter_realtime.session import Identity, Session
+from jupyter_realtime.session import Identity, Session, admit_publication
 from jupyter_realtime.transports.context import RealtimeContext
 
 
@@ -77,3 +81,24 @@ def test_an_outbox_too_small_for_the_largest_frame_is_a_config_error() -> None:
     with pytest.raises(TraitError, match="outbox_limit .* at least"):
         RealtimeContext(hub=hub, outbox_limit=2 << 20)
     RealtimeContext(hub=hub, outbox_limit=4 << 20)  # the defaults fit
+
+
+def test_one_admission_for_every_publish() -> None:
+    """A session's publish and a REST POST are admitted by the same rules, in one order:
+    the policy, the rate, the channel limit, the size."""
+    hub = Hub(MemoryBroker(), max_message_size=10)
+
+    def refused(identity: Identity, channel: str, size: int, limits: Limits) -> str:
+        bucket = limits.publish_bucket()
+        with pytest.raises(RealtimeError) as info:
+            for _ in range(3):
+                admit_publication(hub, Policy(), limits, identity, bucket, channel, size)
+        return info.value.code.value
+
+    alice, reader = Identity("alice"), Identity("bob", may_publish=False)
+    assert refused(reader, "c", 100, Limits(max_channels=1)) == "forbidden"
+    assert refused(alice, "c", 5, Limits(publish_rate=1, publish_burst=2)) == "rate_limited"
+    one_channel = Limits(max_channels=1)
+    admit_publication(hub, Policy(), one_channel, alice, None, "first", 5)
+    assert refused(alice, "second", 5, one_channel) == "rate_limited"
+    assert refused(alice, "first", 11, Limits()) == "too_large"
