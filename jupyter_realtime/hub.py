@@ -228,6 +228,7 @@ class Hub:
                 self.broker, channel, since, subscriber, max_recover=self.max_recover,
                 check=lambda: self._check_registered(channel, sid, buffer),
             )
+            self._check_registered(channel, sid, buffer)  # it may have closed meanwhile
             deliver = subscriber.deliver
             for pub in buffer:
                 if pub.epoch != position.epoch or pub.offset > last:

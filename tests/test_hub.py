@@ -309,3 +309,16 @@ async def test_a_subscribe_whose_presence_fails_leaves_nothing() -> None:
     assert [c["user"] for c in await hub.presence("room")] == ["alice"]
     await publish(hub, "room", 1)
     assert s.offsets == [2]
+
+
+async def test_closing_while_the_last_page_drains_cancels_cleanly() -> None:
+    hub = Hub(MemoryBroker())
+    pubs = await publish(hub, "c", 100)
+    s = PacedSession("s", room=100)  # full exactly at the end of the replay
+    task = asyncio.ensure_future(hub.subscribe(s, "c", since=Position(pubs[0].epoch, 0)))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await hub.drop(s, ["c"])
+    s.drained.set()
+    with pytest.raises(RealtimeError, match="cancelled"):
+        await task
