@@ -267,10 +267,12 @@ class Session:
         registered with the hub before ``registered`` is awaited (a stream sends its
         headers then) and before any replay. All or nothing: on failure none stays."""
         self._require_open()
+        held = len(self.channels)
         for channel in channels:
             self.authorize("subscribe", channel)
             if channel not in self.channels:
-                self.limits.check_subscriptions(len(self.channels))
+                self.limits.check_subscriptions(held)
+                held += 1
             self.limits.admit_channel(channel)
         info = self.identity.presence_info(self.id) if presence else None
         mine: list[str] = []  # registered by this call

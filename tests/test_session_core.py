@@ -102,3 +102,14 @@ def test_one_admission_for_every_publish() -> None:
     admit_publication(hub, Policy(), one_channel, alice, None, "first", 5)
     assert refused(alice, "second", 5, one_channel) == "rate_limited"
     assert refused(alice, "first", 11, Limits()) == "too_large"
+
+
+async def test_a_stream_of_more_channels_than_allowed_subscribes_none() -> None:
+    session = Session(
+        Hub(MemoryBroker()), ListTransport(), Identity("alice"),
+        limits=Limits(max_subscriptions=2),
+    )
+    with pytest.raises(RealtimeError, match="2 subscriptions"):
+        await session.subscribe_all(["a", "b", "c"], {})
+    assert session.channels == set()
+    assert len(await session.subscribe_all(["a", "b"], {})) == 2
