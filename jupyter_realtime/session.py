@@ -62,7 +62,8 @@ class Transport(Protocol):
 
     async def wait_writable(self) -> None:
         """Return once the outbox holds at most a quarter of its limit (at once when it
-        does, or when the connection is closed): a replay waits on it between frames."""
+        does, or when the connection is closed): a replay waits on it between frames.
+        Raises :class:`OutboxFull` when the reader has stalled."""
         ...
 
     def close(self, disconnect: Disconnect) -> None: ...
@@ -155,7 +156,10 @@ class Session:
 
     async def wait_writable(self) -> None:
         if self.state is SessionState.OPEN:
-            await self.transport.wait_writable()
+            try:
+                await self.transport.wait_writable()
+            except OutboxFull:
+                self.close(SLOW_CONSUMER)
 
     def send(self, frame: dict[str, Any]) -> None:
         if self.state is not SessionState.OPEN:

@@ -12,6 +12,8 @@ See ``docs/performance.md`` for the measurements.
 
 from __future__ import annotations
 
+import asyncio
+
 from tornado import iostream
 
 __all__ = ["write"]
@@ -52,12 +54,20 @@ def queued(stream: iostream.IOStream) -> int:
     return len(buffer) if buffer is not None else 0
 
 
-async def wait_writable(stream: iostream.IOStream, limit: int) -> None:
+async def wait_writable(stream: iostream.IOStream, limit: int, timeout: float) -> None:
     """Return once at most a quarter of ``limit`` is queued: at once when it is, else
-    when everything queued has been sent (or the stream closed)."""
+    when everything queued has been sent (or the stream closed).
+
+    Raises ``StreamBufferFullError`` when that takes more than ``timeout`` seconds: a
+    reader that stalls during a replay is a slow consumer like any other (meanwhile the
+    hub keeps its live publications, which must not grow without end).
+    """
     if stream.closed() or queued(stream) <= limit // 4:
         return
     try:
-        await stream.write(b"")  # resolves when what is queued before it has been sent
+        # resolves when what is queued before it has been sent
+        await asyncio.wait_for(stream.write(b""), timeout)
     except iostream.StreamClosedError:
         pass
+    except asyncio.TimeoutError:
+        raise iostream.StreamBufferFullError("the outbox did not drain") from None

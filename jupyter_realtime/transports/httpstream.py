@@ -25,6 +25,9 @@ from .context import RealtimeContext
 
 __all__ = ["HTTPStreamTransport"]
 
+# a reader that takes nothing for this many heartbeat intervals during a replay is stalled
+STALL_INTERVALS = 3
+
 
 class HTTPStreamTransport:
     kind = "stream"
@@ -96,8 +99,15 @@ class HTTPStreamTransport:
         return True
 
     async def wait_writable(self) -> None:
-        if self.started:
-            await fastwrite.wait_writable(self.stream, self.context.outbox_limit)
+        if not self.started:
+            return
+        context = self.context
+        try:
+            await fastwrite.wait_writable(
+                self.stream, context.outbox_limit, STALL_INTERVALS * context.heartbeat_interval
+            )
+        except iostream.StreamBufferFullError:
+            raise OutboxFull from None
 
     def heartbeat(self) -> None:
         if self.started:

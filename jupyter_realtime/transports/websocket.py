@@ -75,7 +75,12 @@ class WebSocketTransport:
         return False  # the reply follows the replay on the same socket
 
     async def wait_writable(self) -> None:
-        await fastwrite.wait_writable(self.stream, self.handler.context.outbox_limit)
+        try:
+            await fastwrite.wait_writable(
+                self.stream, self.handler.context.outbox_limit, self.timeout
+            )
+        except iostream.StreamBufferFullError:
+            raise OutboxFull from None
 
     def close(self, disconnect: Disconnect) -> None:
         self.stream.max_write_buffer_size = None  # let the close frame through
@@ -154,8 +159,7 @@ class RealtimeWebSocketHandler(
         else:
             reply = await session.handle_text(message)
         if reply is not None:
-            if self.transport is not None:
-                await self.transport.wait_writable()  # a history page may be large
+            await session.wait_writable()  # a history page may be large
             session.send(reply)
 
     def on_close(self) -> None:
