@@ -90,7 +90,9 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         4 << 20,
         config=True,
         help="Bytes queued for one connection before it is disconnected as a slow "
-        "consumer. Default: 4194304 (4 MiB).",
+        "consumer. A history answer holds at most a quarter of it, and replays wait for "
+        "the outbox to drain; it must hold two of the largest frames (about 4/3 of "
+        "max_message_size plus 64 KiB each). Default: 4194304 (4 MiB).",
     )
     heartbeat_interval = Float(
         15.0,
@@ -174,7 +176,10 @@ class RealtimeApp(ExtensionApp, AccessConfig):
 
     def initialize_settings(self) -> None:
         self.hub = Hub(
-            self.make_broker(), max_message_size=self.max_message_size, max_recover=self.max_recover
+            self.make_broker(),
+            max_message_size=self.max_message_size,
+            max_recover=self.max_recover,
+            page_bytes=self.outbox_limit // 4,
         )
         self.context = RealtimeContext(
             hub=self.hub,

@@ -10,7 +10,8 @@ subscriber that raises is logged and dropped, never the loop.
 Recovery (``subscribe`` with ``since``) registers the subscriber first, buffering live
 publications, then reads the history after ``since``, delivers it, and then the buffered
 publications newer than the last one delivered: no gap and no duplicate, whatever the
-broker's latency.
+broker's latency. The replay is read and delivered a page at a time, waiting for the
+subscriber's outbox to drain, so it may be larger than the outbox.
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .brokers.base import Broker, ChannelInfo, HistoryResult
+from .brokers.base import Broker, ChannelInfo
 from .errors import ErrorCode, RealtimeError
 from .protocol import Position, Publication, gap_event, subscribed_event
+from .replay import HistoryPage, Serial, history_page, replay
 
-__all__ = ["Hub", "SubscribeResult", "Subscriber"]
+__all__ = ["HistoryPage", "Hub", "SubscribeResult", "Subscriber"]
 
 log = logging.getLogger("jupyter_realtime.hub")
 
 Deliver = Callable[[Publication], None]
+
+
+def _cancelled(channel: str) -> RealtimeError:
+    return RealtimeError(ErrorCode.BAD_REQUEST, f"subscription to {channel!r} was cancelled")
 
 
 class Subscriber(Protocol):
@@ -45,6 +51,10 @@ class Subscriber(Protocol):
 
     def fail(self, exc: BaseException) -> None:
         """Close after an unexpected error raised while delivering to it."""
+
+    async def wait_writable(self) -> None:
+        """Return once the outbox has room for more of a replay: at once while it holds
+        little, or when it is closed."""
 
 
 @dataclass
@@ -78,7 +88,9 @@ class Hub:
 
     ``max_message_size``: bytes of one publication's data (``too_large`` above it).
     ``max_recover``: publications replayed at most on one resume; a longer gap is
-    reported as ``recovered: false``.
+    reported as ``recovered: false`` (and only the newest ``max_recover`` are replayed).
+    ``page_bytes``: bytes of publications in one ``history`` answer (about, as text
+    frames); the app makes it a quarter of ``outbox_limit`` so that an answer always fits.
     """
 
     def __init__(
@@ -87,17 +99,22 @@ class Hub:
         *,
         max_message_size: int = 1 << 20,
         max_recover: int = 10_000,
+        page_bytes: int = 1 << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.broker = broker
         self.max_message_size = max_message_size
         self.max_recover = max_recover
+        self.page_bytes = page_bytes
         self.clock = clock
         # channel -> subscriber id -> deliver callable (live) or buffer (recovering)
         self._live: dict[str, dict[str, Deliver]] = {}
         self._recovering: dict[str, dict[str, list[Publication]]] = {}
         self._subscribers: dict[str, dict[str, Subscriber]] = {}
         self._present: dict[str, set[str]] = {}
+        # presence calls of one client run one after the other: a leave that overtook its
+        # join (a broker may use two connections) would leave the join there for good
+        self._presence_ops = Serial()
         broker.set_handler(self)
 
     async def start(self) -> None:
@@ -166,59 +183,87 @@ class Hub:
 
         Every publication after ``since`` (or after the returned position, without it)
         reaches the subscriber exactly once and in order, unless ``recovered`` is False.
+        All or nothing: when it raises, the subscriber is neither subscribed nor present.
         """
+        await self.register(subscriber, channel)
+        return await self.recover(subscriber, channel, since=since, presence=presence)
+
+    async def register(self, subscriber: Subscriber, channel: str) -> None:
+        """The first half of :meth:`subscribe`: from now on every publication of ``channel``
+        is kept for the subscriber, to be delivered by :meth:`recover`. A stream registers
+        all its channels before its first byte, then recovers them one by one."""
         sid = subscriber.id
         if sid in self._subscribers.get(channel, ()):
             raise RealtimeError(ErrorCode.BAD_REQUEST, f"already subscribed to {channel!r}")
         first = channel not in self._subscribers
         self._subscribers.setdefault(channel, {})[sid] = subscriber
-        buffer: list[Publication] = []
-        self._recovering.setdefault(channel, {})[sid] = buffer
-        try:
-            if first:
+        self._recovering.setdefault(channel, {})[sid] = []
+        if first:
+            try:
                 await self.broker.subscribe(channel)
-            if since is None:
-                result = HistoryResult([], await self.broker.position(channel))
-            else:
-                result = await self.broker.history(channel, since=since, limit=self.max_recover)
-                if len(result.publications) >= self.max_recover:
-                    result.recovered = False
+            except BaseException:
+                await self.cancel(subscriber, channel)
+                raise
+
+    async def recover(
+        self,
+        subscriber: Subscriber,
+        channel: str,
+        *,
+        since: Position | None = None,
+        presence: dict[str, Any] | None = None,
+    ) -> SubscribeResult:
+        """The second half of :meth:`subscribe`: replay, go live, join the presence.
+
+        The replay is paced: after each publication it waits for the subscriber's outbox
+        to have room (:meth:`Subscriber.wait_writable`), so a replay larger than any
+        outbox gets through; live publications are kept meanwhile.
+        """
+        sid = subscriber.id
+        buffer = self._recovering.get(channel, {}).get(sid)
+        if buffer is None:
+            raise RealtimeError(ErrorCode.BAD_REQUEST, f"not registered on {channel!r}")
+        try:
+            position, recovered, last = await replay(
+                self.broker, channel, since, subscriber, max_recover=self.max_recover,
+                check=lambda: self._check_registered(channel, sid, buffer),
+            )
+            self._check_registered(channel, sid, buffer)  # it may have closed meanwhile
+            deliver = subscriber.deliver
+            for pub in buffer:
+                if pub.epoch != position.epoch or pub.offset > last:
+                    deliver(pub)
+                    last = pub.offset
+                    position = pub.position
+            del self._recovering[channel][sid]
+            if not self._recovering[channel]:
+                del self._recovering[channel]
+            self._live.setdefault(channel, {})[sid] = deliver
+            if position.offset < last:
+                position = Position(position.epoch, last)
+            if presence is not None:
+                self._present.setdefault(channel, set()).add(sid)
+                await self._presence_ops.run(
+                    (channel, sid), lambda: self.broker.add_presence(channel, sid, presence)
+                )
+                if sid not in self._live.get(channel, ()):
+                    raise _cancelled(channel)
         except BaseException:
-            self._forget(channel, sid)
-            if channel not in self._subscribers:
-                try:
-                    await self.broker.unsubscribe(channel)
-                except Exception:
-                    log.warning("releasing %s after a failed subscribe failed", channel,
-                                exc_info=True)
+            await self.cancel(subscriber, channel)
             raise
+        return SubscribeResult(position, recovered)
+
+    def _check_registered(self, channel: str, sid: str, buffer: list[Any]) -> None:
         if self._recovering.get(channel, {}).get(sid) is not buffer:
-            # unsubscribed (or closed) while the broker answered
-            raise RealtimeError(ErrorCode.BAD_REQUEST, f"subscription to {channel!r} was cancelled")
-        position = result.position
-        last = since.offset if since is not None and since.epoch == position.epoch else 0
-        deliver = subscriber.deliver
-        for pub in result.publications:
-            deliver(pub)
-            if pub.epoch == position.epoch:
-                last = max(last, pub.offset)
-        if since is None:
-            last = position.offset
-        for pub in buffer:
-            if pub.epoch != position.epoch or pub.offset > last:
-                deliver(pub)
-                last = pub.offset
-                position = pub.position
-        del self._recovering[channel][sid]
-        if not self._recovering[channel]:
-            del self._recovering[channel]
-        self._live.setdefault(channel, {})[sid] = deliver
-        if position.offset < last:
-            position = Position(position.epoch, last)
-        if presence is not None:
-            self._present.setdefault(channel, set()).add(sid)
-            await self.broker.add_presence(channel, sid, presence)
-        return SubscribeResult(position, result.recovered)
+            raise _cancelled(channel)  # unsubscribed or closed while the broker answered
+
+    async def cancel(self, subscriber: Subscriber, channel: str) -> None:
+        """Undo a subscription, whatever step it reached (no-op when there is none)."""
+        if self._forget(channel, subscriber.id):
+            try:
+                await self._after_leave(channel, subscriber.id)
+            except Exception:
+                log.warning("cleaning up %s on %s failed", subscriber.id, channel, exc_info=True)
 
     def _forget(self, channel: str, sid: str) -> bool:
         """Remove a subscriber locally; True if it was subscribed."""
@@ -244,38 +289,43 @@ class Hub:
             present.discard(sid)
             if not present:
                 del self._present[channel]
-            await self.broker.remove_presence(channel, sid)
+            await self._presence_ops.run(
+                (channel, sid), lambda: self.broker.remove_presence(channel, sid)
+            )
         if channel not in self._subscribers:
             await self.broker.unsubscribe(channel)
 
     async def drop(self, subscriber: Subscriber, channels: list[str]) -> None:
         """Forget a closed subscriber on every channel; errors are logged, not raised."""
         for channel in channels:
-            self._forget(channel, subscriber.id)
-            try:
-                await self._after_leave(channel, subscriber.id)
-            except Exception:
-                log.warning("cleaning up %s on %s failed", subscriber.id, channel, exc_info=True)
+            await self.cancel(subscriber, channel)
 
     # -- commands that need no subscription --
+
+    def check_size(self, size: int) -> None:
+        """Raise ``too_large`` for data above ``max_message_size``."""
+        if size > self.max_message_size:
+            raise RealtimeError(
+                ErrorCode.TOO_LARGE,
+                f"publication of {size} bytes exceeds the limit of "
+                f"{self.max_message_size} bytes",
+            )
 
     async def publish(
         self, channel: str, payload: bytes, *, binary: bool = False, sender: str | None = None
     ) -> Publication:
-        if len(payload) > self.max_message_size:
-            raise RealtimeError(
-                ErrorCode.TOO_LARGE,
-                f"publication of {len(payload)} bytes exceeds the limit of "
-                f"{self.max_message_size} bytes",
-            )
+        self.check_size(len(payload))
         return await self.broker.publish(
             channel, payload, binary=binary, sender=sender, ts=self.clock()
         )
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None
-    ) -> HistoryResult:
-        return await self.broker.history(channel, since=since, limit=limit)
+    ) -> HistoryPage:
+        """As the broker's history, cut to ``page_bytes`` (at least one publication);
+        ``more`` says it was cut: the rest follows ``since`` the last one."""
+        result = await self.broker.history(channel, since=since, limit=limit)
+        return history_page(result, self.page_bytes)
 
     async def position(self, channel: str) -> Position:
         """The channel's epoch and newest offset."""

@@ -33,9 +33,11 @@ __all__ = [
     "encode_kept",
     "error_reply",
     "gap_event",
+    "max_frame_bytes",
     "pack_binary",
     "reply",
     "subscribed_event",
+    "text_size",
     "unpack_binary",
     "validate_channel",
 ]
@@ -44,6 +46,9 @@ CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-.:@]{1,200}")
 OPS = ("subscribe", "unsubscribe", "publish", "history", "presence", "ping")
 MAX_HISTORY_LIMIT = 1000
 DEFAULT_HISTORY_LIMIT = 100
+# What a frame may add to its data: the header (channel, epoch, sender, ts), JSON framing
+# and, on SSE and XHR streams, the cursor of every channel of the stream
+FRAME_OVERHEAD = 64 << 10
 
 
 class Position(NamedTuple):
@@ -190,6 +195,22 @@ class Publication:
 
     def __repr__(self) -> str:
         return f"Publication({self.channel!r}, {self.epoch!r}, {self.offset})"
+
+
+def text_size(pub: Publication) -> int:
+    """About the bytes of ``pub`` as a text frame, without encoding it (binary data
+    travels as base64 on text transports: four bytes for three)."""
+    size = len(pub.payload)
+    if pub.binary:
+        size = 4 * -(-size // 3)
+    return size + len(pub.channel) + len(pub.epoch) + len(pub.sender or "") + 96
+
+
+def max_frame_bytes(max_message_size: int) -> int:
+    """The largest frame a publication of ``max_message_size`` bytes of data can become on
+    any transport: base64 inflates binary data by 4/3, and a frame adds at most
+    ``FRAME_OVERHEAD``."""
+    return 4 * -(-max_message_size // 3) + FRAME_OVERHEAD
 
 
 # -- encoding --

@@ -20,21 +20,25 @@ import asyncio
 import enum
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import protocol
 from .errors import BAD_FRAMES, SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
 from .hub import Hub, SubscribeResult
-from .limits import Limits
+from .limits import Limits, TokenBucket
 from .policy import Policy
 from .protocol import Position, Publication
 
-__all__ = ["Identity", "OutboxFull", "Session", "SessionState", "Transport"]
+__all__ = [
+    "Identity", "OutboxFull", "Session", "SessionState", "Transport", "admit_publication",
+]
 
 log = logging.getLogger("jupyter_realtime.session")
 
 MAX_BAD_FRAMES = 50  # consecutive bad commands before the connection is closed
+INTERNAL_MESSAGE = "Unhandled error: the server logged it"
 
 
 class OutboxFull(Exception):
@@ -54,6 +58,12 @@ class Transport(Protocol):
         """After a subscribe's replay: put its outcome on the downlink, in order behind
         the replayed publications, if the transport's replies travel apart from its stream
         (HTTP sessions). True when it did; the reply is then only an acknowledgement."""
+        ...
+
+    async def wait_writable(self) -> None:
+        """Return once the outbox holds at most a quarter of its limit (at once when it
+        does, or when the connection is closed): a replay waits on it between frames.
+        Raises :class:`OutboxFull` when the reader has stalled."""
         ...
 
     def close(self, disconnect: Disconnect) -> None: ...
@@ -144,6 +154,13 @@ class Session:
     def fail(self, exc: BaseException) -> None:
         self.close(Disconnect(1011, "internal"))
 
+    async def wait_writable(self) -> None:
+        if self.state is SessionState.OPEN:
+            try:
+                await self.transport.wait_writable()
+            except OutboxFull:
+                self.close(SLOW_CONSUMER)
+
     def send(self, frame: dict[str, Any]) -> None:
         if self.state is not SessionState.OPEN:
             return
@@ -223,9 +240,10 @@ class Session:
             result = await getattr(self, "_op_" + cmd["op"])(cmd)
         except RealtimeError as exc:
             return protocol.error_reply(cid, exc)
-        except Exception as exc:
+        except Exception:
+            # the details stay in the server's log: they may say more than a client should know
             log.exception("command %s failed in session %s", cmd.get("op"), self.id)
-            return protocol.error_reply(cid, RealtimeError(ErrorCode.INTERNAL, repr(exc)))
+            return protocol.error_reply(cid, RealtimeError(ErrorCode.INTERNAL, INTERNAL_MESSAGE))
         self._bad_frames = 0
         return None if cid is None and not always_reply else protocol.reply(cid, result)
 
@@ -237,23 +255,54 @@ class Session:
         self, channel: str, since: Position | None = None, *, presence: bool = False
     ) -> SubscribeResult:
         """Authorize, count and subscribe (every transport's subscribe, first or resumed)."""
-        self._require_open()
-        self.authorize("subscribe", channel)
-        if channel not in self.channels:
-            self.limits.check_subscriptions(len(self.channels))
-        self.limits.admit_channel(channel)
-        if not self.policy.allows(self.identity, "presence", channel):
-            self._no_presence.add(channel)
-        info = self.identity.presence_info(self.id) if presence else None
-        self.channels.add(channel)
-        try:
-            result = await self.hub.subscribe(self, channel, since=since, presence=info)
-        except BaseException:
-            if not self.hub.is_subscribed(self, channel):
-                self.channels.discard(channel)
-            raise
-        result.announced = self.transport.announce(channel, result)
+        (result,) = await self.subscribe_all([channel], {channel: since} if since else {},
+                                             presence=presence)
         return result
+
+    async def subscribe_all(
+        self,
+        channels: list[str],
+        since: dict[str, Position],
+        *,
+        presence: bool = False,
+        registered: Callable[[], Awaitable[None]] | None = None,
+    ) -> list[SubscribeResult]:
+        """Subscribe to each channel, resuming those in ``since``. Every channel is
+        registered with the hub before ``registered`` is awaited (a stream sends its
+        headers then) and before any replay. All or nothing: on failure none stays."""
+        self._require_open()
+        held = len(self.channels)
+        for channel in channels:
+            self.authorize("subscribe", channel)
+            if channel not in self.channels:
+                self.limits.check_subscriptions(held)
+                held += 1
+            self.limits.admit_channel(channel)
+        info = self.identity.presence_info(self.id) if presence else None
+        mine: list[str] = []  # registered by this call
+        try:
+            for channel in channels:
+                if not self.policy.allows(self.identity, "presence", channel):
+                    self._no_presence.add(channel)
+                self.channels.add(channel)
+                await self.hub.register(self, channel)
+                mine.append(channel)
+            if registered is not None:
+                await registered()
+            results = []
+            for channel in channels:
+                result = await self.hub.recover(self, channel, since=since.get(channel),
+                                                presence=info)
+                result.announced = self.transport.announce(channel, result)
+                results.append(result)
+        except BaseException:
+            for channel in mine:
+                await self.hub.cancel(self, channel)
+            for channel in channels:
+                if not self.hub.is_subscribed(self, channel):
+                    self.channels.discard(channel)
+            raise
+        return results
 
     async def _op_subscribe(self, cmd: dict[str, Any]) -> dict[str, Any]:
         result = await self.subscribe(
@@ -271,9 +320,8 @@ class Session:
         return {}
 
     async def _op_publish(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        self.authorize("publish", cmd["channel"])
-        self.limits.take_publish(self._bucket)
-        self.limits.admit_channel(cmd["channel"])
+        admit_publication(self.hub, self.policy, self.limits, self.identity, self._bucket,
+                          cmd["channel"], len(cmd["payload"]))
         pub = await self.hub.publish(
             cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.username
         )
@@ -281,13 +329,8 @@ class Session:
 
     async def _op_history(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.authorize("history", cmd["channel"])
-        result = await self.hub.history(cmd["channel"], since=cmd["since"], limit=cmd["limit"])
-        return {
-            "publications": [p.to_frame() for p in result.publications],
-            "epoch": result.position.epoch,
-            "offset": result.position.offset,
-            "recovered": result.recovered,
-        }
+        page = await self.hub.history(cmd["channel"], since=cmd["since"], limit=cmd["limit"])
+        return page.to_dict()
 
     async def _op_presence(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.authorize("presence", cmd["channel"])
@@ -295,6 +338,27 @@ class Session:
 
     async def _op_ping(self, cmd: dict[str, Any]) -> dict[str, Any]:
         return {}
+
+
+def admit_publication(
+    hub: Hub,
+    policy: Policy,
+    limits: Limits,
+    identity: Identity,
+    bucket: TokenBucket | None,
+    channel: str,
+    size: int,
+) -> None:
+    """May ``identity`` publish ``size`` bytes to ``channel`` now? Raise if not.
+
+    The admission of every publication, whichever way it comes in (a session's
+    ``publish``, a REST ``POST``): the channel policy, the rate limit of ``bucket`` (the
+    connection's, or the user's for REST), the channel limit, the size limit.
+    """
+    policy.authorize(identity, "publish", channel)
+    limits.take_publish(bucket)
+    limits.admit_channel(channel)
+    hub.check_size(size)
 
 
 _background: set[asyncio.Future[Any]] = set()

@@ -30,6 +30,9 @@ class FakeSession:
     def fail(self, exc: BaseException) -> None:
         self.failed = exc
 
+    async def wait_writable(self) -> None:
+        pass
+
     @property
     def offsets(self) -> list[int]:
         return [p.offset for p in self.pubs]
@@ -202,3 +205,120 @@ async def test_a_failed_subscribe_releases_the_broker_subscription() -> None:
         await hub.subscribe(FakeSession("s"), "c", since=Position("e", 1))
     assert broker.followed == []
     assert hub.subscriber_count("c") == 0
+
+
+async def test_resuming_exactly_max_recover_publications_recovers() -> None:
+    hub = Hub(MemoryBroker(), max_recover=5)
+    pubs = await publish(hub, "c", 8)
+    exact, over = FakeSession("exact"), FakeSession("over")
+    result = await hub.subscribe(exact, "c", since=Position(pubs[0].epoch, 3))
+    assert (result.recovered, exact.offsets) == (True, [4, 5, 6, 7, 8])
+    result = await hub.subscribe(over, "c", since=Position(pubs[0].epoch, 2))
+    assert result.recovered is False
+    assert over.offsets == [4, 5, 6, 7, 8]  # the newest max_recover
+
+
+class PacedSession(FakeSession):
+    """An outbox that takes ``room`` publications, then waits for the test to drain it."""
+
+    def __init__(self, sid: str, room: int) -> None:
+        super().__init__(sid)
+        self.room = room
+        self.drained = asyncio.Event()
+
+    async def wait_writable(self) -> None:
+        if len(self.pubs) % self.room == 0:
+            self.drained.clear()
+            await self.drained.wait()
+
+
+async def paced_replay(hub: Hub) -> tuple[PacedSession, asyncio.Future[Any]]:
+    """250 publications replayed to an outbox of 100, which is now full."""
+    pubs = await publish(hub, "c", 250)
+    s = PacedSession("s", room=100)
+    task = asyncio.ensure_future(hub.subscribe(s, "c", since=Position(pubs[0].epoch, 0)))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    return s, task
+
+
+async def test_a_replay_waits_for_the_outbox_and_keeps_live_publications() -> None:
+    hub = Hub(MemoryBroker())
+    s, task = await paced_replay(hub)
+    assert s.offsets == list(range(1, 101))  # one outbox full, then it waits
+    await publish(hub, "c", 3)  # live meanwhile: kept for after the replay
+    s.drained.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(s.pubs) == 200
+    s.drained.set()
+    result = await task
+    assert s.offsets == list(range(1, 254))
+    assert (result.recovered, result.position.offset) == (True, 253)
+
+
+async def test_closing_during_a_paced_replay_stops_it() -> None:
+    hub = Hub(MemoryBroker())
+    s, task = await paced_replay(hub)
+    await hub.drop(s, ["c"])
+    s.drained.set()
+    with pytest.raises(RealtimeError, match="cancelled"):
+        await task
+    assert len(s.pubs) == 100 and hub.subscriber_count("c") == 0
+
+
+async def test_history_is_paged_by_bytes() -> None:
+    hub = Hub(MemoryBroker(), page_bytes=10_000)
+    for i in range(10):
+        await hub.publish("c", b'"%s"' % (b"x" * 3000))
+    first = await hub.history("c", since=Position((await hub.position("c")).epoch, 0), limit=10)
+    assert [p.offset for p in first.publications] == [1, 2, 3] and first.more is True
+    rest = await hub.history("c", since=first.publications[-1].position, limit=10)
+    assert [p.offset for p in rest.publications] == [4, 5, 6] and rest.more is True
+    whole = await hub.history("c", since=Position(first.position.epoch, 9), limit=10)
+    assert [p.offset for p in whole.publications] == [10] and whole.more is False
+    big = Hub(MemoryBroker(), page_bytes=100)
+    await big.publish("c", b'"%s"' % (b"x" * 3000))
+    one = await big.history("c")
+    assert len(one.publications) == 1 and one.more is False  # never an empty page
+
+
+class FailingPresenceBroker(MemoryBroker):
+    """add_presence fails the first time, as a store that is briefly unreachable does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def add_presence(self, channel: str, client: str, info: dict[str, Any]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RealtimeError(ErrorCode.UNAVAILABLE, "store is down")
+        await super().add_presence(channel, client, info)
+
+
+async def test_a_subscribe_whose_presence_fails_leaves_nothing() -> None:
+    hub = Hub(FailingPresenceBroker())
+    s = FakeSession("s")
+    with pytest.raises(RealtimeError, match="store is down"):
+        await hub.subscribe(s, "room", presence={"client": "s", "user": "alice"})
+    assert not hub.is_subscribed(s, "room")
+    await publish(hub, "room", 1)
+    assert s.offsets == []  # not live behind the client's back
+    await hub.subscribe(s, "room", presence={"client": "s", "user": "alice"})  # a retry works
+    assert [c["user"] for c in await hub.presence("room")] == ["alice"]
+    await publish(hub, "room", 1)
+    assert s.offsets == [2]
+
+
+async def test_closing_while_the_last_page_drains_cancels_cleanly() -> None:
+    hub = Hub(MemoryBroker())
+    pubs = await publish(hub, "c", 100)
+    s = PacedSession("s", room=100)  # full exactly at the end of the replay
+    task = asyncio.ensure_future(hub.subscribe(s, "c", since=Position(pubs[0].epoch, 0)))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await hub.drop(s, ["c"])
+    s.drained.set()
+    with pytest.raises(RealtimeError, match="cancelled"):
+        await task

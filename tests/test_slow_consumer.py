@@ -19,7 +19,7 @@ PAYLOAD = "x" * 30_000
 
 @pytest.fixture
 def realtime_config() -> dict[str, Any]:
-    return {"outbox_limit": 256 * 1024}
+    return {"outbox_limit": 256 * 1024, "max_message_size": 32 * 1024}
 
 
 def stalled_sse_socket(server: Any) -> socket.socket:
@@ -78,3 +78,44 @@ async def test_stalled_readers_are_cut_off_and_others_get_everything(server: Any
     assert (info.value.rcvd.code, info.value.rcvd.reason) == (4000, "slow_consumer")
     sock.close()
     await stalled_ws.close()
+
+
+async def test_a_poll_session_cut_off_keeps_what_it_queued(server: Any) -> None:
+    """A poll session whose queue overflowed still hands out what it queued, then the
+    disconnect; a resume after the last publication it got loses nothing."""
+    async with httpx.AsyncClient(headers=server.headers, timeout=20) as http:
+
+        async def poll_session(sid: str) -> list[dict[str, Any]]:
+            url = server.http("realtime/poll") + f"?session={sid}&timeout=5"
+            return list((await http.get(url)).json()["messages"])
+
+        async def open_session(**subscribe: Any) -> str:
+            sid = (await http.get(server.http("realtime/poll") + "?session=1")).json()["session"]
+            cmd = {"id": 1, "op": "subscribe", "channel": "pq", **subscribe}
+            # the answer comes once the replay is queued: keep polling meanwhile
+            posts.append(asyncio.ensure_future(
+                http.post(server.http(f"realtime/session/{sid}"), json=cmd)
+            ))
+            return str(sid)
+
+        posts: list[asyncio.Future[httpx.Response]] = []
+        sid = await open_session()
+        assert [m["event"] for m in await poll_session(sid)] == ["subscribed"]
+        for _ in range(20):  # 600 KB into a 256 KiB queue nobody polls
+            r = await http.post(server.http("realtime/api/channels/pq"), json=PAYLOAD)
+        epoch = r.json()["epoch"]
+        got: list[dict[str, Any]] = []
+        while not got or "event" not in got[-1]:
+            got += await poll_session(sid)
+        *pubs, last = got
+        assert last["event"] == "disconnect" and last["reason"] == "slow_consumer"
+        assert pubs and [p["offset"] for p in pubs] == list(range(1, len(pubs) + 1))
+        gone = await http.get(server.http("realtime/poll") + f"?session={sid}&timeout=0")
+        assert gone.status_code == 404  # ended once its disconnect was handed out
+        sid = await open_session(since={"epoch": epoch, "offset": pubs[-1]["offset"]})
+        while "event" not in got[-1] or got[-1]["event"] != "subscribed":
+            got += await poll_session(sid)
+        replies = [(await post).json() for post in posts]
+    offsets = [m["offset"] for m in got if "offset" in m and "event" not in m]
+    assert offsets == list(range(1, 21))
+    assert [reply["result"]["announced"] for reply in replies] == [True, True]

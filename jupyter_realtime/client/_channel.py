@@ -94,13 +94,21 @@ class AsyncChannel:
     # -- reading --
 
     async def history(self, limit: int = 100, *, since: Since = None) -> list[Message]:
-        """The newest ``limit`` publications, oldest first (with ``since``: the first after it)."""
+        """The newest ``limit`` publications, oldest first (with ``since``: the first after it).
+
+        The server answers in pages of bounded size (``more``); this follows them."""
         fields: dict[str, Any] = {"channel": self.name, "limit": limit}
         position = await self._resolve(since)
-        if position is not None:
-            fields["since"] = {"epoch": position.epoch, "offset": position.offset}
-        result = await self.client.request("history", **fields)
-        return [Message.from_frame(frame) for frame in result["publications"]]
+        messages: list[Message] = []
+        while True:
+            if position is not None:
+                fields["since"] = {"epoch": position.epoch, "offset": position.offset}
+            result = await self.client.request("history", **fields)
+            messages += [Message.from_frame(frame) for frame in result["publications"]]
+            if not result.get("more") or len(messages) >= limit:
+                return messages[:limit]
+            position = messages[-1].position
+            fields["limit"] = limit - len(messages)
 
     async def presence(self) -> list[dict[str, Any]]:
         """Who is subscribed with ``presence=True``: ``{client, user, name, color}`` each."""

@@ -4,8 +4,9 @@ Public names: :class:`PublishHandler`, :class:`ChannelsHandler`, :class:`History
 :class:`PresenceHandler`. For scripts, ``curl`` and anything that does not hold a
 connection. Errors are the contract's JSON bodies with their HTTP status. Each request is
 authorized by the channel policy as the matching command is; ``GET realtime/api/channels``
-lists only the channels the user may subscribe to or read the history of. REST publishes
-share one rate-limit bucket per user.
+lists only the channels the user may subscribe to or read the history of. A REST publish
+is admitted as a session's ``publish`` is (``session.admit_publication``), with one
+rate-limit bucket per user. History answers are paged by bytes, as the command's are.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tornado import web
 
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position, encode_kept, validate_channel, validate_limit
+from ..session import admit_publication
 from .context import RealtimeHandlerMixin
 
 __all__ = ["ChannelsHandler", "HistoryHandler", "PresenceHandler", "PublishHandler"]
@@ -28,20 +30,13 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
     async def post(self, channel: str) -> None:
         try:
             validate_channel(channel)
-            identity = self.identity()
-            self.context.policy.authorize(identity, "publish", channel)
-            limits = self.context.limits
-            limits.take_publish(limits.user_bucket(identity.username))
-            limits.admit_channel(channel)
-            body = self.request.body
+            identity, context, body = self.identity(), self.context, self.request.body
+            bucket = context.limits.user_bucket(identity.username)
+            admit_publication(
+                self.hub, context.policy, context.limits, identity, bucket, channel, len(body)
+            )
             ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
             binary = ctype in BINARY_TYPES
-            if len(body) > self.hub.max_message_size:
-                raise RealtimeError(
-                    ErrorCode.TOO_LARGE,
-                    f"publication of {len(body)} bytes exceeds the limit of "
-                    f"{self.hub.max_message_size} bytes",
-                )
             if not binary:
                 if not body.strip():
                     raise RealtimeError(ErrorCode.BAD_REQUEST, "the body must be JSON data")
@@ -98,18 +93,11 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
                 if epoch is None:  # an offset alone means the current epoch
                     epoch = (await self.hub.position(channel)).epoch
                 since = Position(epoch, offset)
-            result = await self.hub.history(channel, since=since, limit=limit_value)
+            page = await self.hub.history(channel, since=since, limit=limit_value)
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return
-        self.write_json(
-            {
-                "publications": [p.to_frame() for p in result.publications],
-                "epoch": result.position.epoch,
-                "offset": result.position.offset,
-                "recovered": result.recovered,
-            }
-        )
+        self.write_json(page.to_dict())
 
 
 class PresenceHandler(RealtimeHandlerMixin, APIHandler):

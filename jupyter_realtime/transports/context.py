@@ -17,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from tornado import web
+from traitlets import TraitError
 
 from ..errors import SESSION_EXPIRED, SHUTDOWN, SLOW_CONSUMER, ErrorCode, RealtimeError
 from ..hub import Hub
 from ..limits import Limits, over_budget
 from ..policy import Policy
+from ..protocol import max_frame_bytes
 from ..session import Identity, Session, Transport
+from . import fastwrite
 
 if TYPE_CHECKING:
     pass
@@ -50,6 +53,9 @@ class RealtimeContext:
     sessions: dict[str, Session] = field(default_factory=dict)
     streams: set[Any] = field(default_factory=set)
     _expiry: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_outbox_limit(self.outbox_limit, self.hub.max_message_size)
 
     def new_session(self, transport: Transport, identity: Identity) -> Session:
         """A session under this server's policy and limits (``rate_limited`` past them)."""
@@ -174,6 +180,21 @@ class RealtimeHandlerMixin:
         handler.finish(orjson.dumps({"error": {"code": code, "message": message}}))
 
 
+def check_outbox_limit(outbox_limit: int, max_message_size: int) -> None:
+    """Refuse a configuration whose outbox cannot hold two of the largest frames: a
+    replay adds a frame while the outbox holds up to a quarter of its limit, and live
+    traffic needs room beside it (see docs/protocol.md, "No reply is too big to send")."""
+    frame = max_frame_bytes(max_message_size)
+    if outbox_limit < 2 * frame:
+        raise TraitError(
+            f"RealtimeApp.outbox_limit ({outbox_limit} bytes) must hold two of the largest "
+            f"frames: a publication of max_message_size ({max_message_size} bytes) becomes "
+            f"up to {frame} bytes on the wire (base64 for binary data on SSE, streaming "
+            f"and polling, plus its header). Set outbox_limit to at least {2 * frame}, or "
+            "lower max_message_size."
+        )
+
+
 def user_groups(user: Any) -> frozenset[str]:
     """Groups an identity carries: a ``groups`` attribute, or JupyterHub's user model."""
     groups = getattr(user, "groups", None)
@@ -191,5 +212,4 @@ def outbox_bytes(transport: Any) -> int:
     if isinstance(size, int):
         return size
     stream = getattr(transport, "stream", None)
-    buffer = getattr(stream, "_write_buffer", None)  # tornado keeps no public counter
-    return len(buffer) if buffer is not None else 0
+    return fastwrite.queued(stream) if stream is not None else 0

@@ -2,8 +2,9 @@
 
 Public name: :class:`HTTPStreamTransport`. Subclasses say how a publication, an event and
 a heartbeat look on the wire (``format_*``). Until :meth:`start`, frames are buffered in
-the response, so the subscriptions exist before the first byte leaves (the headers and the
-replay go out together); afterwards each frame is one chunk written to the connection,
+the response, so the subscriptions exist before the first byte leaves; the headers go
+out once every channel is registered, before the replays, which are paced by
+:meth:`wait_writable`. Afterwards each frame is one chunk written to the connection,
 whose stream write buffer is the bounded outbox. TCP_NODELAY is set: without it, Nagle's
 algorithm delays small events by hundreds of milliseconds.
 """
@@ -23,6 +24,9 @@ from . import fastwrite
 from .context import RealtimeContext
 
 __all__ = ["HTTPStreamTransport"]
+
+# a reader that takes nothing for this many heartbeat intervals during a replay is stalled
+STALL_INTERVALS = 3
 
 
 class HTTPStreamTransport:
@@ -94,6 +98,17 @@ class HTTPStreamTransport:
         self.write_positioned(subscribed, channel, result.position)
         return True
 
+    async def wait_writable(self) -> None:
+        if not self.started:
+            return
+        context = self.context
+        try:
+            await fastwrite.wait_writable(
+                self.stream, context.outbox_limit, STALL_INTERVALS * context.heartbeat_interval
+            )
+        except iostream.StreamBufferFullError:
+            raise OutboxFull from None
+
     def heartbeat(self) -> None:
         if self.started:
             try:
@@ -116,11 +131,13 @@ class HTTPStreamTransport:
             raise OutboxFull from None
 
     async def start(self) -> None:
-        """Send the headers and what was buffered; from now on frames go out at once."""
+        """Send the headers and what was buffered; from now on frames go out at once,
+        bounded by the outbox limit. Called once the channels are registered, before
+        their replays, so what was buffered is small."""
         self.stream.set_nodelay(True)
-        self.stream.max_write_buffer_size = self.context.outbox_limit
         self.context.streams.add(self)
         await self.handler.flush()
+        self.stream.max_write_buffer_size = self.context.outbox_limit
         self.started = True
 
     def close(self, disconnect: Disconnect) -> None:

@@ -18,7 +18,7 @@ import orjson
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..errors import SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
+from ..errors import Disconnect, ErrorCode, RealtimeError
 from ..hub import SubscribeResult
 from ..protocol import Position, Publication, decode_cursor, encode_cursor, validate_channel
 from ..session import OutboxFull
@@ -46,10 +46,12 @@ class QueueTransport:
         self.size = 0
         self.queue: list[tuple[bytes, str | None, Position | None]] = []
         self.ready = asyncio.Event()
+        self.writable = asyncio.Event()
+        self.writable.set()
         self.disconnect: Disconnect | None = None
 
     def _put(self, data: bytes, channel: str | None, position: Position | None) -> None:
-        if self.overflowed:
+        if self.overflowed or self.disconnect is not None:
             return
         if self.size + len(data) > self.limit:
             if not self.truncate:
@@ -60,9 +62,12 @@ class QueueTransport:
         self.queue.append((data, channel, position))
         if data:  # a bare position (stateless poll) is no news to answer with
             self.ready.set()
+        if self.size > self.limit // 4:
+            self.writable.clear()
 
     def write_publication(self, pub: Publication) -> None:
-        self._put(pub.json(), pub.channel, pub.position)
+        if not self.overflowed:
+            self._put(pub.json(), pub.channel, pub.position)
 
     def write_frame(self, frame: dict[str, Any]) -> None:
         self._put(orjson.dumps(frame), None, None)
@@ -74,13 +79,19 @@ class QueueTransport:
         self._put(b"" if self.truncate else orjson.dumps(subscribed), channel, result.position)
         return True
 
+    async def wait_writable(self) -> None:
+        # a stateless poll truncates instead (its cursor stops at the cut)
+        if not self.truncate:
+            await self.writable.wait()
+
     def close(self, disconnect: Disconnect) -> None:
+        # what is queued stays: the client still gets it, then the disconnect, and
+        # resumes after the last publication it got
+        if self.disconnect is None:
+            self.queue.append((orjson.dumps(disconnect.to_event()), None, None))
         self.disconnect = disconnect
-        if disconnect is SLOW_CONSUMER:
-            self.queue.clear()
-            self.size = 0
-        self.queue.append((orjson.dumps(disconnect.to_event()), None, None))
         self.ready.set()
+        self.writable.set()
 
     def drain(self, positions: dict[str, Position], limit: int = MAX_MESSAGES) -> list[bytes]:
         """Take up to ``limit`` frames, moving ``positions`` past each publication."""
@@ -91,6 +102,8 @@ class QueueTransport:
                 positions[channel] = position
         if not any(data for data, _, _ in self.queue):
             self.ready.clear()
+        if self.size <= self.limit // 4:
+            self.writable.set()
         return [data for data, _, _ in taken if data]
 
     async def wait(self, timeout: float) -> None:
@@ -168,9 +181,10 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
         connection: Any = self.request.connection
         if connection.stream.closed():
             return None  # keep the queue for the next poll
-        if transport.disconnect is not None:
-            self.context.remove_session(session)
-        return poll_body(transport.drain({}), None, session=sid)
+        messages = transport.drain({})
+        if transport.disconnect is not None and not transport.queue:
+            self.context.remove_session(session)  # its disconnect event is in this answer
+        return poll_body(messages, None, session=sid)
 
     async def poll(self, timeout: float) -> bytes | None:
         channels = [validate_channel(c) for c in self.get_arguments("channel")]

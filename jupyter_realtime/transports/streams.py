@@ -3,15 +3,16 @@
 Public name: :class:`StreamHandler`. A stream request names its channels
 (``?channel=A&channel=B``) and may resume them from a cursor; with ``?session=1`` it also
 opens an HTTP session whose commands come up through ``POST realtime/session/S``. The
-channels are subscribed before the first byte is sent.
+channels are registered with the hub before the first byte is sent; their replays follow
+the headers, paced by the connection's outbox.
 """
 
 from __future__ import annotations
 
 from jupyter_server.base.handlers import APIHandler
-from tornado import web
+from tornado import iostream, web
 
-from ..errors import ErrorCode, RealtimeError
+from ..errors import Disconnect, ErrorCode, RealtimeError
 from ..protocol import Position, decode_cursor, validate_channel
 from .context import RealtimeHandlerMixin
 from .httpstream import HTTPStreamTransport
@@ -70,14 +71,16 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
             self.context.touch(session, pinned=True)
             transport.write_frame({"event": "session", "session": session.id})
         try:
-            for channel in channels:
-                await session.subscribe(channel, positions.get(channel))
-            await transport.start()
+            await session.subscribe_all(channels, positions, registered=transport.start)
             await transport.closed
         except RealtimeError as exc:
             if not transport.started:
                 self.clear()
                 self.write_realtime_error(exc)
+            else:  # the headers are out (a replay failed): say so on the stream
+                transport.close(Disconnect(1011, exc.code.value))
+        except iostream.StreamClosedError:
+            pass  # the client left before the headers went out
         finally:
             session.close()
             self.context.remove_session(session)

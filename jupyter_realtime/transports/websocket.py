@@ -81,6 +81,14 @@ class WebSocketTransport:
     def announce(self, channel: str, result: SubscribeResult) -> bool:
         return False  # the reply follows the replay on the same socket
 
+    async def wait_writable(self) -> None:
+        try:
+            await fastwrite.wait_writable(
+                self.stream, self.handler.context.outbox_limit, self.timeout
+            )
+        except iostream.StreamBufferFullError:
+            raise OutboxFull from None
+
     def close(self, disconnect: Disconnect) -> None:
         self.stream.max_write_buffer_size = None  # let the close frame through
         self.handler.close(disconnect.code, disconnect.reason)
@@ -172,6 +180,7 @@ class RealtimeWebSocketHandler(
         else:
             reply = await session.handle_text(message)
         if reply is not None:
+            await session.wait_writable()  # a history page may be large
             session.send(reply)
 
     def on_close(self) -> None:
