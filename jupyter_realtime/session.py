@@ -64,6 +64,7 @@ class Identity:
 
     ``groups``: the groups the identity provider knows (e.g. JupyterHub's); the policy adds
     its own mapping. ``may_publish``: Jupyter's authorizer allows ``write`` on ``realtime``.
+    ``kernel``: the id of the server's kernel the connection proved it runs in, else ''.
     """
 
     username: str
@@ -72,6 +73,12 @@ class Identity:
     color: str | None = None
     groups: frozenset[str] = frozenset()
     may_publish: bool = True
+    kernel: str = ""
+
+    @property
+    def sender(self) -> str:
+        """A publication's ``sender``: the user, and which kernel published for it."""
+        return f"{self.username}/kernel/{self.kernel}" if self.kernel else self.username
 
     def presence_info(self, client: str) -> dict[str, Any]:
         return {
@@ -263,7 +270,7 @@ class Session:
         self.limits.take_publish(self._bucket)
         self.limits.admit_channel(cmd["channel"])
         pub = await self.hub.publish(
-            cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.username
+            cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.sender
         )
         return {"epoch": pub.epoch, "offset": pub.offset}
 
