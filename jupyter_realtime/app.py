@@ -19,6 +19,7 @@ from .access import AccessConfig
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .hub import Hub
+from .session import wait_background
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
 from .transports.context import RealtimeContext
 from .transports.polling import JSONPHandler, PollHandler
@@ -257,4 +258,5 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         if self._outbox_check is not None:
             self._outbox_check.stop()
         self.context.shutdown()
+        await wait_background()  # closed sessions leave their channels before the broker goes
         await self.hub.close()

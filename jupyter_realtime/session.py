@@ -30,7 +30,9 @@ from .limits import Limits
 from .policy import Policy
 from .protocol import Position, Publication
 
-__all__ = ["Identity", "OutboxFull", "Session", "SessionState", "Transport"]
+__all__ = [
+    "Identity", "OutboxFull", "Session", "SessionState", "Transport", "wait_background",
+]
 
 log = logging.getLogger("jupyter_realtime.session")
 
@@ -292,4 +294,18 @@ class Session:
         return {}
 
 
+# cleanup of closed sessions (``Hub.drop``), kept here so it is not collected mid-way
 _background: set[asyncio.Future[Any]] = set()
+
+
+async def wait_background(timeout: float = 10.0) -> None:
+    """Wait for the cleanup of closed sessions on this loop (at shutdown, before the broker
+    closes); what is still running after ``timeout`` seconds is cancelled."""
+    loop = asyncio.get_running_loop()
+    while pending := [task for task in _background if task.get_loop() is loop]:
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            log.warning("cancelling a session cleanup still running at shutdown")
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        _background.difference_update(pending)

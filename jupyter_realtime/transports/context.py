@@ -99,8 +99,12 @@ class RealtimeContext:
                     session.close(SESSION_EXPIRED)
 
     def shutdown(self) -> None:
-        for session in list(self.sessions.values()):
-            session.close(SHUTDOWN)
+        """Close every session now (a WebSocket's would otherwise wait for its close
+        handshake), so that their cleanup is scheduled before the broker closes."""
+        open_sessions = [s for conns in self.limits.connections.values() for s in conns]
+        for session in [*self.sessions.values(), *open_sessions]:
+            if isinstance(session, Session):
+                session.close(SHUTDOWN)
         for stream in list(self.streams):
             stream.close(SHUTDOWN)
 
