@@ -97,9 +97,11 @@ def call(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]
 
 
 def check(what: str, ok: bool, detail: object = "") -> None:
-    print(f"check_install: {'ok  ' if ok else 'FAIL'} {what} {detail}".rstrip(), flush=True)
-    if not ok:
-        sys.exit(1)
+    if ok:
+        print(f"check_install: ok   {what}", flush=True)
+        return
+    print(f"check_install: FAIL {what}: {detail}", flush=True)
+    sys.exit(1)
 
 
 deadline = time.monotonic() + 120
@@ -107,14 +109,14 @@ while True:
     try:
         os.kill(pid, 0)
     except OSError:
-        check("jupyter lab keeps running", False, "(it exited)")
+        check("jupyter lab keeps running", False, "it exited")
     try:
         if call("GET", "api/status")[0] == 200:
             break
     except OSError:
         pass
     if time.monotonic() > deadline:
-        check("jupyter lab answers within 120 s", False)
+        check("jupyter lab answers within 120 s", False, "no answer")
     time.sleep(0.5)
 
 status, body = call("GET", "lab")
@@ -125,7 +127,7 @@ status, body = call("GET", "realtime/api/channels")
 check("GET /realtime/api/channels answers 200 (server extension loaded)", status == 200, status)
 
 status, body = call("POST", "api/kernels", json.dumps({"name": "python3"}).encode())
-check("POST /api/kernels answers 201", status == 201, status if status == 201 else body[:300])
+check("POST /api/kernels answers 201", status == 201, (status, body[:300]))
 kernel = json.loads(body)["id"]
 # the kernel answers a kernel_info_request through the server's kernel WebSocket
 from websockets.sync.client import connect  # noqa: E402 (a dependency of the package)
@@ -150,7 +152,7 @@ with connect(url, open_timeout=30, proxy=None) as ws:
         except TimeoutError:
             continue
 check("the kernel answers kernel_info", reply is not None and reply["content"]["status"] == "ok",
-      reply and reply["content"].get("implementation"))
+      reply or "no kernel_info_reply within 90 s")
 status, _ = call("DELETE", f"api/kernels/{kernel}")
 check("DELETE /api/kernels/ID answers 204", status == 204, status)
 EOF
