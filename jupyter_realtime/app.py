@@ -7,17 +7,19 @@ Public name: :class:`RealtimeApp`. Every knob is a trait (``--RealtimeApp.name=v
 
 from __future__ import annotations
 
+import getpass
 import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado import ioloop
-from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, validate
+from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
 
 from .access import AccessConfig
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .hub import Hub
+from .session import wait_background
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
 from .transports.context import RealtimeContext
 from .transports.polling import JSONPHandler, PollHandler
@@ -147,6 +149,27 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         help="Put JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN in the environment of "
         "kernels this server starts. Default: True.",
     )
+    token_user = Unicode(
+        config=True,
+        help="The user of requests made with the server's token and no login cookie "
+        "(scripts, the command line, kernels; a kernel the server started is named too, "
+        "as USER/kernel/ID): their sender, presence and limits. Default: $JUPYTERHUB_USER "
+        "when set, else the login name of the user running the server.",
+    )
+
+    @default("token_user")
+    def _default_token_user(self) -> str:
+        try:
+            return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+        except (OSError, KeyError):  # no login name (a container with an unknown uid)
+            return "token"
+
+    @validate("token_user")
+    def _validate_token_user(self, proposal: Any) -> str:
+        value = str(proposal["value"]).strip()
+        if not value:
+            raise TraitError("token_user must be a non-empty name")
+        return value
 
     hub: Hub
     context: RealtimeContext
@@ -190,6 +213,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
             session_timeout=self.session_timeout,
             poll_timeout=self.poll_timeout,
             sse_retry_ms=self.sse_retry,
+            token_user=self.token_user,
             policy=self.make_policy(),
             limits=self.make_limits(),
         )
@@ -239,4 +263,5 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         if self._outbox_check is not None:
             self._outbox_check.stop()
         self.context.shutdown()
+        await wait_background()  # closed sessions leave their channels before the broker goes
         await self.hub.close()

@@ -33,6 +33,7 @@ from .protocol import Position, Publication
 
 __all__ = [
     "Identity", "OutboxFull", "Session", "SessionState", "Transport", "admit_publication",
+    "wait_background",
 ]
 
 log = logging.getLogger("jupyter_realtime.session")
@@ -80,6 +81,7 @@ class Identity:
 
     ``groups``: the groups the identity provider knows (e.g. JupyterHub's); the policy adds
     its own mapping. ``may_publish``: Jupyter's authorizer allows ``write`` on ``realtime``.
+    ``kernel``: the id of the server's kernel the connection proved it runs in, else ''.
     """
 
     username: str
@@ -88,6 +90,12 @@ class Identity:
     color: str | None = None
     groups: frozenset[str] = frozenset()
     may_publish: bool = True
+    kernel: str = ""
+
+    @property
+    def sender(self) -> str:
+        """A publication's ``sender``: the user, and which kernel published for it."""
+        return f"{self.username}/kernel/{self.kernel}" if self.kernel else self.username
 
     def presence_info(self, client: str) -> dict[str, Any]:
         return {
@@ -323,7 +331,7 @@ class Session:
         admit_publication(self.hub, self.policy, self.limits, self.identity, self._bucket,
                           cmd["channel"], len(cmd["payload"]))
         pub = await self.hub.publish(
-            cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.username
+            cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.sender
         )
         return {"epoch": pub.epoch, "offset": pub.offset}
 
@@ -361,4 +369,18 @@ def admit_publication(
     hub.check_size(size)
 
 
+# cleanup of closed sessions (``Hub.drop``), kept here so it is not collected mid-way
 _background: set[asyncio.Future[Any]] = set()
+
+
+async def wait_background(timeout: float = 10.0) -> None:
+    """Wait for the cleanup of closed sessions on this loop (at shutdown, before the broker
+    closes); what is still running after ``timeout`` seconds is cancelled."""
+    loop = asyncio.get_running_loop()
+    while pending := [task for task in _background if task.get_loop() is loop]:
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            log.warning("cancelling a session cleanup still running at shutdown")
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        _background.difference_update(pending)

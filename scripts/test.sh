@@ -3,6 +3,8 @@
 #   system packages (chromium for the browser tests, redis-server for the Redis tests),
 #   a virtual environment (.venv unless one is active) with the package and its test extras,
 #   which builds the lab extension (Node.js and npm are needed for that).
+# Before pytest, scripts/check_install.sh proves the README's run command in a bare venv
+# (about a minute; SKIP_INSTALL_CHECK=1 skips it for a quick local run).
 # Extra arguments go to pytest, e.g.  bash scripts/test.sh -k websocket
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +40,10 @@ fi
 # the package is typed and linted (tests and benchmarks are held to ruff's defaults only)
 python -m ruff check jupyter_realtime
 python -m mypy
+
+# the README's run command, word for word, in a new venv
+if [ "${SKIP_INSTALL_CHECK:-}" != 1 ]; then
+    bash scripts/check_install.sh
+fi
 
 python -m pytest "$@"

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from jupyter_core.utils import ensure_event_loop
 from jupyter_server.utils import url_path_join
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 TOKEN = "test-token"
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """pytest-jupyter's loop, closed the way ``asyncio.run`` closes its own.
+
+    Its fixture closes the loop at once: an async generator a test left unfinished (an
+    ``async for`` over an SSE stream ended by ``break``) is then finalized by a task that
+    never runs ("Task was destroyed but it is pending!"), and tasks still pending are lost.
+    """
+    with warnings.catch_warnings():  # as pytest-jupyter does
+        warnings.filterwarnings("ignore", ".*WindowsSelectorEventLoopPolicy.*", DeprecationWarning)
+        loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    try:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
 
 
 @pytest.fixture

@@ -99,6 +99,35 @@ async def test_global_url_and_token_options(server: Any) -> None:
     assert err.startswith("jupyter realtime: error: forbidden: ") and err.count("\n") == 1
 
 
+async def test_connection_options_after_the_command(server: Any) -> None:
+    env = {"JUPYTER_REALTIME_URL": "", "JUPYTER_REALTIME_TOKEN": ""}
+    opts = ["--url", server.http(), "--token", server.token]
+    code, out, err = await cli(server, "publish", "cli-after", '{"x":1}', *opts, env=env)
+    assert (code, err) == (0, "")
+    assert out[0]["offset"] == 1
+    code, out, _ = await cli(server, "history", "cli-after", *opts, "--limit", "5", env=env)
+    assert code == 0 and [p["data"] for p in out] == [{"x": 1}]
+    code, out, _ = await cli(server, "channels", *opts, "--timeout", "10", env=env)
+    assert code == 0 and "cli-after" in {c["channel"] for c in out}
+
+
+async def test_connection_options_split_around_the_command(server: Any) -> None:
+    env = {"JUPYTER_REALTIME_URL": "", "JUPYTER_REALTIME_TOKEN": ""}
+    # given before the command, the subcommand's own defaults must not reset them
+    code, out, err = await cli(
+        server, "--token", "bad", "publish", "cli-split", "1", "--url", server.http(), env=env
+    )
+    assert code == 1 and out == []
+    assert err.startswith("jupyter realtime: error: forbidden: ")
+    url, token = ["--url", server.http()], ["--token", server.token]
+    code, out, err = await cli(server, *url, "publish", "cli-split", "2", *token, env=env)
+    assert (code, err) == (0, "") and out[0]["offset"] == 1
+    # the later value wins when an option is given on both sides
+    bad = ["--token", "bad"]
+    code, out, _ = await cli(server, *bad, *url, "history", "cli-split", *token, env=env)
+    assert code == 0 and [p["data"] for p in out] == [2]
+
+
 @pytest.mark.parametrize(
     ("args", "code", "reason"),
     [

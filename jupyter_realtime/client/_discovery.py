@@ -8,12 +8,17 @@ for every kernel its server starts); then Jupyter's list of running servers, the
 that started this process (its parent) first. A client tries them in that order, and asks
 again on every reconnection, so a client finds its server again after the server restarts
 with a new token (or, without a URL, on another port).
+
+In a kernel that a Jupyter server started, every request also carries the kernel's tag
+(:mod:`jupyter_realtime.kernel_tag`), so that the server names the kernel as the sender.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import kernel_tag
 from ..errors import ErrorCode
 from ._errors import Unavailable, error_for
 
@@ -49,7 +55,11 @@ class Endpoint:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"token {self.token}"} if self.token else {}
+        headers = {"Authorization": f"token {self.token}"} if self.token else {}
+        tag = this_kernel_tag(self.token)
+        if tag:
+            headers[kernel_tag.HEADER] = tag
+        return headers
 
     @property
     def loopback(self) -> bool:
@@ -107,6 +117,21 @@ def candidates(
     for info in _running_servers(tried):
         tok = token if token is not None else info.get("token", "")
         yield Endpoint(info["url"], tok, f"the running server with pid {info.get('pid')}")
+
+
+def this_kernel_tag(token: str) -> str | None:
+    """This process's kernel tag for a server with ``token``, when it is a kernel that a
+    Jupyter server started (its connection file is ``kernel-<id>.json``), else None."""
+    kernelapp = sys.modules.get("ipykernel.kernelapp")  # never imported here: only looked at
+    app_class = getattr(kernelapp, "IPKernelApp", None)
+    if app_class is None or not app_class.initialized():
+        return None
+    app = app_class.instance()
+    found = re.fullmatch(r"kernel-(.+)\.json", Path(app.connection_file or "").name)
+    key = getattr(getattr(app, "session", None), "key", b"")
+    if not found or not key:
+        return None
+    return kernel_tag.make(bytes(key), found[1], token)
 
 
 def describe(tried: list[str]) -> str:

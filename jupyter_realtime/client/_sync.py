@@ -22,7 +22,7 @@ import anyio
 from anyio.from_thread import BlockingPortal
 
 from ..protocol import Position
-from ._channel import AsyncChannel, Since, report
+from ._channel import AsyncChannel, Since, _await, report
 from ._connection import AsyncClient, State
 from ._discovery import Endpoint
 from ._errors import GapError
@@ -116,9 +116,15 @@ def _run_callback(callback: Callable[[Any], Any], arg: Any) -> None:
     try:
         result = callback(arg)
         if inspect.isawaitable(result):
-            asyncio.ensure_future(result)
+            # reported if it raises, and referenced until done (the loop keeps weak ones)
+            task = asyncio.ensure_future(_await(callback, result))
+            _running.add(task)
+            task.add_done_callback(_running.discard)
     except Exception as exc:
         report(callback, exc)
+
+
+_running: set[asyncio.Future[None]] = set()
 
 
 class _Dispatcher:

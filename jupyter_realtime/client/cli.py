@@ -30,30 +30,54 @@ class UsageError(Exception):
     pass
 
 
+def _connection_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """``--url``, ``--token``, ``--timeout``: on the main parser with their defaults, and on
+    every subcommand with none (``SUPPRESS``), so that an option given after the subcommand
+    wins and one given before it is not reset by the subcommand's default."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--url",
+        default=default(None),
+        help="the server, e.g. http://localhost:8888/ (with its base_url)",
+    )
+    group.add_argument("--token", default=default(None), help="the server's token")
+    group.add_argument(
+        "--timeout", type=float, default=default(30.0), help="seconds to wait for a reply"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="jupyter realtime",
         description="Realtime channels of a Jupyter server. The server is found from --url/"
-        "--token, else JUPYTER_REALTIME_URL/JUPYTER_REALTIME_TOKEN, else the running servers.",
+        "--token, else JUPYTER_REALTIME_URL/JUPYTER_REALTIME_TOKEN, else the running servers. "
+        "The connection options go before or after the command.",
     )
-    p.add_argument("--url", help="the server, e.g. http://localhost:8888/ (with its base_url)")
-    p.add_argument("--token", help="the server's token")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply")
+    _connection_options(p, defaults=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    pub = sub.add_parser("publish", help="publish one message")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help)
+        _connection_options(cmd, defaults=False)
+        return cmd
+
+    pub = command("publish", "publish one message")
     pub.add_argument("channel")
     pub.add_argument("data", help="JSON data, or - to read it from stdin")
     pub.add_argument("--binary", action="store_true", help="publish the bytes as they are")
 
-    s = sub.add_parser("subscribe", help="print one JSON line per publication")
+    s = command("subscribe", "print one JSON line per publication")
     s.add_argument("channel")
     s.add_argument("--since", type=int, metavar="OFFSET", help="replay after this offset first")
     s.add_argument("--count", type=int, metavar="N", help="exit after N publications")
 
-    sub.add_parser("channels", help="list channels: name, subscribers, last offset")
+    command("channels", "list channels: name, subscribers, last offset")
 
-    h = sub.add_parser("history", help="print recent publications, oldest first")
+    h = command("history", "print recent publications, oldest first")
     h.add_argument("channel")
     h.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     h.add_argument("--since", type=int, metavar="OFFSET", help="the first after this offset")

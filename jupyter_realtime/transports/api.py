@@ -44,7 +44,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
                     body = encode_kept(orjson.loads(body))  # validate and make compact
                 except orjson.JSONDecodeError as exc:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
-            pub = await self.hub.publish(channel, body, binary=binary, sender=identity.username)
+            pub = await self.hub.publish(channel, body, binary=binary, sender=identity.sender)
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return

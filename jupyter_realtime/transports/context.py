@@ -5,20 +5,29 @@ Handlers get the context through their URL spec (``initialize(context=...)``), n
 global. The mixin gives them Jupyter's identity as an :class:`Identity`, the contract's
 JSON error bodies, the enabled-transport check, and Jupyter's authorizer (``read`` on the
 ``realtime`` resource for every request; ``write`` decides whether the identity may publish).
+
+Identity (``docs/security.md``): Jupyter gives a request made with the server's shared token
+and no login cookie a new random user each time. Such a request is the *token holder*
+instead, ``RealtimeContext.token_user``, and when it carries a kernel tag that verifies
+(:mod:`jupyter_realtime.kernel_tag`), that user's kernel: a stable name either way, stamped
+here and never taken from the client. A request with a login cookie keeps Jupyter's user;
+a token-only request is not given one (so a client that keeps cookies stays the same user).
 """
 
 from __future__ import annotations
 
+import hmac
 import inspect
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from tornado import web
 from traitlets import TraitError
 
+from .. import kernel_tag
 from ..errors import SESSION_EXPIRED, SHUTDOWN, SLOW_CONSUMER, ErrorCode, RealtimeError
 from ..hub import Hub
 from ..limits import Limits, over_budget
@@ -26,9 +35,6 @@ from ..policy import Policy
 from ..protocol import max_frame_bytes
 from ..session import Identity, Session, Transport
 from . import fastwrite
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["RealtimeContext", "RealtimeHandlerMixin"]
 
@@ -47,6 +53,7 @@ class RealtimeContext:
     session_timeout: float = 60.0
     poll_timeout: float = 25.0
     sse_retry_ms: int = 2000
+    token_user: str = "token"
     policy: Policy = field(default_factory=Policy)
     limits: Limits = field(default_factory=Limits)
     # open HTTP sessions by id, and the streams that get heartbeats
@@ -98,8 +105,12 @@ class RealtimeContext:
                     session.close(SESSION_EXPIRED)
 
     def shutdown(self) -> None:
-        for session in list(self.sessions.values()):
-            session.close(SHUTDOWN)
+        """Close every session now (a WebSocket's would otherwise wait for its close
+        handshake), so that their cleanup is scheduled before the broker closes."""
+        open_sessions = [s for conns in self.limits.connections.values() for s in conns]
+        for session in [*self.sessions.values(), *open_sessions]:
+            if isinstance(session, Session):
+                session.close(SHUTDOWN)
         for stream in list(self.streams):
             stream.close(SHUTDOWN)
 
@@ -127,6 +138,7 @@ class RealtimeHandlerMixin:
         if not await self.jupyter_allows("read"):
             raise web.HTTPError(403, "Jupyter's authorizer denies read on realtime")
         self._may_publish = await self.jupyter_allows("write")
+        self._token_holder = await self.token_holder()
 
     async def jupyter_allows(self, action: str) -> bool:
         handler: Any = self
@@ -137,8 +149,64 @@ class RealtimeHandlerMixin:
             allowed = await allowed
         return bool(allowed)
 
+    async def token_holder(self) -> tuple[str, str] | None:
+        """``(token_user, kernel id or '')`` for a request made with the server's shared
+        token (or to a server without authentication) and no login cookie, else None."""
+        handler: Any = self
+        provider = handler.identity_provider
+        shared = getattr(provider, "token", "") or ""
+        if shared:
+            presented = getattr(provider, "get_token", lambda h: None)(handler) or ""
+            if not handler.token_authenticated or not hmac.compare_digest(
+                presented.encode(), shared.encode()
+            ):
+                return None
+        elif getattr(provider, "auth_enabled", True):
+            return None  # passwords, JupyterHub...: the identity provider's users are real
+        cookie_user = provider.get_user_cookie(handler)
+        if inspect.isawaitable(cookie_user):
+            cookie_user = await cookie_user
+        kernel = self.tagged_kernel(shared)
+        if cookie_user is not None and not kernel:
+            return None  # a browser: the user it logged in as
+        if cookie_user is None:
+            # Jupyter logs a token-only request in with a cookie for a new anonymous user;
+            # a script's cookie jar would then turn it into that user from its next request
+            handler.clear_cookie(provider.get_cookie_name(handler), path=handler.base_url)
+        return self.context.token_user, kernel
+
+    def tagged_kernel(self, token: str) -> str:
+        """The server's kernel whose tag the request carries and proves, else ''."""
+        handler: Any = self
+        value = handler.request.headers.get(kernel_tag.HEADER)
+        if not value:
+            return ""
+        manager = handler.settings.get("kernel_manager")
+
+        def key_of(kernel_id: str) -> bytes | None:
+            if manager is None or kernel_id not in manager:
+                return None
+            return bytes(manager.get_kernel(kernel_id).session.key)
+
+        kernel = kernel_tag.verify(value, token, key_of)
+        if kernel is None:
+            remote = handler.request.remote_ip
+            log.warning("ignoring a kernel tag that does not verify (from %s)", remote)
+        return kernel or ""
+
     def identity(self) -> Identity:
         user: Any = self.current_user  # type: ignore[attr-defined]
+        holder: tuple[str, str] | None = getattr(self, "_token_holder", None)
+        if holder is not None:
+            username, kernel = holder
+            return Identity(
+                username=username,
+                name=username,
+                display_name=f"{username} (kernel {kernel[:8]})" if kernel else username,
+                groups=user_groups(user),
+                may_publish=getattr(self, "_may_publish", False),
+                kernel=kernel,
+            )
         return Identity(
             username=user.username,
             name=getattr(user, "name", "") or "",
