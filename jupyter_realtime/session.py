@@ -235,7 +235,7 @@ class Session:
         self.authorize("subscribe", channel)
         if channel not in self.channels:
             self.limits.check_subscriptions(len(self.channels))
-        self.limits.admit_channel(channel)
+        self.limits.admit_channel(channel, self.identity.username)
         if not self.policy.allows(self.identity, "presence", channel):
             self._no_presence.add(channel)
         info = self.identity.presence_info(self.id) if presence else None
@@ -261,7 +261,7 @@ class Session:
     async def _op_publish(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.authorize("publish", cmd["channel"])
         self.limits.take_publish(self._bucket)
-        self.limits.admit_channel(cmd["channel"])
+        self.limits.admit_channel(cmd["channel"], self.identity.username)
         pub = await self.hub.publish(
             cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.username
         )

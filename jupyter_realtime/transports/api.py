@@ -32,7 +32,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
             self.context.policy.authorize(identity, "publish", channel)
             limits = self.context.limits
             limits.take_publish(limits.user_bucket(identity.username))
-            limits.admit_channel(channel)
+            limits.admit_channel(channel, identity.username)
             body = self.request.body
             ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
             binary = ctype in BINARY_TYPES
