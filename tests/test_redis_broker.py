@@ -180,3 +180,21 @@ async def test_presence_comes_back_after_redis_lost_it(
     await until(lambda: a.connected and b.connected, timeout=10)
     await until(lambda: rec(b).events.count(("join", "c", info)) == 2, timeout=5)
     assert await b.presence("c") == [info]
+
+
+async def test_reads_of_unknown_channels_leave_no_key_in_redis(
+    brokers: list[RedisBroker],
+    redis_server: RedisServer,  # noqa: F811
+):
+    a, _ = brokers
+    admin = aioredis.Redis.from_url(redis_server.url)
+    try:
+        before = set(await admin.keys("*"))
+        for i in range(20):
+            await a.position(f"ghost-{i}")
+            await a.history(f"ghost-{i}", limit=5)
+            await a.history(f"ghost-{i}", since=Position("e", 3))
+            await a.presence(f"ghost-{i}")
+        assert set(await admin.keys("*")) == before  # the servers' heartbeats only
+    finally:
+        await admin.aclose()
