@@ -31,6 +31,7 @@ __all__ = ["Limits", "TokenBucket", "over_budget"]
 
 MAX_USER_BUCKETS = 10_000  # REST buckets kept before idle ones are forgotten
 PRUNE_INTERVAL = 1.0  # seconds between two recounts of live channels that freed nothing
+PRUNE_AT_LEAST = 1024  # counted channels before the first recount of its own accord
 
 
 def _always_live(channel: str) -> bool:
@@ -105,6 +106,7 @@ class Limits:
     channels: dict[str, str] = field(default_factory=dict)
     _per_user: dict[str, int] = field(default_factory=dict)
     _fruitless_prune: float | None = None
+    _prune_at: int = PRUNE_AT_LEAST
     _user_buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     # -- publications per second --
@@ -155,6 +157,12 @@ class Limits:
                 raise _limited(f"{refusal}; cannot open {channel!r}")
         self.channels[channel] = username
         self._per_user[username] = self._per_user.get(username, 0) + 1
+        if len(self.channels) >= self._prune_at:
+            # recount whenever the table doubled: what is counted stays within twice
+            # what is live, at a constant cost per channel opened
+            self._fruitless_prune = None
+            self.prune()
+            self._prune_at = max(PRUNE_AT_LEAST, 2 * len(self.channels))
 
     def _refusal(self, username: str) -> str | None:
         if self.max_channels and len(self.channels) >= self.max_channels:

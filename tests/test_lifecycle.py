@@ -53,6 +53,11 @@ async def test_reads_of_unknown_names_create_no_channel(server: Any, jp_serverap
             }
             poll = await http.get(server.http("realtime/poll") + f"?channel=poll-{i}")
             assert poll.status_code == 200, poll.text
+            if i % 10 == 0:  # a stateless poll with that cursor subscribes for a moment
+                cursor = poll.json()["cursor"]
+                query = f"?channel=poll-{i}&cursor={cursor}&timeout=0.1"
+                again = await http.get(server.http("realtime/poll") + query)
+                assert again.status_code == 200 and again.json()["messages"] == []
         async with connect(server.ws("realtime/ws"), additional_headers=server.headers) as ws:
             for i in range(50):
                 reply = await call(ws, {"id": i, "op": "history", "channel": f"ws-{i}"})

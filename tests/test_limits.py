@@ -147,3 +147,11 @@ async def test_outbox_budget_drops_the_largest_outbox_and_keeps_the_others() -> 
     assert slow.state is SessionState.CLOSED and big.disconnect is SLOW_CONSUMER
     assert reader.state is SessionState.OPEN and small.disconnect is None
     assert context.limits.connections == {"alice": {reader}}
+
+
+def test_channels_let_go_are_forgotten_without_reaching_a_limit() -> None:
+    live: set[str] = set()
+    limits = Limits(max_channels=100_000, live=live.__contains__, clock=Clock())
+    for i in range(50_000):  # each is let go at once: the table must not keep them
+        limits.admit_channel(f"c{i}", "alice")
+    assert len(limits.channels) < 2048

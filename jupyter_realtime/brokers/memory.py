@@ -124,12 +124,13 @@ class MemoryBroker(Broker):
             self._expire(ch, now)
             if not ch.live:
                 self._retire(name, ch)
-        retired = self._retired
-        while retired:
-            name, (_, _, until) = next(iter(retired.items()))
+        forgotten = []
+        for name, (_, _, until) in self._retired.items():  # oldest first
             if until > now:
                 break
-            del retired[name]
+            forgotten.append(name)
+        for name in forgotten:
+            del self._retired[name]
 
     def is_live(self, channel: str) -> bool:
         return channel in self._channels
@@ -139,7 +140,9 @@ class MemoryBroker(Broker):
         ch = self._channels.get(name)
         if ch is None:
             old = self._retired.pop(name, None)
-            ch = _Channel(*old[:2]) if old else _Channel(secrets.token_hex(4), 0)
+            # a channel gets its epoch from its first publication: until then it is before
+            # its start, as a channel that does not exist
+            ch = _Channel(*old[:2]) if old else _Channel(recovery.NO_EPOCH, 0)
             self._channels[name] = ch
         return ch
 
@@ -151,6 +154,8 @@ class MemoryBroker(Broker):
         if self._channels.get(name) is not ch:
             return
         del self._channels[name]
+        if ch.offset == 0:
+            return  # never published: nothing to remember
         if self.meta_ttl > 0:
             until = self.clock() + self.meta_ttl
         else:
@@ -205,6 +210,8 @@ class MemoryBroker(Broker):
         self, channel: str, payload: bytes, *, binary: bool, sender: str | None, ts: float
     ) -> Publication:
         ch = self._open(channel)
+        if ch.epoch == recovery.NO_EPOCH:
+            ch.epoch = secrets.token_hex(4)
         ch.offset += 1
         pub = Publication(
             channel, ch.epoch, ch.offset, payload, binary=binary, ts=ts, sender=sender
