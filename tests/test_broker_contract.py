@@ -278,6 +278,15 @@ async def test_a_position_read_before_the_channel_existed_resumes_recovered(
     assert [p.offset for p in result.publications] == [3, 4, 5] and not result.recovered
 
 
+async def test_a_subscription_gives_an_unknown_channel_its_epoch(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await broker.subscribe("c")
+    position = await broker.position("c")
+    assert position.epoch != "" and position.offset == 0
+    pub = await publish(broker, "c", b"1")
+    assert pub.position == Position(position.epoch, 1)  # a subscriber sees no new epoch
+
+
 async def test_idle_history_expires_untouched_and_the_channel_is_let_go(
     new_broker: BrokerFactory,
 ):

@@ -85,6 +85,7 @@ class RedisCore(Broker):
         )
         self._publish = self._redis.register_script(lua.PUBLISH)
         self._read_script = self._redis.register_script(lua.READ)
+        self._open = self._redis.register_script(lua.OPEN)
         self._add = self._redis.register_script(lua.ADD_PRESENCE)
         self._remove = self._redis.register_script(lua.REMOVE_PRESENCE)
         self._reap_script = self._redis.register_script(lua.REAP_PRESENCE)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -42,8 +43,16 @@ PING_MESSAGE = b"jupyter_realtime:alive?"
 class RedisLive(RedisCore):
     async def subscribe(self, channel: str) -> None:
         """Live once Redis confirmed the subscription; while the pub/sub connection is
-        being re-established, waits for it (at most ``READY_TIMEOUT``)."""
+        being re-established, waits for it (at most ``READY_TIMEOUT``). An unknown channel
+        gets its epoch here (a subscription is not a read: the channel now exists)."""
         feed = self._feeds.get(channel)
+        if feed is None:
+            keys = [self._key(channel, "meta"), self._key(channel, "history")]
+            try:
+                await self._open(keys, [secrets.token_hex(4), int(self.meta_ttl * 1000)])
+            except RedisError as exc:
+                raise self._unavailable(exc) from exc
+            feed = self._feeds.get(channel)
         if feed is None:
             feed = self._feeds[channel] = Feed(channel, self._deliver, self._gap)
             if self._pubsub is not None:  # else the reconnection subscribes every feed

@@ -7,7 +7,7 @@ Keys of a channel ``C`` under the prefix ``P`` (the ``{C}`` hash tag keeps them 
 slot, so each script touches one slot):
 
 * ``P:{C}:meta``: hash ``e`` (epoch) and ``o`` (newest offset), made by the first publish
-  (never by a read). Its loss (Redis restarted without persistence, expiry after
+  or subscription (never by a read). Its loss (Redis restarted without persistence, expiry after
   ``meta_ttl``) is what starts a new epoch.
 * ``P:{C}:history``: stream whose entry ids are ``<offset>-0`` and whose single field ``m``
   is the *blob*: ``[ts,sender,binary]`` as JSON, a newline, then the raw payload.
@@ -27,6 +27,7 @@ from ..protocol import Publication
 
 __all__ = [
     "ADD_PRESENCE",
+    "OPEN",
     "PUBLISH",
     "READ",
     "REAP_PRESENCE",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 # A channel's epoch, made (with offset 0 and no history) when its meta key is missing;
-# only a publish calls it.
+# only a publish or a subscription calls it.
 _ENSURE_EPOCH = """
 local function ensure_epoch(meta, stream, new_epoch)
   local epoch = redis.call('HGET', meta, 'e')
@@ -125,6 +126,19 @@ local first = offset + 1
 local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 if head[1] then first = tonumber(string.match(head[1][1], '^(%d+)')) end
 return {epoch, offset, entries, first}
+"""
+)
+
+# KEYS: meta, history. ARGV: epoch for a new channel, meta ttl ms. A subscription gives
+# an unknown channel its epoch (offset 0), so subscribers hold a position in a real epoch.
+OPEN = (
+    _ENSURE_EPOCH
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
+  if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+end
+return 1
 """
 )
 

@@ -140,9 +140,7 @@ class MemoryBroker(Broker):
         ch = self._channels.get(name)
         if ch is None:
             old = self._retired.pop(name, None)
-            # a channel gets its epoch from its first publication: until then it is before
-            # its start, as a channel that does not exist
-            ch = _Channel(*old[:2]) if old else _Channel(recovery.NO_EPOCH, 0)
+            ch = _Channel(*old[:2]) if old else _Channel(secrets.token_hex(4), 0)
             self._channels[name] = ch
         return ch
 
@@ -154,8 +152,6 @@ class MemoryBroker(Broker):
         if self._channels.get(name) is not ch:
             return
         del self._channels[name]
-        if ch.offset == 0:
-            return  # never published: nothing to remember
         if self.meta_ttl > 0:
             until = self.clock() + self.meta_ttl
         else:
@@ -210,8 +206,6 @@ class MemoryBroker(Broker):
         self, channel: str, payload: bytes, *, binary: bool, sender: str | None, ts: float
     ) -> Publication:
         ch = self._open(channel)
-        if ch.epoch == recovery.NO_EPOCH:
-            ch.epoch = secrets.token_hex(4)
         ch.offset += 1
         pub = Publication(
             channel, ch.epoch, ch.offset, payload, binary=binary, ts=ts, sender=sender
