@@ -79,14 +79,14 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         config=True,
         help="In-memory broker: seconds a channel that was let go (no subscribers, presence "
         "or history) keeps its epoch and offset, so that a client resuming from it learns "
-        "exactly what it lost; after that it starts a new epoch (0: forever). About 200 "
+        "exactly what it lost; after that it starts a new epoch (0: forever). About 220 "
         "bytes per channel let go. Default: 3600.",
     )
     history_max_bytes = Int(
         64 << 20,
         config=True,
         help="In-memory broker: bytes of history per channel (payload, sender and about "
-        "256 bytes of bookkeeping per publication); the oldest go first (0: no limit). "
+        "320 bytes of bookkeeping per publication); the oldest go first (0: no limit). "
         "Default: 67108864 (64 MiB).",
     )
     history_max_bytes_total = Int(

@@ -39,7 +39,7 @@ __all__ = ["MemoryBroker", "kept_size"]
 
 log = logging.getLogger("jupyter_realtime.brokers.memory")
 
-PUBLICATION_OVERHEAD = 256  # bytes a kept publication costs beyond its payload and sender
+PUBLICATION_OVERHEAD = 320  # bytes a kept publication costs beyond its payload and sender
 EVICT_TO = 0.9  # above the server-wide budget, evict down to this fraction of it
 
 
