@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
@@ -119,6 +120,19 @@ class RedisCore(Broker):
 
     # -- reads (shared by the store and live delivery) --
 
+    async def _idempotent(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a script that may safely run twice (a read, the epoch of a new channel),
+        once more if the connection turns out to be dead: after Redis restarted, the pooled
+        connections are stale and redis-py's own retry does not always get past them."""
+        try:
+            return await script(keys, args)
+        except RedisConnectionError:
+            pass
+        try:
+            return await script(keys, args)
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+
     async def _read(
         self, channel: str, mode: str, after: Position | None = None, limit: int | None = None
     ) -> Snapshot:
@@ -134,10 +148,7 @@ class RedisCore(Broker):
             limit or 0,
         ]
         keys = [self._key(channel, "meta"), self._key(channel, "history")]
-        try:
-            raw_epoch, offset, entries, first = await self._read_script(keys, args)
-        except RedisError as exc:
-            raise self._unavailable(exc) from exc
+        raw_epoch, offset, entries, first = await self._idempotent(self._read_script, keys, args)
         epoch = raw_epoch.decode()
         pubs = lua.decode_entries(channel, epoch, entries)
         return epoch, int(offset), pubs[::-1] if mode == "latest" else pubs, int(first)

@@ -48,10 +48,8 @@ class RedisLive(RedisCore):
         feed = self._feeds.get(channel)
         if feed is None:
             keys = [self._key(channel, "meta"), self._key(channel, "history")]
-            try:
-                await self._open(keys, [secrets.token_hex(4), int(self.meta_ttl * 1000)])
-            except RedisError as exc:
-                raise self._unavailable(exc) from exc
+            ttl_ms = int(self.meta_ttl * 1000)
+            await self._idempotent(self._open, keys, [secrets.token_hex(4), ttl_ms])
             feed = self._feeds.get(channel)
         if feed is None:
             feed = self._feeds[channel] = Feed(channel, self._deliver, self._gap)
