@@ -79,8 +79,16 @@ class AccessConfig(HasTraits):
     max_channels = Int(
         100_000,
         config=True,
-        help="Distinct channels this server opens (by publish or subscribe) since it "
-        "started; a new one past it gets rate_limited (0: no limit). Default: 100000.",
+        help="Live channels on this server (with subscribers, presence or history; a "
+        "channel counts from the publish or subscribe that opened it until it is let go); "
+        "a new one past it gets rate_limited (0: no limit). Default: 100000.",
+    )
+    max_channels_per_user = Int(
+        10_000,
+        config=True,
+        help="Live channels one user may have opened (their share of max_channels), so "
+        "that one user cannot lock the others out; the next one gets rate_limited "
+        "(0: no per-user limit). Default: 10000.",
     )
     max_outbox_total = Int(
         1 << 30,
@@ -112,5 +120,6 @@ class AccessConfig(HasTraits):
             max_subscriptions=self.max_subscriptions,
             max_connections_per_user=self.max_connections_per_user,
             max_channels=self.max_channels,
+            max_channels_per_user=self.max_channels_per_user,
             max_outbox_total=self.max_outbox_total,
         )

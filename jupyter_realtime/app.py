@@ -68,6 +68,37 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         help="Redis broker: seconds an idle channel keeps its epoch and offset (at least "
         "history_ttl; 0: forever). After that it starts a new epoch. Default: 2592000 (30 days).",
     )
+    redis_ping_interval = Float(
+        5.0,
+        config=True,
+        help="Redis broker: seconds of silence on the pub/sub connection after which it is "
+        "PINGed; with no answer within as long again it is taken for dead (a half-open "
+        "TCP connection), replaced, and live delivery catches up from the streams "
+        "(0: no PING). Default: 5.",
+    )
+    channel_meta_ttl = Float(
+        3600.0,
+        config=True,
+        help="In-memory broker: seconds a channel that was let go (no subscribers, presence "
+        "or history) keeps its epoch and offset, so that a client resuming from it learns "
+        "exactly what it lost; after that it starts a new epoch (0: forever). About 220 "
+        "bytes per channel let go. Default: 3600.",
+    )
+    history_max_bytes = Int(
+        64 << 20,
+        config=True,
+        help="In-memory broker: bytes of history per channel (payload, sender and about "
+        "320 bytes of bookkeeping per publication); the oldest go first (0: no limit). "
+        "Default: 67108864 (64 MiB).",
+    )
+    history_max_bytes_total = Int(
+        256 << 20,
+        config=True,
+        help="In-memory broker: bytes of history of every channel together; above it the "
+        "oldest publications of the largest channels go first, down to 90% of it, and "
+        "resumes from before them get recovered: false (0: no limit). "
+        "Default: 268435456 (256 MiB).",
+    )
     history_size = Int(
         1000,
         config=True,
@@ -189,7 +220,14 @@ class RealtimeApp(ExtensionApp, AccessConfig):
                     "key_prefix": self.redis_key_prefix,
                     "presence_ttl": self.redis_presence_ttl,
                     "meta_ttl": self.redis_meta_ttl,
+                    "ping_interval": self.redis_ping_interval,
                 }
+        if issubclass(cls, MemoryBroker):
+            options = {
+                "meta_ttl": self.channel_meta_ttl,
+                "history_bytes": self.history_max_bytes,
+                "history_bytes_total": self.history_max_bytes_total,
+            }
         return cls(
             history_size=self.history_size,
             history_ttl=self.history_ttl,
@@ -217,6 +255,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
             policy=self.make_policy(),
             limits=self.make_limits(),
         )
+        self.context.limits.live = self.hub.broker.is_live
 
     def initialize_handlers(self) -> None:
         spec: dict[str, Any] = {"context": self.context}

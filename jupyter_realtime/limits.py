@@ -4,7 +4,10 @@ Public names: :class:`TokenBucket`, :class:`Limits`, :func:`over_budget`.
 
 * publications per second per connection: a :class:`TokenBucket` per session (and one
   per user for REST publishes, which hold no connection);
-* subscriptions per connection, connections per user, distinct channels per server;
+* subscriptions per connection, connections per user;
+* live channels per server and per user: a channel counts from the publish or subscribe
+  that opened it until the broker lets it go (``Broker.is_live``), for the user who
+  opened it, so one user filling its share cannot lock the others out;
 * total outbox memory: :func:`over_budget` picks the connections to drop (the largest
   outboxes first) when the sum of every outbox is above the budget.
 
@@ -27,6 +30,12 @@ from .errors import ErrorCode, RealtimeError
 __all__ = ["Limits", "TokenBucket", "over_budget"]
 
 MAX_USER_BUCKETS = 10_000  # REST buckets kept before idle ones are forgotten
+PRUNE_INTERVAL = 1.0  # seconds between two recounts of live channels that freed nothing
+PRUNE_AT_LEAST = 1024  # counted channels before the first recount of its own accord
+
+
+def _always_live(channel: str) -> bool:
+    return True
 
 
 class TokenBucket:
@@ -86,11 +95,18 @@ class Limits:
     max_subscriptions: int = 0
     max_connections_per_user: int = 0
     max_channels: int = 0
+    max_channels_per_user: int = 0
     max_outbox_total: int = 0
     clock: Callable[[], float] = time.monotonic
-    # username -> open connections (sessions); channel names seen
+    # whether a channel still exists (the broker's is_live): counted channels that no
+    # longer do are forgotten when a limit is reached
+    live: Callable[[str], bool] = _always_live
+    # username -> open connections (sessions); channel -> the user who opened it
     connections: dict[str, set[Hashable]] = field(default_factory=dict)
-    channels: set[str] = field(default_factory=set)
+    channels: dict[str, str] = field(default_factory=dict)
+    _per_user: dict[str, int] = field(default_factory=dict)
+    _fruitless_prune: float | None = None
+    _prune_at: int = PRUNE_AT_LEAST
     _user_buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     # -- publications per second --
@@ -128,16 +144,54 @@ class Limits:
                 f"a connection may hold {self.max_subscriptions} subscriptions at most"
             )
 
-    def admit_channel(self, channel: str) -> None:
-        """Count a channel this server uses; refuse a new one above ``max_channels``."""
-        if not self.max_channels or channel in self.channels:
+    def admit_channel(self, channel: str, username: str) -> None:
+        """Count a channel ``username`` opens (publish or subscribe); refuse a new one when
+        the server holds ``max_channels`` live channels, or the user ``max_channels_per_user``.
+        """
+        if not (self.max_channels or self.max_channels_per_user) or channel in self.channels:
             return
-        if len(self.channels) >= self.max_channels:
-            raise _limited(
-                f"the server holds its maximum of {self.max_channels} channels; "
-                f"cannot open {channel!r}"
-            )
-        self.channels.add(channel)
+        if self._refusal(username) is not None:
+            self.prune()
+            refusal = self._refusal(username)
+            if refusal is not None:
+                raise _limited(f"{refusal}; cannot open {channel!r}")
+        self.channels[channel] = username
+        self._per_user[username] = self._per_user.get(username, 0) + 1
+        if len(self.channels) >= self._prune_at:
+            # recount whenever the table doubled: what is counted stays within twice
+            # what is live, at a constant cost per channel opened
+            self._fruitless_prune = None
+            self.prune()
+            self._prune_at = max(PRUNE_AT_LEAST, 2 * len(self.channels))
+
+    def _refusal(self, username: str) -> str | None:
+        if self.max_channels and len(self.channels) >= self.max_channels:
+            return f"the server holds its maximum of {self.max_channels} live channels"
+        share = self.max_channels_per_user
+        if share and self._per_user.get(username, 0) >= share:
+            return f"user {username!r} has opened {share} live channels, the limit"
+        return None
+
+    def prune(self) -> None:
+        """Forget the counted channels that no longer exist. At most once a
+        ``PRUNE_INTERVAL`` after a recount that freed nothing (it reads every channel)."""
+        now = self.clock()
+        if self._fruitless_prune is not None and now - self._fruitless_prune < PRUNE_INTERVAL:
+            return
+        gone = [channel for channel in self.channels if not self.live(channel)]
+        for channel in gone:
+            self.release_channel(channel)
+        self._fruitless_prune = None if gone else now
+
+    def release_channel(self, channel: str) -> None:
+        """Stop counting ``channel`` (it no longer exists)."""
+        username = self.channels.pop(channel, None)
+        if username is not None:
+            left = self._per_user[username] - 1
+            if left:
+                self._per_user[username] = left
+            else:
+                del self._per_user[username]
 
     # -- connections per user --
 

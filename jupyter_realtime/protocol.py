@@ -134,6 +134,8 @@ class Publication:
     ``payload`` is the JSON text of ``data``, or the raw bytes when ``binary``. Frames for
     each transport are computed on first use and kept in ``frames`` (keyed by the
     transport), so a publication is encoded once per publish, not once per subscriber.
+    Histories keep :meth:`bare` copies, so the cached frames live only as long as the
+    live delivery (a replay encodes again, on a copy that dies with it).
     """
 
     __slots__ = ("channel", "epoch", "offset", "ts", "sender", "payload", "binary", "frames")
@@ -185,6 +187,19 @@ class Publication:
         else:
             frame["data"] = orjson.Fragment(self.payload)
         return frame
+
+    def bare(self) -> Publication:
+        """The same publication without cached frames: what a history keeps, so that the
+        per-transport copies die with the live delivery instead of staying in memory."""
+        return Publication(
+            self.channel,
+            self.epoch,
+            self.offset,
+            self.payload,
+            binary=self.binary,
+            ts=self.ts,
+            sender=self.sender,
+        )
 
     def json(self) -> bytes:
         """The text frame (data, or data_b64 when binary), encoded once."""

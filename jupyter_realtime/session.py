@@ -285,7 +285,7 @@ class Session:
             if channel not in self.channels:
                 self.limits.check_subscriptions(held)
                 held += 1
-            self.limits.admit_channel(channel)
+            self.limits.admit_channel(channel, self.identity.username)
         info = self.identity.presence_info(self.id) if presence else None
         mine: list[str] = []  # registered by this call
         try:
@@ -365,7 +365,7 @@ def admit_publication(
     """
     policy.authorize(identity, "publish", channel)
     limits.take_publish(bucket)
-    limits.admit_channel(channel)
+    limits.admit_channel(channel, identity.username)
     hub.check_size(size)
 
 

@@ -17,6 +17,7 @@ from redis_fixtures import RedisServer
 
 from jupyter_realtime.brokers.base import Broker
 from jupyter_realtime.brokers.memory import MemoryBroker
+from jupyter_realtime.brokers.recovery import BEFORE_START
 from jupyter_realtime.protocol import Position, Publication
 
 pytestmark = pytest.mark.timeout(30)
@@ -98,13 +99,12 @@ async def publish(broker: Broker, channel: str, data: bytes, **kw: Any) -> Publi
 
 async def test_offsets_start_at_one_and_grow_by_one_in_one_epoch(new_broker: BrokerFactory):
     broker = await new_broker()
-    start = await broker.position("c")
-    assert start.offset == 0
+    assert await broker.position("c") == BEFORE_START
     pubs = [await publish(broker, "c", b'{"n":%d}' % i) for i in range(3)]
     assert [p.offset for p in pubs] == [1, 2, 3]
-    assert {p.epoch for p in pubs} == {start.epoch}
-    assert await broker.position("c") == Position(start.epoch, 3)
-    assert (await broker.position("other")).offset == 0
+    assert len({p.epoch for p in pubs}) == 1 and pubs[0].epoch != ""
+    assert await broker.position("c") == Position(pubs[0].epoch, 3)
+    assert await broker.position("other") == BEFORE_START
 
 
 async def test_history_newest_limit_oldest_first(new_broker: BrokerFactory):
@@ -244,3 +244,100 @@ async def test_epoch_is_stable_while_history_is_kept(new_broker: BrokerFactory):
         await publish(broker, "c", b"%d" % i)
     assert (await broker.position("c")).epoch == epoch
     assert (await broker.history("c")).position == Position(epoch, 11)
+
+
+# -- lifecycle: reads create nothing, idle channels are let go, resumes told the truth --
+
+
+async def test_reads_of_unknown_channels_create_nothing(new_broker: BrokerFactory):
+    broker = await new_broker()
+    for i in range(50):
+        name = f"unknown-{i}"
+        assert await broker.position(name) == BEFORE_START
+        result = await broker.history(name, limit=10)
+        assert result.publications == [] and result.position == BEFORE_START
+        resumed = await broker.history(name, since=Position("old-epoch", 3))
+        assert resumed.publications == [] and not resumed.recovered
+        assert await broker.presence(name) == []
+        assert not broker.is_live(name)
+    assert await broker.channels() == []
+
+
+async def test_a_position_read_before_the_channel_existed_resumes_recovered(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker(history_size=3)
+    before = await broker.position("c")
+    await publish(broker, "c", b"1")
+    await publish(broker, "c", b"2")
+    result = await broker.history("c", since=before)
+    assert [p.offset for p in result.publications] == [1, 2] and result.recovered
+    for i in range(3, 6):
+        await publish(broker, "c", b"%d" % i)
+    result = await broker.history("c", since=before)  # offsets 1 and 2 were pushed out
+    assert [p.offset for p in result.publications] == [3, 4, 5] and not result.recovered
+
+
+async def test_a_subscription_gives_an_unknown_channel_its_epoch(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await broker.subscribe("c")
+    position = await broker.position("c")
+    assert position.epoch != "" and position.offset == 0
+    pub = await publish(broker, "c", b"1")
+    assert pub.position == Position(position.epoch, 1)  # a subscriber sees no new epoch
+
+
+async def test_idle_history_expires_untouched_and_the_channel_is_let_go(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker(history_ttl=1.0, meta_ttl=600)
+    pub = await publish(broker, "idle", b"1")
+    await publish(broker, "busy", b"1")
+    assert broker.is_live("idle")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # no read of "idle" meanwhile: nothing touches it
+        await publish(broker, "busy", b"2")
+        if "idle" not in {info.channel for info in await broker.channels()}:
+            break
+        await asyncio.sleep(0.2)
+    assert "idle" not in {info.channel for info in await broker.channels()}
+    assert not broker.is_live("idle")
+    # its position is kept: a client that saw offset 1 lost nothing, one that did not did
+    assert await broker.position("idle") == pub.position
+    assert (await broker.history("idle", since=pub.position)).recovered
+    lost = await broker.history("idle", since=Position(pub.epoch, 0))
+    assert lost.publications == [] and not lost.recovered
+    again = await publish(broker, "idle", b"3")
+    assert again.position == Position(pub.epoch, 2)  # used again: the same epoch goes on
+
+
+async def test_a_channel_without_subscribers_presence_or_history_is_let_go(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker(history_size=0)
+    await broker.subscribe("c")
+    pub = await publish(broker, "c", b"1")
+    await broker.add_presence("c", "c1", {"client": "c1"})
+    assert broker.is_live("c")
+    await broker.unsubscribe("c")
+    assert broker.is_live("c")  # presence holds it
+    await broker.remove_presence("c", "c1")
+    assert not broker.is_live("c")
+    assert await broker.position("c") == pub.position
+    assert (await broker.history("c", since=pub.position)).recovered
+    assert not (await broker.history("c", since=Position(pub.epoch, 0))).recovered
+
+
+async def test_a_channel_forgotten_after_meta_ttl_starts_a_new_epoch(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker(history_ttl=0.5, meta_ttl=1.0)
+    pub = await publish(broker, "c", b"1")
+    deadline = time.monotonic() + 10
+    while await broker.position("c") != BEFORE_START and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert await broker.position("c") == BEFORE_START
+    again = await publish(broker, "c", b"2")
+    assert again.offset == 1 and again.epoch != pub.epoch
+    result = await broker.history("c", since=pub.position)
+    assert not result.recovered and [p.offset for p in result.publications] == [1]

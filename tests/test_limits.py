@@ -78,15 +78,47 @@ def test_subscriptions_and_channels() -> None:
     limits.check_subscriptions(1)
     with pytest.raises(RealtimeError, match="2 subscriptions"):
         limits.check_subscriptions(2)
-    limits.admit_channel("a")
-    limits.admit_channel("b")
-    limits.admit_channel("a")
-    with pytest.raises(RealtimeError, match="maximum of 2 channels"):
-        limits.admit_channel("c")
+    limits.admit_channel("a", "alice")
+    limits.admit_channel("b", "alice")
+    limits.admit_channel("a", "bob")
+    with pytest.raises(RealtimeError, match="maximum of 2 live channels"):
+        limits.admit_channel("c", "alice")
     unlimited = Limits()
     unlimited.check_subscriptions(10**6)
-    unlimited.admit_channel("c")
-    assert unlimited.channels == set()
+    unlimited.admit_channel("c", "alice")
+    assert unlimited.channels == {}
+
+
+def test_channels_count_while_live_only() -> None:
+    live = {"a", "b"}
+    clock = Clock()
+    limits = Limits(max_channels=2, live=live.__contains__, clock=clock)
+    limits.admit_channel("a", "alice")
+    limits.admit_channel("b", "alice")
+    with pytest.raises(RealtimeError, match="maximum of 2 live channels"):
+        limits.admit_channel("c", "alice")
+    live.discard("a")  # the broker let "a" go
+    clock.now += 2  # a recount that freed nothing is repeated a second later at most
+    limits.admit_channel("c", "alice")
+    assert limits.channels == {"b": "alice", "c": "alice"}
+
+
+def test_a_user_that_fills_its_share_does_not_lock_out_another() -> None:
+    clock = Clock()
+    live: set[str] = set()
+    limits = Limits(max_channels=10, max_channels_per_user=3, live=live.__contains__, clock=clock)
+    for name in ("m1", "m2", "m3"):
+        limits.admit_channel(name, "mallory")
+        live.add(name)
+    with pytest.raises(RealtimeError, match="'mallory' has opened 3 live channels"):
+        limits.admit_channel("m4", "mallory")
+    limits.admit_channel("a1", "alice")  # mallory's share is hers alone
+    live.add("a1")
+    limits.admit_channel("m1", "alice")  # a channel that exists costs nobody more
+    live.discard("m1")
+    clock.now += 2
+    limits.admit_channel("m4", "mallory")
+    assert sorted(limits.channels) == ["a1", "m2", "m3", "m4"]
 
 
 def test_over_budget_drops_the_largest_first() -> None:
@@ -115,3 +147,11 @@ async def test_outbox_budget_drops_the_largest_outbox_and_keeps_the_others() -> 
     assert slow.state is SessionState.CLOSED and big.disconnect is SLOW_CONSUMER
     assert reader.state is SessionState.OPEN and small.disconnect is None
     assert context.limits.connections == {"alice": {reader}}
+
+
+def test_channels_let_go_are_forgotten_without_reaching_a_limit() -> None:
+    live: set[str] = set()
+    limits = Limits(max_channels=100_000, live=live.__contains__, clock=Clock())
+    for i in range(50_000):  # each is let go at once: the table must not keep them
+        limits.admit_channel(f"c{i}", "alice")
+    assert len(limits.channels) < 2048

@@ -73,3 +73,13 @@ async def test_waiters_of_a_feed_that_never_started_fail():
         assert str(exc) == "lost"
     else:
         raise AssertionError("wait_ready should fail")
+
+
+async def test_a_feed_started_before_its_channel_existed_takes_its_first_epoch_quietly():
+    feed, delivered, gaps = make_feed(NO_EPOCH, 0)
+    assert feed.apply("e1", [pub(1)], strict=True)
+    assert delivered == [1] and gaps == [] and feed.position == Position("e1", 1)
+    late, delivered, gaps = make_feed(NO_EPOCH, 0)
+    assert not late.apply("e1", [pub(3)], strict=True)  # 1 and 2 must be read first
+    late.apply("e1", [pub(1), pub(2), pub(3)], 3)
+    assert delivered == [1, 2, 3] and gaps == []

@@ -89,7 +89,9 @@ async def test_long_poll_times_out_empty(server: Any) -> None:
         start = time.monotonic()
         r = await http.get(server.http("realtime/poll") + f"?channel=p2&cursor={first['cursor']}&timeout=0.3")
         elapsed = time.monotonic() - start
-    assert r.json() == {"messages": [], "cursor": first["cursor"]}
+    # the channel did not exist when the first cursor was taken (epoch ""); subscribing gave
+    # it an epoch, so the cursor may move to it, but nothing came
+    assert r.json()["messages"] == []
     assert 0.25 < elapsed < 3
 
 

@@ -6,8 +6,9 @@ is tested without a server.
 Keys of a channel ``C`` under the prefix ``P`` (the ``{C}`` hash tag keeps them in one
 slot, so each script touches one slot):
 
-* ``P:{C}:meta``: hash ``e`` (epoch) and ``o`` (newest offset). Its loss (Redis restarted
-  without persistence, expiry after ``meta_ttl``) is what starts a new epoch.
+* ``P:{C}:meta``: hash ``e`` (epoch) and ``o`` (newest offset), made by the first publish
+  or subscription (never by a read). Its loss (Redis restarted without persistence, expiry after
+  ``meta_ttl``) is what starts a new epoch.
 * ``P:{C}:history``: stream whose entry ids are ``<offset>-0`` and whose single field ``m``
   is the *blob*: ``[ts,sender,binary]`` as JSON, a newline, then the raw payload.
 * ``P:{C}:presence``: hash client id -> ``<node>|<info JSON>``.
@@ -26,6 +27,7 @@ from ..protocol import Publication
 
 __all__ = [
     "ADD_PRESENCE",
+    "OPEN",
     "PUBLISH",
     "READ",
     "REAP_PRESENCE",
@@ -35,7 +37,8 @@ __all__ = [
     "encode_blob",
 ]
 
-# A channel's epoch, made (with offset 0 and no history) when its meta key is missing.
+# A channel's epoch, made (with offset 0 and no history) when its meta key is missing;
+# only a publish or a subscription calls it.
 _ENSURE_EPOCH = """
 local function ensure_epoch(meta, stream, new_epoch)
   local epoch = redis.call('HGET', meta, 'e')
@@ -88,37 +91,54 @@ return {epoch, offset}
 """
 )
 
-# KEYS: meta, history. ARGV: epoch for a new channel, meta ttl ms, expiry cutoff (or ''),
-# history size, mode ('pos', 'latest' or 'after'), epoch and offset to read after (a
-# mismatched epoch reads from the oldest), limit (0: all). Returns {epoch, offset, entries}.
+# KEYS: meta, history. ARGV: expiry cutoff (or ''), history size, mode
+# ('pos', 'latest' or 'after'), epoch and offset to read after (a mismatched epoch reads
+# from the oldest), limit (0: all). Returns {epoch, offset, entries, first kept offset}.
+# Creates nothing and extends nothing: a channel without a meta key is {'', 0, {}, 1}
+# (before its start); the meta key lives meta_ttl after the last publish.
 READ = (
-    _ENSURE_EPOCH
-    + _TRIM_EXPIRED
+    _TRIM_EXPIRED
     + """
-local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
-if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then return {'', 0, {}, 1} end
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
-if ARGV[5] == 'pos' then return {epoch, offset, {}} end
-if ARGV[3] ~= '' then
-  local cutoff = tonumber(ARGV[3])
+if ARGV[3] == 'pos' then return {epoch, offset, {}, 0} end
+if ARGV[1] ~= '' then
+  local cutoff = tonumber(ARGV[1])
   while trim_expired(KEYS[2], cutoff) do end
 end
-local size = tonumber(ARGV[4])
+local size = tonumber(ARGV[2])
 if offset - size >= 1 then
   redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', offset - size + 1))
 end
 local count = {}
-if ARGV[8] ~= '0' then count = {'COUNT', ARGV[8]} end
+if ARGV[6] ~= '0' then count = {'COUNT', ARGV[6]} end
 local entries
-if ARGV[5] == 'latest' then
+if ARGV[3] == 'latest' then
   entries = redis.call('XREVRANGE', KEYS[2], '+', '-', unpack(count))
-elseif ARGV[6] == epoch then
-  local start = string.format('%d-0', tonumber(ARGV[7]) + 1)
+elseif ARGV[4] == epoch then
+  local start = string.format('%d-0', tonumber(ARGV[5]) + 1)
   entries = redis.call('XRANGE', KEYS[2], start, '+', unpack(count))
 else
   entries = redis.call('XRANGE', KEYS[2], '-', '+', unpack(count))
 end
-return {epoch, offset, entries}
+local first = offset + 1
+local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if head[1] then first = tonumber(string.match(head[1][1], '^(%d+)')) end
+return {epoch, offset, entries, first}
+"""
+)
+
+# KEYS: meta, history. ARGV: epoch for a new channel, meta ttl ms. A subscription gives
+# an unknown channel its epoch (offset 0), so subscribers hold a position in a real epoch.
+OPEN = (
+    _ENSURE_EPOCH
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
+  if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+end
+return 1
 """
 )
 

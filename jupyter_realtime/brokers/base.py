@@ -18,6 +18,12 @@ handler (the broker never imports the hub). Guarantees every broker gives:
   take its offset.
 * **Epochs.** A channel's epoch changes only when its history was lost; offsets start
   at 1 in a new epoch.
+* **Reads create nothing.** ``history``, ``position`` and ``presence`` of a channel that
+  does not exist leave no state behind; such a channel reports the position
+  :data:`~.recovery.BEFORE_START` (empty epoch, offset 0), and ``recovered`` is computed
+  by the one rule of :mod:`.recovery`.
+* **Lifecycle.** A channel with no subscribers, no presence and no history is let go;
+  its epoch and offset are kept for a documented time, so a resume is told the truth.
 * **Failure.** An operation that cannot reach the broker's store raises
   ``RealtimeError(unavailable)``; nothing is acknowledged that was not stored.
 """
@@ -83,6 +89,11 @@ class Broker(abc.ABC):
     def set_handler(self, handler: BrokerEventHandler) -> None:
         self.handler = handler
 
+    def is_live(self, channel: str) -> bool:
+        """Whether this server holds state of ``channel`` (subscribers, presence or
+        history it keeps): what ``max_channels`` counts. Never does I/O."""
+        return True
+
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; raise ``RealtimeError(unavailable)`` naming the address on failure."""
 
@@ -127,4 +138,5 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     async def channels(self) -> list[ChannelInfo]:
-        """Every channel with history or presence."""
+        """Every channel that exists: with history, presence (or, on this server,
+        subscribers)."""

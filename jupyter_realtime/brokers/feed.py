@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterable
 
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position, Publication
+from .recovery import BEFORE_START, NO_EPOCH
 
-__all__ = ["Feed"]
-
-NO_EPOCH = ""  # matches no epoch: reading after it reads from the oldest kept
+__all__ = ["NO_EPOCH", "Feed"]
 
 
 class Feed:
@@ -96,6 +95,8 @@ class Feed:
         reach the channel's newest offset, moves the feed there even if some were lost.
         """
         pubs = list(pubs)
+        if epoch != self.epoch and self.position == BEFORE_START:
+            self.epoch = epoch  # the channel came to life: its first epoch loses nothing
         if epoch != self.epoch:
             if strict:
                 return False

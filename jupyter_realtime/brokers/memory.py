@@ -1,13 +1,30 @@
 """The in-memory broker: the default, for one Jupyter server.
 
-Public name: :class:`MemoryBroker`. History lives in a bounded deque per channel; a
-restart of the server loses it, and the new process gives every channel a new epoch, so
-clients that resume learn of the gap (``recovered: false``) instead of missing messages.
-Everything runs on the event loop thread, so publish is atomic without locks.
+Public name: :class:`MemoryBroker`. History lives in a deque per channel; a restart of the
+server loses it, and the new process gives every channel a new epoch, so clients that
+resume learn of the gap (``recovered: false``) instead of missing messages. Everything
+runs on the event loop thread, so publish is atomic without locks.
+
+**Lifecycle.** A channel exists while it has subscribers (the hub's ``subscribe``),
+presence or history. Reads (``history``, ``position``, ``presence``) create nothing. A
+timer expires history older than ``history_ttl`` whether or not the channel is touched,
+and lets go of channels left with nothing; a channel let go keeps only its epoch and
+offset, for ``meta_ttl`` seconds, so that a client resuming from it is told the truth
+(and a channel used again continues its epoch). See ``docs/scaling.md``.
+
+**Bounded memory.** History is bounded per channel by count (``history_size``), age
+(``history_ttl``) and bytes (``history_bytes``), and server-wide by bytes
+(``history_bytes_total``): above it the oldest publications of the largest channels go
+first. Eviction moves a channel's first kept offset, so a resume from before it is
+``recovered: false``. History keeps bare publications (:meth:`Publication.bare`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import heapq
+import logging
 import secrets
 import time
 from collections import deque
@@ -15,86 +32,240 @@ from collections.abc import Callable
 from typing import Any
 
 from ..protocol import Position, Publication
+from . import recovery
 from .base import Broker, ChannelInfo, HistoryResult
 
-__all__ = ["MemoryBroker"]
+__all__ = ["MemoryBroker", "kept_size"]
+
+log = logging.getLogger("jupyter_realtime.brokers.memory")
+
+PUBLICATION_OVERHEAD = 320  # bytes a kept publication costs beyond its payload and sender
+EVICT_TO = 0.9  # above the server-wide budget, evict down to this fraction of it
+
+
+def kept_size(pub: Publication) -> int:
+    """The bytes a publication kept in history is counted as (an estimate of its memory)."""
+    return len(pub.payload) + len(pub.sender or "") + PUBLICATION_OVERHEAD
 
 
 class _Channel:
-    __slots__ = ("epoch", "offset", "history", "presence")
+    __slots__ = ("epoch", "offset", "history", "presence", "subscribed", "size")
 
-    def __init__(self, history_size: int) -> None:
-        self.epoch = secrets.token_hex(4)
-        self.offset = 0
-        self.history: deque[Publication] = deque(maxlen=history_size or None)
+    def __init__(self, epoch: str, offset: int) -> None:
+        self.epoch = epoch
+        self.offset = offset
+        self.history: deque[Publication] = deque()
         self.presence: dict[str, dict[str, Any]] = {}
+        self.subscribed = False
+        self.size = 0  # bytes of history, by kept_size
+
+    @property
+    def live(self) -> bool:
+        return bool(self.subscribed or self.presence or self.history)
+
+    @property
+    def first_kept(self) -> int:
+        return self.history[0].offset if self.history else self.offset + 1
 
 
 class MemoryBroker(Broker):
-    def __init__(self, *, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+    """``meta_ttl``: seconds a channel let go keeps its epoch and offset (0: forever).
+    ``history_bytes`` / ``history_bytes_total``: bytes of history per channel / for every
+    channel together (0: no limit). ``sweep_interval``: seconds between expiry sweeps
+    (default: a quarter of the shorter TTL, from 0.5 to 10 s)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        meta_ttl: float = 3600.0,
+        history_bytes: int = 64 << 20,
+        history_bytes_total: int = 256 << 20,
+        sweep_interval: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.clock = clock
+        self.meta_ttl = meta_ttl
+        self.history_bytes = history_bytes
+        self.history_bytes_total = history_bytes_total
+        ttls = [t for t in (self.history_ttl, meta_ttl) if t > 0]
+        self.sweep_interval = sweep_interval or min(10.0, max(0.5, min(ttls, default=40) / 4))
+        self.bytes = 0  # bytes of every channel's history
         self._channels: dict[str, _Channel] = {}
+        # channels let go: name -> (epoch, offset, forget at), oldest first
+        self._retired: dict[str, tuple[str, int, float]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
-    def _channel(self, name: str) -> _Channel:
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                self.sweep()
+            except Exception:  # never let the timer die: memory depends on it
+                log.exception("sweeping channels failed")
+
+    def sweep(self) -> None:
+        """Expire old history of every channel, let go of empty ones, forget old ones."""
+        now = self.clock()
+        for name, ch in list(self._channels.items()):
+            self._expire(ch, now)
+            if not ch.live:
+                self._retire(name, ch)
+        forgotten = []
+        for name, (_, _, until) in self._retired.items():  # oldest first
+            if until > now:
+                break
+            forgotten.append(name)
+        for name in forgotten:
+            del self._retired[name]
+
+    def is_live(self, channel: str) -> bool:
+        return channel in self._channels
+
+    def _open(self, name: str) -> _Channel:
+        """The channel, brought (back) to life: a channel let go continues its epoch."""
         ch = self._channels.get(name)
         if ch is None:
-            ch = self._channels[name] = _Channel(self.history_size)
+            old = self._retired.pop(name, None)
+            ch = _Channel(*old[:2]) if old else _Channel(secrets.token_hex(4), 0)
+            self._channels[name] = ch
         return ch
+
+    def _release(self, name: str, ch: _Channel) -> None:
+        if not ch.live:
+            self._retire(name, ch)
+
+    def _retire(self, name: str, ch: _Channel) -> None:
+        if self._channels.get(name) is not ch:
+            return
+        del self._channels[name]
+        if self.meta_ttl > 0:
+            until = self.clock() + self.meta_ttl
+        else:
+            until = float("inf")
+        self._retired[name] = (ch.epoch, ch.offset, until)
+
+    def _drop_oldest(self, ch: _Channel) -> None:
+        size = kept_size(ch.history.popleft())
+        ch.size -= size
+        self.bytes -= size
 
     def _expire(self, ch: _Channel, now: float) -> None:
         if self.history_ttl > 0:
             limit = now - self.history_ttl
             history = ch.history
             while history and history[0].ts < limit:
-                history.popleft()
+                self._drop_oldest(ch)
+
+    def _keep(self, ch: _Channel, pub: Publication) -> None:
+        kept = pub.bare()
+        ch.history.append(kept)
+        size = kept_size(kept)
+        ch.size += size
+        self.bytes += size
+        self._expire(ch, pub.ts)
+        while len(ch.history) > self.history_size or (
+            self.history_bytes and ch.size > self.history_bytes
+        ):
+            self._drop_oldest(ch)
+        if self.history_bytes_total and self.bytes > self.history_bytes_total:
+            self._evict(int(self.history_bytes_total * EVICT_TO))
+
+    def _evict(self, target: int) -> None:
+        """Drop the oldest publications of the largest channels until ``target`` bytes."""
+        heap = [(-ch.size, name) for name, ch in self._channels.items() if ch.history]
+        heapq.heapify(heap)
+        while self.bytes > target and heap:
+            _, name = heapq.heappop(heap)
+            ch = self._channels[name]
+            runner_up = -heap[0][0] if heap else 0
+            while ch.history and ch.size >= runner_up and self.bytes > target:
+                self._drop_oldest(ch)
+            if ch.history:
+                heapq.heappush(heap, (-ch.size, name))
+            else:
+                self._release(name, ch)
+        log.info("history above %d bytes in total: evicted down to %d", target, self.bytes)
+
+    # -- publish and read --
 
     async def publish(
         self, channel: str, payload: bytes, *, binary: bool, sender: str | None, ts: float
     ) -> Publication:
-        ch = self._channel(channel)
+        ch = self._open(channel)
         ch.offset += 1
         pub = Publication(
             channel, ch.epoch, ch.offset, payload, binary=binary, ts=ts, sender=sender
         )
         if self.history_size:
-            self._expire(ch, ts)
-            ch.history.append(pub)
+            self._keep(ch, pub)
         if self.handler is not None:
             self.handler.on_publication(pub)
+        self._release(channel, ch)
         return pub
+
+    def _position(self, channel: str) -> Position:
+        ch = self._channels.get(channel)
+        if ch is not None:
+            return Position(ch.epoch, ch.offset)
+        old = self._retired.get(channel)
+        return Position(old[0], old[1]) if old else recovery.BEFORE_START
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None
     ) -> HistoryResult:
-        ch = self._channel(channel)
-        self._expire(ch, self.clock())
-        position = Position(ch.epoch, ch.offset)
-        pubs = list(ch.history)
+        ch = self._channels.get(channel)
+        if ch is not None:
+            self._expire(ch, self.clock())
+        pubs = list(ch.history) if ch is not None else []
+        position = self._position(channel)
         if since is None:
-            return HistoryResult(pubs[-limit:] if limit else pubs, position)
-        if since.epoch != ch.epoch:
-            # A position from another epoch cannot be placed: the history it belonged to is
-            # gone. Offer what is kept, and say that it does not reach back.
-            return HistoryResult(pubs[:limit] if limit else pubs, position, False)
-        first = pubs[0].offset if pubs else ch.offset + 1
-        after = [p for p in pubs if p.offset > since.offset] if since.offset >= first else pubs
-        recovered = since.offset >= first - 1
-        return HistoryResult(after[:limit] if limit else after, position, recovered)
+            result = HistoryResult(pubs[-limit:] if limit else pubs, position)
+        else:
+            first = ch.first_kept if ch is not None else position.offset + 1
+            result = recovery.history_result(pubs, since, position, first, limit)
+        if ch is not None:
+            self._release(channel, ch)
+        result.publications = [p.bare() for p in result.publications]
+        return result
 
     async def position(self, channel: str) -> Position:
-        ch = self._channel(channel)
-        return Position(ch.epoch, ch.offset)
+        return self._position(channel)
+
+    async def subscribe(self, channel: str) -> None:
+        self._open(channel).subscribed = True
+
+    async def unsubscribe(self, channel: str) -> None:
+        ch = self._channels.get(channel)
+        if ch is not None:
+            ch.subscribed = False
+            self._release(channel, ch)
+
+    # -- presence --
 
     async def add_presence(self, channel: str, client: str, info: dict[str, Any]) -> None:
-        ch = self._channel(channel)
-        ch.presence[client] = info
+        self._open(channel).presence[client] = info
         if self.handler is not None:
             self.handler.on_join(channel, info)
 
     async def remove_presence(self, channel: str, client: str) -> None:
         ch = self._channels.get(channel)
         info = ch.presence.pop(client, None) if ch is not None else None
+        if ch is not None:
+            self._release(channel, ch)
         if info is not None and self.handler is not None:
             self.handler.on_leave(channel, info)
 

@@ -1,0 +1,154 @@
+"""What every part of the Redis broker shares: the connection, key names, and reads.
+
+Private to :mod:`jupyter_realtime.brokers.redis`, which assembles :class:`RedisCore`'s
+three parts: :mod:`._redis_store` (publish and read), :mod:`._redis_live` (live delivery
+over pub/sub) and :mod:`._redis_presence` (presence and heartbeats). Key layout and
+scripts: :mod:`._redis_scripts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from ..errors import ErrorCode, RealtimeError
+from ..protocol import Position, Publication
+from . import _redis_scripts as lua
+from .base import Broker
+from .feed import Feed
+
+__all__ = ["READY_TIMEOUT", "RedisCore", "Snapshot", "redact"]
+
+# epoch, newest offset, publications, first kept offset
+Snapshot = tuple[str, int, list[Publication], int]
+
+READY_TIMEOUT = 5.0  # seconds to wait for a new subscription (or the connection)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+class RedisCore(Broker):
+    """The state and helpers of :class:`~jupyter_realtime.brokers.redis.RedisBroker`.
+
+    ``key_prefix``: prefix of every key and pub/sub channel. ``presence_ttl``: seconds a
+    crashed server's clients stay present (heartbeats every third of it). ``meta_ttl``:
+    seconds an idle channel keeps its epoch and offset (0: forever). ``ping_interval``:
+    seconds of silence on the pub/sub connection before it is PINGed; without an answer
+    within as long again it is taken for dead and replaced.
+    """
+
+    def __init__(
+        self,
+        *,
+        key_prefix: str = "jupyter_realtime",
+        presence_ttl: float = 30.0,
+        meta_ttl: float = 30 * 86400.0,
+        ping_interval: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.prefix = key_prefix
+        self.presence_ttl = presence_ttl
+        self.meta_ttl = max(meta_ttl, self.history_ttl) if meta_ttl > 0 else 0.0
+        self.ping_interval = ping_interval
+        self.node = secrets.token_hex(8)
+        self.connected = False
+        self._feeds: dict[str, Feed] = {}
+        self._present: dict[str, dict[str, dict[str, Any]]] = {}  # ours, to restore
+        self._published: dict[str, float] = {}  # channel -> when this server last kept one
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pubsub: Any = None
+        self._up = asyncio.Event()  # set while the pub/sub connection is live
+        self._closing = False
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            self.url or "redis://127.0.0.1:6379/0",
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._publish = self._redis.register_script(lua.PUBLISH)
+        self._read_script = self._redis.register_script(lua.READ)
+        self._open = self._redis.register_script(lua.OPEN)
+        self._add = self._redis.register_script(lua.ADD_PRESENCE)
+        self._remove = self._redis.register_script(lua.REMOVE_PRESENCE)
+        self._reap_script = self._redis.register_script(lua.REAP_PRESENCE)
+
+    # -- names --
+
+    def _key(self, channel: str, kind: str) -> str:
+        return f"{self.prefix}:{{{channel}}}:{kind}"
+
+    def _topic(self, channel: str) -> str:
+        return f"{self.prefix}:{{{channel}}}"
+
+    def _node_key(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}"
+
+    def _unavailable(self, exc: BaseException) -> RealtimeError:
+        return RealtimeError(
+            ErrorCode.UNAVAILABLE, f"Redis at {redact(self.url)} is unavailable: {exc}"
+        )
+
+    @property
+    def _presence_ms(self) -> int:
+        return max(1, int(self.presence_ttl * 1000))
+
+    @property
+    def _roster_ms(self) -> int:
+        # a presence hash outlives its servers' heartbeats by far: the live servers reap a
+        # dead server's clients (announcing their leaves) long before the hash could expire;
+        # its expiry only cleans up after every server is gone
+        return self._presence_ms * 10
+
+    # -- reads (shared by the store and live delivery) --
+
+    async def _idempotent(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a script that may safely run twice (a read, the epoch of a new channel),
+        once more if the connection turns out to be dead: after Redis restarted, the pooled
+        connections are stale and redis-py's own retry does not always get past them."""
+        try:
+            return await script(keys, args)
+        except RedisConnectionError:
+            pass
+        try:
+            return await script(keys, args)
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _read(
+        self, channel: str, mode: str, after: Position | None = None, limit: int | None = None
+    ) -> Snapshot:
+        """One READ script: ``pos`` (position only), ``latest`` (the newest ``limit``) or
+        ``after`` (the first ``limit`` after ``after``). Creates nothing."""
+        ttl = self.history_ttl
+        args: list[Any] = [
+            repr(time.time() - ttl) if ttl > 0 else "",
+            self.history_size,
+            mode,
+            after.epoch if after else "",
+            after.offset if after else 0,
+            limit or 0,
+        ]
+        keys = [self._key(channel, "meta"), self._key(channel, "history")]
+        raw_epoch, offset, entries, first = await self._idempotent(self._read_script, keys, args)
+        epoch = raw_epoch.decode()
+        pubs = lua.decode_entries(channel, epoch, entries)
+        return epoch, int(offset), pubs[::-1] if mode == "latest" else pubs, int(first)
