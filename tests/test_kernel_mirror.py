@@ -114,3 +114,95 @@ async def test_mirrored_cell_in_order_with_rich_outputs(
     assert body[6]["data"]["application/json"] == {"k": [1, 2]}
     assert body[7]["data"]["text/plain"] == "42"
     assert data[-1]["status"] == "ok" and data[-1]["duration"] >= 0
+
+
+async def test_a_print_loop_is_coalesced_and_threads_are_mirrored(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    async with started_kernel(jp_fetch, jp_serverapp) as kernel:
+        await execute(kernel, "%load_ext jupyter_realtime\n%realtime mirror mirror:loop")
+        shown = await execute(kernel, "for i in range(100_000):\n    print(f'line {i}')")
+        shown += await execute(
+            kernel,
+            """
+            import threading
+            from IPython.display import display
+            def work():
+                print("from a thread")
+                display({"text/plain": "display from a thread"}, raw=True)
+            t = threading.Thread(target=work)
+            t.start(); t.join()
+            """,
+        )
+        await execute(kernel, "%realtime mirror off")
+        await execute(kernel, "print('not mirrored')")
+        data = await mirrored(server, "mirror:loop", n=4)
+
+    lines = text_of(shown).splitlines()
+    assert lines[:100_000] == [f"line {i}" for i in range(100_000)]  # the cell's own output
+    cells = [d for d in data if d["type"] == "cell_start"]
+    assert len(cells) == 4  # the loop, the thread, `mirror off` (ended at once); not the last
+    loop = [d for d in data if d["cell"] == cells[1]["cell"] and d["type"] == "stream"]
+    assert 1 <= len(loop) < 200  # far fewer publications than prints
+    text = "".join(d["text"] for d in loop)
+    assert text.endswith("line 99999\n")  # the last line always arrives
+    assert text.startswith("line 0\n")
+    skipped = sum(d.get("skipped", {}).get("lines", 0) for d in loop)
+    print(len(loop), "publications,", skipped, "lines cut,", len(text), "characters")
+    assert text.count("\nline ") + 1 + skipped == 100_000  # every line sent or counted as cut
+    threaded = [d for d in data if d["cell"] == cells[2]["cell"]]
+    assert [d["type"] for d in threaded] == ["cell_start", "stream", "display_data", "cell_end"]
+    assert threaded[1]["text"] == "from a thread\n"
+    assert threaded[2]["data"]["text/plain"] == "display from a thread"
+    assert not any("print('not mirrored')" in d.get("code", "") for d in data)
+    assert not any(d.get("text") == "not mirrored\n" for d in data)
+
+
+async def test_errors_and_in_place_updates_are_mirrored(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    async with started_kernel(jp_fetch, jp_serverapp) as kernel:
+        await execute(kernel, "%load_ext jupyter_realtime")
+        await execute(
+            kernel,
+            """
+            %%realtime mirror mirror:bar
+            import time
+            from IPython.display import clear_output
+            for i in range(5):
+                clear_output(wait=True)
+                print(f"step {i}")
+                time.sleep(0.3)
+            """,
+        )
+        shown = await execute(
+            kernel,
+            """
+            %%realtime mirror mirror:bar
+            print("before")
+            raise ValueError("boom")
+            """,
+            ok=False,
+        )
+        assert text_of(shown) == "before\n"
+        data = await mirrored(server, "mirror:bar", n=2)
+
+    first = [d for d in data if d["cell"] == data[0]["cell"]]
+    kinds = [d["type"] for d in first]
+    assert kinds.count("clear_output") >= 3 and all(d["wait"] for d in first if "wait" in d)
+    # replaying the messages as Jupyter does leaves only the last step
+    shown_text = ""
+    waiting = False
+    for d in first:
+        if d["type"] == "clear_output":
+            waiting = True
+        elif d["type"] == "stream":
+            shown_text = d["text"] if waiting else shown_text + d["text"]
+            waiting = False
+    assert shown_text == "step 4\n"
+    second = [d for d in data if d["cell"] != data[0]["cell"]]
+    assert [d["type"] for d in second] == ["cell_start", "stream", "error", "cell_end"]
+    error = second[2]
+    assert error["ename"] == "ValueError" and error["evalue"] == "boom"
+    assert any("boom" in line for line in error["traceback"])
+    assert second[3]["status"] == "error"

@@ -13,6 +13,7 @@ idempotency keys keep a reconnection from doubling anything. IPython's ``pre_run
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import sys
@@ -34,6 +35,7 @@ log = logging.getLogger("jupyter_realtime.kernel")
 
 FOLLOWED = 200  # cells whose late output (threads that outlive them) is still mirrored
 CODE_CHARS = 20_000
+FLUSH_TIMEOUT = 3.0  # seconds close() waits for what was mirrored to reach the server
 
 
 class RealtimeMirror(Configurable):
@@ -111,6 +113,7 @@ class Mirror:
         self._thread = threading.Thread(target=self._run, name="jupyter-realtime-mirror")
         self._thread.daemon = True
         self._thread.start()
+        atexit.register(self.close)  # a kernel shut down after a cell still sends its end
 
     def close(self) -> None:
         """Remove the hooks and events, publish what is pending, stop the flusher."""
@@ -123,10 +126,22 @@ class Mirror:
                 self.shell.events.unregister(name, getattr(self, name))
             except ValueError:
                 pass
+        atexit.unregister(self.close)
         self._stop = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
+        for channel in self._channels.values():
+            try:
+                channel.flush(timeout=FLUSH_TIMEOUT)
+            except RealtimeError:
+                pass
+
+    def count(self) -> int:
+        """The running cell's execution count (IPython 9 counts it before running it)."""
+        import IPython
+
+        return int(self.shell.execution_count) - (IPython.version_info[0] >= 9)
 
     def parent_id(self) -> str:
         """The msg_id of the execute request being run (what its outputs' parent is)."""
@@ -142,7 +157,7 @@ class Mirror:
         while len(self.cells) > FOLLOWED:
             self.cells.popitem(last=False)
         self._started.setdefault(cell, time.time())
-        start: dict[str, Any] = {"v": VERSION, "execution_count": self.shell.execution_count}
+        start: dict[str, Any] = {"v": VERSION, "execution_count": self.count()}
         if self.settings.include_code:
             start["code"] = code[:CODE_CHARS]
         start["time"] = self._started[cell]
@@ -157,7 +172,7 @@ class Mirror:
             stream.flush()  # this cell's text reaches the hooks before its end
         payload: dict[str, Any] = {
             "status": "error" if error is not None else "ok",
-            "execution_count": self.shell.execution_count if count is None else count,
+            "execution_count": self.count() if count is None else count,
             "duration": round(time.time() - self._started.pop(cell), 6),
         }
         for channel in channels:

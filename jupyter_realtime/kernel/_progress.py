@@ -22,6 +22,8 @@ from ..errors import RealtimeError
 
 __all__ = ["progress"]
 
+FLUSH_TIMEOUT = 5.0  # seconds close() waits for the server to have the final state
+
 
 class progress(_tqdm):  # type: ignore[misc,valid-type]  # noqa: N801 (named as tqdm is)
     """``tqdm(iterable, **tqdm_kwargs)`` that publishes its state to ``channel``.
@@ -57,14 +59,21 @@ class progress(_tqdm):  # type: ignore[misc,valid-type]  # noqa: N801 (named as 
         return shown
 
     def close(self) -> None:
-        was_open = getattr(self, "_rt_open", False)
-        super().close()
+        was_open = getattr(self, "_rt_open", False) and not self.disable
+        super().close()  # sets disable
         if was_open:
             self._rt_open = False
-            self._rt_publish(done=True)  # the exact final state
+            self._rt_publish(done=True, closing=True)  # the exact final state ...
+            for channel, _ in self._rt_targets:  # ... sent before a script can exit
+                try:
+                    channel.flush(timeout=FLUSH_TIMEOUT)
+                except RealtimeError as exc:
+                    _warn(
+                        f"the final state of the bar may not have reached {channel.name!r}: {exc}"
+                    )
 
-    def _rt_publish(self, done: bool) -> None:
-        if not self._rt_targets or getattr(self, "disable", False):
+    def _rt_publish(self, done: bool, closing: bool = False) -> None:
+        if not self._rt_targets or (self.disable and not closing):
             return
         self._rt_last = time.monotonic()
         state = self.format_dict
