@@ -26,7 +26,7 @@ import anyio
 
 from ..errors import RealtimeError
 from ..protocol import Position, validate_channel
-from ._errors import BadRequest, GapError
+from ._errors import BadRequest, ConnectionLost, GapError
 from ._message import Message
 
 if TYPE_CHECKING:
@@ -126,8 +126,20 @@ class AsyncChannel:
         return [Position(r["epoch"], r["offset"]) for r in results]
 
     async def flush(self, *, timeout: float | None = None) -> None:
-        """Wait until the server has answered every publication queued before this call."""
-        await self.client.request("ping", timeout=timeout)
+        """Wait until the server has answered every publication queued before this call.
+
+        A ping lost with the connection is sent again (keyed publications before it are
+        sent again too, so its reply still comes after theirs).
+        """
+        limit = self.client.timeout if timeout is None else timeout
+        deadline = anyio.current_time() + limit
+        while True:
+            try:
+                await self.client.request("ping", timeout=deadline - anyio.current_time())
+                break
+            except ConnectionLost:
+                if anyio.current_time() >= deadline:
+                    raise
         self._raise_pending_error()
 
     def _done(self, p: Pending) -> None:
