@@ -185,7 +185,19 @@ async def test_errors_and_in_place_updates_are_mirrored(
             ok=False,
         )
         assert text_of(shown) == "before\n"
+        await execute(kernel, "%config RealtimeMirror.max_bundle_bytes = 5000")
+        shown = await execute(
+            kernel,
+            """
+            %%realtime mirror mirror:big
+            import os
+            from IPython.display import Image
+            Image(data=b"\\x89PNG\\r\\n\\x1a\\n" + os.urandom(30_000))
+            """,
+        )
+        assert len(shown[-1]["data"]["image/png"]) > 40_000  # the cell shows it all
         data = await mirrored(server, "mirror:bar", n=2)
+        (big,) = [d for d in await mirrored(server, "mirror:big") if d["type"] == "execute_result"]
 
     first = [d for d in data if d["cell"] == data[0]["cell"]]
     kinds = [d["type"] for d in first]
@@ -206,3 +218,5 @@ async def test_errors_and_in_place_updates_are_mirrored(
     assert error["ename"] == "ValueError" and error["evalue"] == "boom"
     assert any("boom" in line for line in error["traceback"])
     assert second[3]["status"] == "error"
+    assert "image/png" not in big["data"] and big["truncated"]["image/png"] > 40_000
+    assert "[not mirrored: image/png (" in big["data"]["text/plain"]

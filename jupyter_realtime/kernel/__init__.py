@@ -25,6 +25,7 @@ def load_ipython_extension(shell: Any) -> None:
     if _state.mirror is not None:
         return
     settings = RealtimeMirror(parent=shell)
+    shell.configurables.append(settings)  # so that `%config RealtimeMirror` finds it
     _state.mirror = mirror = Mirror(shell, settings, default_client)
     shell.register_magics(RealtimeMagics(shell, mirror))
     if settings.channel:

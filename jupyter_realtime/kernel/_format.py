@@ -164,17 +164,22 @@ class Batcher:
                     out[i] = None
 
     def _hold_partial(self, messages: list[tuple[str, dict[str, Any]]], ending: Any) -> None:
-        """Keep the unfinished last line of each stream that ends the tick for its cell."""
-        last: dict[tuple[str, str], int] = {}
+        """Keep the unfinished last line of each stream with nothing else after it in its cell."""
+        trailing: dict[tuple[str, str], list[int]] = {}
         for i, (channel, msg) in enumerate(messages):
-            last[(channel, msg["cell"])] = i
-        for i in last.values():
-            channel, msg = messages[i]
-            if msg["type"] != "stream" or msg["cell"] in ending or msg["text"].endswith("\n"):
-                continue
-            cut = msg["text"].rfind("\n") + 1
-            self._partial[(channel, msg["cell"], msg["name"])] = [msg["text"][cut:], 0]
-            msg["text"] = msg["text"][:cut]
+            run = trailing.setdefault((channel, msg["cell"]), [])
+            if msg["type"] != "stream":
+                run.clear()
+            else:
+                run.append(i)
+        for run in trailing.values():
+            for i in run:
+                channel, msg = messages[i]
+                if msg["cell"] in ending or msg["text"].endswith("\n"):
+                    continue
+                cut = msg["text"].rfind("\n") + 1
+                self._partial[(channel, msg["cell"], msg["name"])] = [msg["text"][cut:], 0]
+                msg["text"] = msg["text"][:cut]
 
     def _release(self, channel: str, cell: str, out: list[Any]) -> None:
         for key in [k for k in self._partial if k[0] == channel and k[1] == cell]:

@@ -80,9 +80,7 @@ class Mirror:
         self.last_error: BaseException | None = None
         self._channels: dict[str, Any] = {}
         self._started: dict[str, float] = {}
-        self._batcher = Batcher(
-            Limits(settings.stream_chars, settings.max_outputs, settings.max_bundle_bytes)
-        )
+        self._batcher = Batcher()
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -232,6 +230,10 @@ class Mirror:
             events.append(self.events.popleft())
         if not events:
             return
+        settings = self.settings  # read each tick: `%config RealtimeMirror.<name>` applies at once
+        self._batcher.limits = Limits(
+            settings.stream_chars, settings.max_outputs, settings.max_bundle_bytes
+        )
         for channel, msg in self._batcher.tick(events):
             if "data" in msg:
                 msg["data"], cut = limit_bundle(msg["data"], self.settings.max_bundle_bytes)
