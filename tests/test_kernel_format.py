@@ -64,13 +64,25 @@ def test_updates_coalesce_and_clear_output_drops_what_it_clears() -> None:
     assert [m["type"] for m in out] == ["display_data", "stream", "clear_output"]
 
 
-def test_too_many_displays_at_once_keep_the_newest_with_a_marker() -> None:
+def test_displays_over_the_rate_wait_their_turn_in_order() -> None:
     b = Batcher(Limits(outputs=3))
     events = [("display_data", "ch", "c1", {"data": {"i": i}}) for i in range(10)]
-    out = [m for _, m in b.tick([*events, ("cell_end", "ch", "c1", {})])]
-    assert out[0] == {"type": "stream", "cell": "c1", "name": "stderr",
-                      "text": "[7 outputs not mirrored: more than 3 at once]\n"}  # fmt: skip
-    assert [m["data"]["i"] for m in out[1:4]] == [7, 8, 9] and out[4]["type"] == "cell_end"
+    ticks = [b.tick([*events, ("cell_end", "ch", "c1", {})])]
+    while b.waiting:
+        ticks.append(b.tick([]))
+    shown = [[m["data"]["i"] if "data" in m else m["type"] for _, m in t] for t in ticks]
+    assert shown == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, "cell_end"]]
+
+
+def test_a_backlog_over_its_bound_drops_its_oldest_displays_with_a_marker() -> None:
+    b = Batcher(Limits(outputs=2, backlog=3))
+    events = [("display_data", "ch", "c1", {"data": {"i": i}}) for i in range(10)]
+    first = [m["data"]["i"] for _, m in b.tick(events)]
+    rest = [m for _, m in b.tick([])] + [m for _, m in b.tick([])]
+    assert first == [0, 1]
+    assert rest[0] == {"type": "stream", "cell": "c1", "name": "stderr",
+                       "text": "[5 outputs not mirrored: more than 3 waiting]\n"}  # fmt: skip
+    assert [m["data"]["i"] for m in rest[1:]] == [7, 8, 9]
 
 
 def test_a_bundle_over_the_limit_loses_its_largest_entries_with_a_marker() -> None:

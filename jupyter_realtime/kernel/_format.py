@@ -31,7 +31,8 @@ class Limits:
     """How much one tick may publish. Defaults as in ``docs/kernel.md``."""
 
     stream_chars: int = 32_768  # text of one stream per tick; more is cut in the middle
-    outputs: int = 40  # display_data/execute_result per channel per tick; older ones dropped
+    outputs: int = 40  # display_data/execute_result per channel per tick; more wait their turn
+    backlog: int = 1000  # messages waiting their turn; beyond, the oldest displays are dropped
     bundle_bytes: int = 512 * 1024  # one MIME bundle; larger entries are replaced by a marker
 
 
@@ -92,14 +93,16 @@ class Batcher:
     holding back an unfinished last line for at most one tick, and cut with :func:`cut_text`
     beyond ``limits.stream_chars``. An ``update_display_data`` replaced by a later one for the
     same display in the tick is dropped, as are outputs removed by a ``clear_output`` in the
-    tick. Over ``limits.outputs`` displays per channel and tick, the oldest are dropped with a
-    marker. ``cell_start``, ``cell_end``, errors and progress are never dropped.
+    tick. Over ``limits.outputs`` displays per channel and tick, the rest of that channel's
+    messages wait for the next tick, in order; when more than ``limits.backlog`` wait, the
+    oldest waiting displays are dropped, with a marker. Nothing else is ever dropped.
     """
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         # unfinished last lines: (channel, cell, name) -> [text, ticks held]
         self._partial: dict[tuple[str, str, str], list[Any]] = {}
+        self._backlog: list[tuple[str, dict[str, Any]]] = []  # ready, waiting their turn
 
     def tick(self, events: list[Event]) -> list[tuple[str, dict[str, Any]]]:
         """The messages for one tick's ``events``, as ``(channel, message)`` in order."""
@@ -142,7 +145,12 @@ class Batcher:
                 msg["text"], skipped = cut_text(msg["text"], self.limits.stream_chars)
                 if skipped:
                     msg["skipped"] = skipped
-        return self._cap_outputs([m for m in messages if m[1].get("text") != ""])
+        return self._pace([*self._backlog, *(m for m in messages if m[1].get("text") != "")])
+
+    @property
+    def waiting(self) -> int:
+        """Messages ready but held back by the rate of displays."""
+        return len(self._backlog)
 
     # -- helpers --
 
@@ -196,29 +204,36 @@ class Batcher:
             else:
                 held[1] += 1
 
-    def _cap_outputs(
-        self, messages: list[tuple[str, dict[str, Any]]]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Over ``limits.outputs`` displays in a channel: the oldest go, a marker says so."""
-        excess: dict[str, int] = {}
+    def _pace(self, messages: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        """At most ``limits.outputs`` displays per channel now; the rest waits, in order."""
+        counts: dict[str, int] = {}
+        now: list[tuple[str, dict[str, Any]]] = []
+        self._backlog = []
         for channel, msg in messages:
             if msg["type"] in DISPLAYS:
-                excess[channel] = excess.get(channel, 0) + 1
-        excess = {c: n - self.limits.outputs for c, n in excess.items() if n > self.limits.outputs}
-        if not excess:
-            return messages
+                counts[channel] = counts.get(channel, 0) + 1
+            if counts.get(channel, 0) > self.limits.outputs:
+                self._backlog.append((channel, msg))
+            else:
+                now.append((channel, msg))
+        excess = len(self._backlog) - self.limits.backlog
+        if excess > 0:
+            self._drop_oldest_displays(excess)
+        return now
+
+    def _drop_oldest_displays(self, excess: int) -> None:
         kept: list[tuple[str, dict[str, Any]]] = []
-        for channel, msg in messages:
-            left = excess.get(channel, 0)
-            if left and msg["type"] in DISPLAYS:
-                if left > 0:  # the first one dropped: the marker goes where they were
-                    limit = self.limits.outputs
-                    text = f"[{left} outputs not mirrored: more than {limit} at once]\n"
-                    marker = {"type": "stream", "cell": msg["cell"], "name": "stderr", "text": text}
-                    kept.append((channel, marker))
-                    excess[channel] = -(left - 1)
-                else:
-                    excess[channel] = left + 1
-                continue
-            kept.append((channel, msg))
-        return kept
+        dropped: dict[str, tuple[int, str]] = {}  # channel -> (count, cell of the first)
+        for channel, msg in self._backlog:
+            if excess > 0 and msg["type"] in DISPLAYS:
+                count, cell = dropped.get(channel, (0, msg["cell"]))
+                dropped[channel] = (count + 1, cell)
+                excess -= 1
+            else:
+                kept.append((channel, msg))
+        for channel, (count, cell) in dropped.items():
+            text = f"[{count} outputs not mirrored: more than {self.limits.backlog} waiting]\n"
+            kept.insert(
+                0, (channel, {"type": "stream", "cell": cell, "name": "stderr", "text": text})
+            )
+        self._backlog = kept

@@ -121,9 +121,11 @@ class RealtimeMagics(Magics):
             raise UsageError("%realtime mirror CHANNEL, or %realtime mirror off")
         self._start(args[0])
         mirror.every = args[0]
-        hist = getattr(self.shell, "history_manager", None)
-        code = hist.input_hist_raw[-1] if hist is not None and hist.input_hist_raw else ""
-        mirror.follow(mirror.parent_id(), args[0], code)
+        cell = mirror.parent_id()
+        if cell:  # the rest of this cell too (none when loaded by configuration)
+            hist = getattr(self.shell, "history_manager", None)
+            code = hist.input_hist_raw[-1] if hist is not None and hist.input_hist_raw else ""
+            mirror.follow(cell, args[0], code)
 
     def _watch(self, name: str, limit: int) -> None:
         from ._watch import Watch

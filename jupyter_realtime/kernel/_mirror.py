@@ -35,6 +35,7 @@ log = logging.getLogger("jupyter_realtime.kernel")
 
 FOLLOWED = 200  # cells whose late output (threads that outlive them) is still mirrored
 CODE_CHARS = 20_000
+WIDGET = "application/vnd.jupyter.widget-view+json"
 FLUSH_TIMEOUT = 3.0  # seconds close() waits for what was mirrored to reach the server
 
 
@@ -54,8 +55,12 @@ class RealtimeMirror(Configurable):
         "cut in the middle, keeping the last line. Default: 32768."
     )  # fmt: skip
     max_outputs = Int(
-        40, config=True, help="Displays published per channel per tick; older ones are "
-        "dropped with a marker. Default: 40."
+        40, config=True, help="Displays published per channel per tick; the channel's "
+        "next messages wait for the next tick. Default: 40."
+    )  # fmt: skip
+    max_waiting = Int(
+        1000, config=True, help="Mirrored messages waiting for their turn behind the "
+        "max_outputs limit; beyond, the oldest displays are dropped with a marker. Default: 1000."
     )  # fmt: skip
     max_bundle_bytes = Int(
         512 * 1024, config=True, help="Bytes of one MIME bundle; larger entries are "
@@ -223,17 +228,22 @@ class Mirror:
             except Exception:
                 log.exception("the output mirror failed to publish")
         self.flush_once()
+        for _ in range(100):  # closing: what waits for its turn goes now
+            if not self._batcher.waiting:
+                break
+            self.flush_once()
 
     def flush_once(self) -> None:
         events: list[Event] = []
         while self.events:
             events.append(self.events.popleft())
-        if not events:
+        if not events and not self._batcher.waiting:
             return
         settings = self.settings  # read each tick: `%config RealtimeMirror.<name>` applies at once
         self._batcher.limits = Limits(
-            settings.stream_chars, settings.max_outputs, settings.max_bundle_bytes
-        )
+            settings.stream_chars, settings.max_outputs, settings.max_bundle_bytes,
+            settings.max_waiting,
+        )  # fmt: skip
         for channel, msg in self._batcher.tick(events):
             if "data" in msg:
                 msg["data"], cut = limit_bundle(msg["data"], self.settings.max_bundle_bytes)
@@ -253,8 +263,11 @@ def _payload(kind: str, content: dict[str, Any]) -> dict[str, Any] | None:
         return {"name": content.get("name", "stdout"), "text": content.get("text", "")}
     if kind in ("display_data", "update_display_data"):
         transient = content.get("transient") or {}
+        data = content.get("data", {})
+        if WIDGET in data:  # a widget view cannot be shown without its kernel: its text can
+            data = {k: v for k, v in data.items() if k != WIDGET}
         return {
-            "data": content.get("data", {}),
+            "data": data,
             "metadata": content.get("metadata", {}),
             "display_id": transient.get("display_id"),
         }
