@@ -28,6 +28,9 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
             for epoch in range(3):
                 print(f"epoch {{epoch}}")
             display(Image(data={image!r}))
+            from jupyter_realtime import progress
+            for _ in progress(range(3), desc="steps"):  # to the cell's mirror channel
+                pass
             """,
         )
         await mirrored(server, "watch:log")  # the run is over; nobody watched it
@@ -46,6 +49,11 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
             assert "epoch 0\nepoch 1\nepoch 2\n" in text
             assert "In [2]" in text  # the header of the mirrored cell
             assert "['image/png', 'text/plain']" in text
+            shown = await execute(
+                watcher,
+                "print([(b.value, b.max, b.bar_style, l.value) for b, l in view._bars.values()])",
+            )
+            assert text_of(shown).startswith("[(3.0, 3.0, 'success', 'steps 3/3 ")  # and its rate
 
             await execute(runner, "%%realtime mirror watch:log\nprint('live line')")
             shown = await execute(
@@ -183,3 +191,27 @@ async def test_progress_in_a_terminal_script(server: Any) -> None:
     async with AsyncClient(server.http(), server.token) as client:
         last = (await client.channel("prog:script").history(limit=1))[0].data
     assert (last["n"], last["total"], last["done"]) == (30, 30, True)
+
+
+async def test_enabled_for_every_kernel_by_ipython_config(
+    server: Any, jp_fetch: Any, jp_serverapp: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_kernel_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["jupyter_realtime"]\n'
+        'c.RealtimeMirror.channel = "config:all"\n'
+    )
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))  # the kernel inherits the environment
+    async with started_kernel(jp_fetch, jp_serverapp) as kernel:
+        await execute(kernel, "print('mirrored by configuration')")
+        shown = await execute(kernel, "%realtime mirror")
+        assert text_of(shown).startswith("mirroring: 'config:all'; ")
+        await execute(kernel, "%unload_ext jupyter_realtime")
+        await execute(kernel, "print('after unload')")
+        await execute(kernel, "%load_ext jupyter_realtime\n%realtime mirror config:all")
+        await execute(kernel, "print('loaded again')")
+        data = await mirrored(server, "config:all", n=3)
+    texts = [d["text"] for d in data if d["type"] == "stream"]
+    assert "mirrored by configuration\n" in texts and "loaded again\n" in texts
+    assert "after unload\n" not in texts

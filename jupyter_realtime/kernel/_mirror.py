@@ -96,7 +96,7 @@ class Mirror:
     def channel(self, name: str) -> Any:
         """The client's channel ``name``; connects on first use (errors raise here)."""
         channel = self._channels.get(name)
-        if channel is None:
+        if channel is None or channel.client.state.value == "closed":  # a new client if it died
             channel = self._channels[name] = self._client_factory().channel(name)
         return channel
 
@@ -111,6 +111,7 @@ class Mirror:
         if not hooks.active:
             raise RuntimeError("mirroring needs an IPython kernel (ipykernel) to hook into")
         self._hooks = hooks
+        self._stop = False
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
         self._thread = threading.Thread(target=self._run, name="jupyter-realtime-mirror")
