@@ -97,3 +97,24 @@ def test_a_bundle_over_the_limit_loses_its_largest_entries_with_a_marker() -> No
     assert limit_bundle(data, 1 << 20) == (data, {})
     kept, removed = limit_bundle({"text/plain": "x" * 5000}, 1000)  # text alone is cut
     assert removed == {} and len(kept["text/plain"]) < 1200
+
+
+def test_an_in_place_loop_of_clear_and_print_leaves_one_clear_and_the_last_text() -> None:
+    b = Batcher()
+    events: list[tuple[str, str, str, dict]] = []
+    for i in range(50_000):  # clear_output(wait=True); print(i): linear, not quadratic
+        events += [("clear_output", "ch", "c1", {"wait": True}), stream(f"{i}\n")]
+    out = [m for _, m in b.tick(events)]
+    assert out == [
+        {"type": "clear_output", "cell": "c1", "wait": True},
+        {"type": "stream", "cell": "c1", "name": "stdout", "text": "49999\n"},
+    ]
+    events = [
+        stream("a\n"),
+        ("clear_output", "ch", "c1", {"wait": False}),
+        ("display_data", "ch", "c1", {"data": {"x": 1}}),
+        ("clear_output", "ch", "c1", {"wait": False}),
+        stream("b\n"),
+    ]
+    out = [m for _, m in b.tick(events)]
+    assert [(m["type"], m.get("text")) for m in out] == [("clear_output", None), ("stream", "b\n")]

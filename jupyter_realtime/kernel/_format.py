@@ -105,12 +105,23 @@ class Batcher:
         self._backlog: list[tuple[str, dict[str, Any]]] = []  # ready, waiting their turn
 
     def tick(self, events: list[Event]) -> list[tuple[str, dict[str, Any]]]:
-        """The messages for one tick's ``events``, as ``(channel, message)`` in order."""
+        """The messages for one tick's ``events``, as ``(channel, message)`` in order.
+
+        Linear in the number of events: what a clear or an update replaces is found through
+        indexes, not by scanning (a tight loop of ``clear_output(wait=True); print(i)`` brings
+        thousands of events a tick).
+        """
         ending = {cell for kind, _, cell, _ in events if kind == "cell_end"}
         out: list[tuple[str, dict[str, Any]] | None] = []
         open_streams: dict[tuple[str, str, str], int] = {}  # key -> index in out
-        pending_clear: dict[tuple[str, str], int] = {}  # (channel, cell) -> index of a wait clear
+        clearable: dict[tuple[str, str], list[int]] = {}  # (channel, cell) -> indexes in out
+        waiting_clear: set[tuple[str, str]] = set()  # a clear(wait=True) awaits an output
+        updates: dict[tuple[str, Any], int] = {}  # (channel, display_id) -> index in out
         for kind, channel, cell, payload in events:
+            target = (channel, cell)
+            if target in waiting_clear and kind in (*DISPLAYS, "stream"):
+                waiting_clear.discard(target)
+                self._clear(out, clearable, target)  # keeps the clear, for earlier ticks
             if kind == "stream":
                 key = (channel, cell, payload["name"])
                 index = open_streams.get(key)
@@ -120,22 +131,27 @@ class Batcher:
                 held = self._partial.pop(key, None)
                 text = (held[0] if held else "") + payload["text"]
                 open_streams[key] = len(out)
+                clearable.setdefault(target, []).append(len(out))
                 out.append((channel, {"type": "stream", "cell": cell, **payload, "text": text}))
                 continue
             if kind == "cell_end":
                 self._release(channel, cell, out)
             for key in [k for k in open_streams if k[0] == channel and k[1] == cell]:
                 del open_streams[key]
-            target = (channel, cell)
             if kind == "clear_output":
-                if not payload.get("wait"):
-                    self._clear(out, target, len(out))
+                clearable.setdefault(target, []).append(len(out))
+                if payload.get("wait"):
+                    waiting_clear.add(target)
                 else:
-                    pending_clear[target] = len(out)
-            elif kind in DISPLAYS and target in pending_clear:
-                self._clear(out, target, pending_clear.pop(target))
+                    waiting_clear.discard(target)
+                    self._clear(out, clearable, target)
+            elif kind in DISPLAYS:
+                clearable.setdefault(target, []).append(len(out))
             elif kind == "update_display_data":
-                self._drop_updates(out, channel, payload.get("display_id"))
+                previous = updates.get((channel, payload.get("display_id")))
+                if previous is not None:
+                    out[previous] = None
+                updates[(channel, payload.get("display_id"))] = len(out)
             out.append((channel, {"type": kind, "cell": cell, **payload}))
         messages = [m for m in out if m is not None]
         self._hold_partial(messages, ending)
@@ -154,22 +170,17 @@ class Batcher:
 
     # -- helpers --
 
-    def _clear(self, out: list[Any], target: tuple[str, str], before: int) -> None:
-        for i in range(before):
-            item = out[i]
-            if item is not None and (item[0], item[1]["cell"]) == target:
-                if item[1]["type"] in (*DISPLAYS, "stream", "clear_output"):
-                    out[i] = None
+    def _clear(
+        self, out: list[Any], clearable: dict[tuple[str, str], list[int]], target: tuple[str, str]
+    ) -> None:
+        """Drop what the cell's last clear removes from the tick: its outputs, its text and
+        earlier clears; the clear itself stays (it clears what earlier ticks sent)."""
+        *removed, last = clearable[target]  # the last is the clear that applies now
+        for i in removed:
+            out[i] = None
+        clearable[target] = [last]
         for key in [k for k in self._partial if (k[0], k[1]) == target]:
             del self._partial[key]
-
-    @staticmethod
-    def _drop_updates(out: list[Any], channel: str, display_id: Any) -> None:
-        for i, item in enumerate(out):
-            if item is not None and item[0] == channel:
-                msg = item[1]
-                if msg["type"] == "update_display_data" and msg.get("display_id") == display_id:
-                    out[i] = None
 
     def _hold_partial(self, messages: list[tuple[str, dict[str, Any]]], ending: Any) -> None:
         """Keep the unfinished last line of each stream with nothing else after it in its cell."""
