@@ -84,6 +84,10 @@ async def test_publish_channels_and_bad_names(
         assert shown[-1]["type"] == "execute_result"
         assert "published to 'magic:prices' at offset 1" in text_of(shown, "stderr")
         shown = await execute(kernel, "%%realtime publish magic:raw\nb'\\x00\\x01'")
+        shown = await execute(kernel, "%%realtime publish magic:raw\nx = 1")
+        assert "nothing published to 'magic:raw': the cell has no result" in text_of(
+            shown, "stderr"
+        )
         shown = await execute(kernel, "%realtime channels")
         table = shown[-1]["data"]
         assert (

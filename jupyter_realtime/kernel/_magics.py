@@ -94,7 +94,14 @@ class RealtimeMagics(Magics):
             except _Skip:
                 pass
             return run_body(self.shell, cell, number)
+        try:
+            _check_name(name)  # before the cell runs, which it does either way
+        except _Skip:
+            return run_body(self.shell, cell, number)
         value = run_body(self.shell, cell, number)
+        if value is None:
+            _error(f"nothing published to {name!r}: the cell has no result (end it with a value)")
+            return None
         try:
             channel = self._channel(name, "publish to")
             position = channel.publish(value)
