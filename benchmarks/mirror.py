@@ -9,7 +9,9 @@ mirroring off and on, alternately, in the same run. Prints, per cell, the median
 from the execute request to its reply (what a user waits), with mirroring off and on and their
 ratio (target: at most 1.2x; also the ratio of the fastest runs, less sensitive to a busy
 machine), and for the mirrored runs the publications and bytes of JSON
-sent per second of output, read back from the channel's history.
+sent per second of output, read back from the channel's history. Last, the delay from a
+``print`` in a mirrored cell to a subscriber of the channel (p50, p99): lines 50 ms apart,
+each carrying the time it was printed.
 """
 
 from __future__ import annotations
@@ -91,11 +93,48 @@ def mirrored_traffic(url: str, channel: str) -> tuple[int, int, float, int, int]
     return len(messages), size, float(duration), displays, cut
 
 
+LATENCY_CELL = """%%realtime mirror bench:latency
+import time
+for i in range({n}):
+    print(f"sent {{time.time():.6f}}")
+    time.sleep({pause})
+"""
+
+
+def latency(kernel: Any, url: str, n: int, pause: float) -> list[float]:
+    """Seconds from each ``print`` in the kernel to its line reaching a subscriber."""
+    import threading
+
+    from jupyter_realtime.client import connect
+
+    delays: list[float] = []
+    with connect(url, TOKEN) as client:
+        sub = client.channel("bench:latency").subscribe()
+
+        def read() -> None:
+            for msg in sub:
+                now = time.time()
+                if msg.data.get("type") == "stream":
+                    for line in msg.data["text"].splitlines():
+                        if line.startswith("sent "):
+                            delays.append(now - float(line.split()[1]))
+                if msg.data.get("type") == "cell_end" or len(delays) >= n:
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        execute(kernel, LATENCY_CELL.format(n=n, pause=pause))
+        reader.join(30)
+        sub.close()
+    return delays
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-lines", type=int, default=200, help="lines, 50 ms apart")
     args = parser.parse_args()
     from jupyter_client.manager import start_new_kernel
 
@@ -134,6 +173,7 @@ def main() -> None:
                     "displays_mirrored": displays,
                     "left_out": cut,
                 }
+            delays = sorted(latency(kernel, url, args.latency_lines, 0.05))
         finally:
             kernel.stop_channels()
             manager.shutdown_kernel(now=True)
@@ -148,6 +188,10 @@ def main() -> None:
         )
     for name, r in results.items():
         print(f"{name}: fastest on / fastest off: {r['min_ratio']:.2f}")
+    if delays:
+        p50, p99 = delays[len(delays) // 2], delays[min(len(delays) - 1, len(delays) * 99 // 100)]
+        print(f"print to subscriber: {len(delays)} lines, p50 {p50 * 1000:.0f} ms, "
+              f"p99 {p99 * 1000:.0f} ms, max {delays[-1] * 1000:.0f} ms")  # fmt: skip
     worst = max(r["ratio"] for r in results.values())
     print(f"worst ratio on/off (medians): {worst:.2f} (target: at most 1.20)")
 
