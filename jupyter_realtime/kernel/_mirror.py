@@ -196,7 +196,16 @@ class Mirror:
     def post_run_cell(self, result: Any) -> None:
         # the cell stays followed: output of threads that outlive it is mirrored after its end
         error = result.error_before_exec or result.error_in_exec
-        self.end(self.parent_id(), error, result.execution_count)
+        cell = self.parent_id()
+        if result.result is not None and not hasattr(self.shell.displayhook, "register_hook"):
+            self._result(cell, result)  # an ipykernel without hooks on its display hook
+        self.end(cell, error, result.execution_count)
+
+    def _result(self, cell: str, result: Any) -> None:
+        data, metadata = self.shell.display_formatter.format(result.result)
+        payload = {"data": data, "metadata": metadata, "execution_count": result.execution_count}
+        for channel in self.cells.get(cell, ()):
+            self.events.append(("execute_result", channel, cell, payload))
 
     def _error(self, error: BaseException) -> dict[str, Any]:
         stb = getattr(self.shell, "_last_traceback", None)
