@@ -103,9 +103,10 @@ class Mirror:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
+        deadline = time.monotonic() + FLUSH_TIMEOUT  # for all channels together
         for channel in self._channels.values():
             try:
-                channel.flush(timeout=FLUSH_TIMEOUT)
+                channel.flush(timeout=max(0.0, deadline - time.monotonic()))
             except RealtimeError:
                 pass
 
