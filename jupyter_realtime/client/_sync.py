@@ -27,6 +27,7 @@ from ._connection import AsyncClient, State
 from ._discovery import Endpoint
 from ._errors import GapError
 from ._message import Message
+from ._subscription import Listener
 
 __all__ = ["Channel", "Client", "Subscription"]
 
@@ -156,11 +157,16 @@ class Channel:
     def __repr__(self) -> str:
         return f"Channel({self.name!r})"
 
-    def publish(self, data: Any, *, timeout: float | None = None) -> Position:
-        return self.client.call(self._async.publish, data, timeout=timeout)  # type: ignore[no-any-return]
+    def publish(
+        self, data: Any, *, timeout: float | None = None, idempotency_key: str | None = None
+    ) -> Position:
+        return self.client.call(  # type: ignore[no-any-return]
+            self._async.publish, data, timeout=timeout, idempotency_key=idempotency_key
+        )
 
-    def publish_nowait(self, data: Any) -> None:
-        self._async.publish_nowait(data)  # thread-safe: no round trip to the client's thread
+    def publish_nowait(self, data: Any, *, idempotency_key: str | None = None) -> None:
+        # thread-safe: no round trip to the client's thread
+        self._async.publish_nowait(data, idempotency_key=idempotency_key)
 
     def publish_many(self, items: Iterable[Any], *, timeout: float | None = None) -> list[Position]:
         return self.client.call(self._async.publish_many, list(items), timeout=timeout)  # type: ignore[no-any-return]
@@ -187,6 +193,14 @@ class Channel:
 
     def unsubscribe(self) -> None:
         self.client.call(self._async.unsubscribe)
+
+    def listen(self, listener: Listener, *, since: Since = None) -> None:
+        """Add a low-level listener (``message``/``gap``/``end``), called on the client's
+        thread in order; it must not block. Subscribes on the server if it is the first."""
+        self.client.call(self._async.listen, listener, since=since)
+
+    def unlisten(self, listener: Listener) -> None:
+        self.client.call(self._async.unlisten, listener)
 
 
 class _End:
