@@ -1,14 +1,23 @@
 """A channel of an :class:`AsyncClient`: publish, history, presence, and subscriptions.
 
-Public names: :class:`AsyncChannel`, :class:`AsyncSubscription`, :func:`report`.
+Public names: :class:`AsyncChannel`, :class:`AsyncSubscription`, :func:`report`,
+:func:`new_key`.
+
+A publication may carry an ``idempotency_key``: the server stores a publication once per
+key and channel (``docs/protocol.md``), so the client sends a keyed publication again after a
+reconnection instead of failing it. ``publish_nowait`` and ``publish_many`` key every
+publication themselves.
 """
 
 from __future__ import annotations
 
 import collections
 import inspect
+import itertools
+import os
 import sys
 import traceback
+import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Union
@@ -17,7 +26,7 @@ import anyio
 
 from ..errors import RealtimeError
 from ..protocol import Position, validate_channel
-from ._errors import BadRequest, GapError
+from ._errors import BadRequest, ConnectionLost, GapError
 from ._message import Message
 
 if TYPE_CHECKING:
@@ -25,10 +34,27 @@ if TYPE_CHECKING:
     from ._outbox import Pending
     from ._subscription import Listener
 
-__all__ = ["AsyncChannel", "AsyncSubscription", "Since", "report"]
+__all__ = ["AsyncChannel", "AsyncSubscription", "Since", "new_key", "report"]
 
 #: where a subscription starts: a position, ``(epoch, offset)``, or an offset in the current epoch
 Since = Union[Position, tuple[str, int], int, None]  # noqa: UP007 (a runtime alias on 3.10)
+
+
+_keys = itertools.count(1)
+_prefix = uuid.uuid4().hex[:16]
+
+
+def _new_prefix() -> None:
+    global _prefix
+    _prefix = uuid.uuid4().hex[:16]
+
+
+os.register_at_fork(after_in_child=_new_prefix)  # a forked child must not repeat our keys
+
+
+def new_key() -> str:
+    """A fresh idempotency key: random per process, then a counter (cheap, thread-safe)."""
+    return f"{_prefix}-{next(_keys)}"
 
 
 def report(callback: Callable[..., Any], error: BaseException) -> None:
@@ -55,31 +81,65 @@ class AsyncChannel:
 
     # -- publishing --
 
-    async def publish(self, data: Any, *, timeout: float | None = None) -> Position:
-        """Publish JSON data (or ``bytes``); the position the server gave it."""
-        result = await self.client.request("publish", channel=self.name, data=data, timeout=timeout)
+    async def publish(
+        self, data: Any, *, timeout: float | None = None, idempotency_key: str | None = None
+    ) -> Position:
+        """Publish JSON data (or ``bytes``); the position the server gave it.
+
+        ``idempotency_key``: a string naming this publication; the server stores one
+        publication per key and channel, and the client sends it again (instead of raising
+        :class:`ConnectionLost`) if the connection drops before the reply.
+        """
+        key = {} if idempotency_key is None else {"idempotency_key": idempotency_key}
+        result = await self.client.request(
+            "publish", channel=self.name, data=data, timeout=timeout, **key
+        )
         return Position(result["epoch"], result["offset"])
 
-    def publish_nowait(self, data: Any) -> None:
+    def publish_nowait(self, data: Any, *, idempotency_key: str | None = None) -> None:
         """Queue a publication and return at once; safe to call from any thread.
 
-        Publications are sent in order and pipelined. An error of one is raised by the next
-        ``publish_nowait`` or :meth:`flush`; :class:`RateLimited` when too many wait to be sent.
+        Publications are sent in order and pipelined. Each carries an idempotency key
+        (``idempotency_key``, else a new one), so a publication in flight when the
+        connection drops is sent again on the next one, and stored once. An error of one is
+        raised by the next ``publish_nowait`` or :meth:`flush`; :class:`RateLimited` when too
+        many wait to be sent.
         """
         self._raise_pending_error()
-        self.client.command("publish", channel=self.name, data=data, callback=self._done)
+        self.client.command(
+            "publish",
+            channel=self.name,
+            data=data,
+            callback=self._done,
+            idempotency_key=idempotency_key or new_key(),
+        )
 
     async def publish_many(
         self, items: Iterable[Any], *, timeout: float | None = None
     ) -> list[Position]:
-        """Publish each item, pipelined; their positions, in order."""
-        pending = [self.client.command("publish", channel=self.name, data=d) for d in items]
+        """Publish each item, pipelined and keyed as by :meth:`publish_nowait`; their positions."""
+        pending = [
+            self.client.command("publish", channel=self.name, data=d, idempotency_key=new_key())
+            for d in items
+        ]
         results = [await self.client.wait(p, timeout) for p in pending]
         return [Position(r["epoch"], r["offset"]) for r in results]
 
     async def flush(self, *, timeout: float | None = None) -> None:
-        """Wait until the server has answered every publication queued before this call."""
-        await self.client.request("ping", timeout=timeout)
+        """Wait until the server has answered every publication queued before this call.
+
+        A ping lost with the connection is sent again (keyed publications before it are
+        sent again too, so its reply still comes after theirs).
+        """
+        limit = self.client.timeout if timeout is None else timeout
+        deadline = anyio.current_time() + limit
+        while True:
+            try:
+                await self.client.request("ping", timeout=deadline - anyio.current_time())
+                break
+            except ConnectionLost:
+                if anyio.current_time() >= deadline:
+                    raise
         self._raise_pending_error()
 
     def _done(self, p: Pending) -> None:

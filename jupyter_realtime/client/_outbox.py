@@ -7,7 +7,9 @@ goes out before the previous reply is back. ``Outbox.put`` is thread-safe (a deq
 and, from another thread, one ``call_soon_threadsafe`` wake-up per batch), which is what
 lets ``publish_nowait`` return at once from a kernel's thread. Replies settle commands by
 ``id``; after a drop, commands in flight fail (their fate is unknown) while queued ones wait
-for the next connection.
+for the next connection, except publications that carry an ``idempotency_key``: the server
+stores a key once, so those are sent again, first and in their order, on the next
+connection.
 """
 
 from __future__ import annotations
@@ -35,12 +37,26 @@ BINARY = (bytes, bytearray, memoryview)
 class Pending:
     """A command in the outbox or awaiting its reply."""
 
-    __slots__ = ("id", "frame", "kind", "event", "result", "error", "callback", "cancelled", "done")
+    __slots__ = (
+        "id",
+        "frame",
+        "kind",
+        "event",
+        "result",
+        "error",
+        "callback",
+        "cancelled",
+        "done",
+        "resend",
+    )
 
-    def __init__(self, cid: int, frame: str | bytes, kind: str, callback: Any = None) -> None:
+    def __init__(
+        self, cid: int, frame: str | bytes, kind: str, callback: Any = None, resend: bool = False
+    ) -> None:
         self.id = cid
         self.frame = frame
         self.kind = kind
+        self.resend = resend  # safe to send again after a drop (a publish with a key)
         self.callback: Callable[[Pending], None] | None = callback
         self.event: anyio.Event | None = None
         self.result: dict[str, Any] = {}
@@ -90,10 +106,11 @@ class Outbox:
         self, op: str, kind: str, callback: Any, front: bool, fields: dict[str, Any]
     ) -> Pending:
         cid = next(self._ids)
+        resend = op == "publish" and fields.get("idempotency_key") is not None
         frame = encode(cid, op, fields)
         if not front and len(self.queue) >= self.max_queue:
             raise RateLimited(f"{len(self.queue)} commands wait to be sent; await one, or flush()")
-        p = Pending(cid, frame, kind or op, callback)
+        p = Pending(cid, frame, kind or op, callback, resend)
         self.queue.appendleft(p) if front else self.queue.append(p)
         self.wake()
         return p
@@ -155,10 +172,17 @@ class Outbox:
         return True
 
     def lost(self, error: BaseException) -> None:
-        """The connection dropped: what was in flight fails, what is queued stays."""
+        """The connection dropped: what was in flight fails, what is queued stays.
+
+        A publication with an idempotency key does not fail: it goes back to the front of
+        the queue (in the order it was sent) to be sent again on the next connection.
+        """
         inflight, self.inflight = self.inflight, {}
+        again = [p for p in inflight.values() if p.resend and not p.cancelled]
+        self.queue.extendleft(reversed(again))
         for p in inflight.values():
-            p.settle(None, error)
+            if not (p.resend and not p.cancelled):
+                p.settle(None, error)
 
     def fail_all(self, error: BaseException) -> None:
         pending = [*self.inflight.values(), *self.queue]

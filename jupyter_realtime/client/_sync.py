@@ -150,11 +150,16 @@ class Channel:
     def __repr__(self) -> str:
         return f"Channel({self.name!r})"
 
-    def publish(self, data: Any, *, timeout: float | None = None) -> Position:
-        return self.client.call(self._async.publish, data, timeout=timeout)  # type: ignore[no-any-return]
+    def publish(
+        self, data: Any, *, timeout: float | None = None, idempotency_key: str | None = None
+    ) -> Position:
+        return self.client.call(  # type: ignore[no-any-return]
+            self._async.publish, data, timeout=timeout, idempotency_key=idempotency_key
+        )
 
-    def publish_nowait(self, data: Any) -> None:
-        self._async.publish_nowait(data)  # thread-safe: no round trip to the client's thread
+    def publish_nowait(self, data: Any, *, idempotency_key: str | None = None) -> None:
+        # thread-safe: no round trip to the client's thread
+        self._async.publish_nowait(data, idempotency_key=idempotency_key)
 
     def publish_many(self, items: Iterable[Any], *, timeout: float | None = None) -> list[Position]:
         return self.client.call(self._async.publish_many, list(items), timeout=timeout)  # type: ignore[no-any-return]

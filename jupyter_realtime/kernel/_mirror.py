@@ -1,0 +1,283 @@
+"""Output mirroring: a kernel's cell output copied to channels, live, without touching it.
+
+Public names: :class:`Mirror`, :class:`RealtimeMirror` (its IPython configuration).
+
+Hooks (``_hooks``) on ipykernel's stream, display and result paths see every output message
+in every thread; a cell is mirrored when the execute request that the message answers (its
+``parent_header``) is one the mirror follows. A hook only appends to a deque, so the cell
+never waits: a daemon flusher thread wakes every ``interval`` seconds (and when a cell ends),
+coalesces what came (``_format.Batcher``) and publishes it with ``publish_nowait``, whose
+idempotency keys keep a reconnection from doubling anything. IPython's ``pre_run_cell`` and
+``post_run_cell`` events mark a cell's start and end, with its error if it raised.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from traitlets import Bool, Float, Int, Unicode
+from traitlets.config import Configurable
+
+from ..errors import RealtimeError
+from ._format import VERSION, Batcher, Event, Limits, limit_bundle
+from ._hooks import ThreadHooks
+
+__all__ = ["Mirror", "RealtimeMirror"]
+
+log = logging.getLogger("jupyter_realtime.kernel")
+
+FOLLOWED = 200  # cells whose late output (threads that outlive them) is still mirrored
+CODE_CHARS = 20_000
+WIDGET = "application/vnd.jupyter.widget-view+json"
+FLUSH_TIMEOUT = 3.0  # seconds close() waits for what was mirrored to reach the server
+
+
+class RealtimeMirror(Configurable):
+    """Settings of ``%realtime mirror`` (``c.RealtimeMirror.<name>`` in IPython config)."""
+
+    channel = Unicode(
+        "", config=True, help="Mirror every cell to this channel from the kernel's start "
+        "(as `%realtime mirror CHANNEL`). Default: '' (off)."
+    )  # fmt: skip
+    interval = Float(
+        0.2, config=True, help="Seconds between two publications of one stream (the "
+        "flusher's tick). Default: 0.2."
+    )  # fmt: skip
+    stream_chars = Int(
+        32_768, config=True, help="Characters of one stream published per tick; more are "
+        "cut in the middle, keeping the last line. Default: 32768."
+    )  # fmt: skip
+    max_outputs = Int(
+        40, config=True, help="Displays published per channel per tick; the channel's "
+        "next messages wait for the next tick. Default: 40."
+    )  # fmt: skip
+    max_waiting = Int(
+        1000, config=True, help="Mirrored messages waiting for their turn behind the "
+        "max_outputs limit; beyond, the oldest displays are dropped with a marker. Default: 1000."
+    )  # fmt: skip
+    max_bundle_bytes = Int(
+        512 * 1024, config=True, help="Bytes of one MIME bundle; larger entries are "
+        "replaced by a marker. Default: 524288 (512 KiB)."
+    )  # fmt: skip
+    include_code = Bool(
+        True, config=True, help="Send each mirrored cell's source in its cell_start. Default: True."
+    )
+
+
+class Mirror:
+    """Mirrors the cells it follows; one per kernel, made by ``load_ipython_extension``."""
+
+    def __init__(self, shell: Any, settings: RealtimeMirror, client_factory: Any) -> None:
+        self.shell = shell
+        self.settings = settings
+        self._client_factory = client_factory
+        self.every: str | None = None  # the channel of `%realtime mirror CHANNEL`
+        self.cells: collections.OrderedDict[str, tuple[str, ...]] = collections.OrderedDict()
+        self.events: collections.deque[Event] = collections.deque()
+        self.published = self.failed = 0
+        self.last_error: BaseException | None = None
+        self._channels: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
+        self._batcher = Batcher()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._hooks: ThreadHooks | None = None
+
+    # -- switching on and off --
+
+    def channel(self, name: str) -> Any:
+        """The client's channel ``name``; connects on first use (errors raise here)."""
+        channel = self._channels.get(name)
+        if channel is None or channel.client.state.value == "closed":  # a new client if it died
+            channel = self._channels[name] = self._client_factory().channel(name)
+        return channel
+
+    def start(self) -> None:
+        """Install the hooks and the flusher (once); raise if this is not an ipykernel."""
+        if self._hooks is not None:
+            return
+        hooks = ThreadHooks(
+            self._hook,
+            [self.shell.display_pub, self.shell.displayhook, sys.stdout, sys.stderr],
+        )
+        if not hooks.active:
+            raise RuntimeError("mirroring needs an IPython kernel (ipykernel) to hook into")
+        self._hooks = hooks
+        self._stop = False
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        self._thread = threading.Thread(target=self._run, name="jupyter-realtime-mirror")
+        self._thread.daemon = True
+        self._thread.start()
+        atexit.register(self.close)  # a kernel shut down after a cell still sends its end
+
+    def close(self) -> None:
+        """Remove the hooks and events, publish what is pending, stop the flusher."""
+        if self._hooks is None:
+            return
+        self._hooks.remove()
+        self._hooks = None
+        for name in ("pre_run_cell", "post_run_cell"):
+            try:
+                self.shell.events.unregister(name, getattr(self, name))
+            except ValueError:
+                pass
+        atexit.unregister(self.close)
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        for channel in self._channels.values():
+            try:
+                channel.flush(timeout=FLUSH_TIMEOUT)
+            except RealtimeError:
+                pass
+
+    def count(self) -> int:
+        """The running cell's execution count (IPython 9 counts it before running it)."""
+        import IPython
+
+        return int(self.shell.execution_count) - (IPython.version_info[0] >= 9)
+
+    def parent_id(self) -> str:
+        """The msg_id of the execute request being run (what its outputs' parent is)."""
+        header = getattr(self.shell.display_pub, "parent_header", None) or {}
+        return str(header.get("msg_id", ""))
+
+    def follow(self, cell: str, channel: str, code: str) -> None:
+        """Mirror the cell ``cell`` (an execute request's msg_id) to ``channel`` from now on."""
+        channels = self.cells.get(cell, ())
+        if channel in channels:
+            return
+        self.cells[cell] = (*channels, channel)
+        while len(self.cells) > FOLLOWED:
+            self.cells.popitem(last=False)
+        self._started.setdefault(cell, time.time())
+        start: dict[str, Any] = {"v": VERSION, "execution_count": self.count()}
+        if self.settings.include_code:
+            start["code"] = code[:CODE_CHARS]
+        start["time"] = self._started[cell]
+        self.events.append(("cell_start", channel, cell, start))
+
+    def end(self, cell: str, error: BaseException | None = None, count: int | None = None) -> None:
+        """The cell is over: its error (if any) and its ``cell_end`` go out on the next tick."""
+        channels = self.cells.get(cell)
+        if not channels or cell not in self._started:
+            return  # not followed, or already over
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # this cell's text reaches the hooks before its end
+        payload: dict[str, Any] = {
+            "status": "error" if error is not None else "ok",
+            "execution_count": self.count() if count is None else count,
+            "duration": round(time.time() - self._started.pop(cell), 6),
+        }
+        for channel in channels:
+            if error is not None:
+                self.events.append(("error", channel, cell, self._error(error)))
+            self.events.append(("cell_end", channel, cell, payload))
+        self._wake.set()
+
+    # -- IPython events (main thread) --
+
+    def pre_run_cell(self, info: Any) -> None:
+        if self.every:
+            self.follow(self.parent_id(), self.every, getattr(info, "raw_cell", "") or "")
+
+    def post_run_cell(self, result: Any) -> None:
+        # the cell stays followed: output of threads that outlive it is mirrored after its end
+        error = result.error_before_exec or result.error_in_exec
+        self.end(self.parent_id(), error, result.execution_count)
+
+    def _error(self, error: BaseException) -> dict[str, Any]:
+        stb = getattr(self.shell, "_last_traceback", None)
+        if not isinstance(stb, list) or str(error) not in "".join(map(str, stb[-1:])):
+            stb = traceback.format_exception(type(error), error, error.__traceback__)
+        return {"ename": type(error).__name__, "evalue": str(error), "traceback": list(stb)}
+
+    # -- the hook (any thread: must be quick) --
+
+    def _hook(self, msg: dict[str, Any]) -> dict[str, Any]:
+        try:
+            channels = self.cells.get(msg["parent_header"].get("msg_id", ""))
+            if channels:
+                kind, content = msg["msg_type"], msg["content"]
+                payload = _payload(kind, content)
+                if payload is not None:
+                    cell = msg["parent_header"]["msg_id"]
+                    for channel in channels:
+                        self.events.append((kind, channel, cell, payload))
+        except Exception:  # never break the kernel's output
+            log.debug("mirror hook failed", exc_info=True)
+        return msg
+
+    # -- the flusher thread --
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(self.settings.interval)
+            self._wake.clear()
+            try:
+                self.flush_once()
+            except Exception:
+                log.exception("the output mirror failed to publish")
+        self.flush_once()
+        for _ in range(100):  # closing: what waits for its turn goes now
+            if not self._batcher.waiting:
+                break
+            self.flush_once()
+
+    def flush_once(self) -> None:
+        events: list[Event] = []
+        while self.events:
+            events.append(self.events.popleft())
+        if not events and not self._batcher.waiting:
+            return
+        settings = self.settings  # read each tick: `%config RealtimeMirror.<name>` applies at once
+        self._batcher.limits = Limits(
+            settings.stream_chars, settings.max_outputs, settings.max_bundle_bytes,
+            settings.max_waiting,
+        )  # fmt: skip
+        for channel, msg in self._batcher.tick(events):
+            if "data" in msg:
+                msg["data"], cut = limit_bundle(msg["data"], self.settings.max_bundle_bytes)
+                if cut:
+                    msg["truncated"] = cut
+            try:
+                self.channel(channel).publish_nowait(msg)
+                self.published += 1
+            except RealtimeError as exc:  # reported by `%realtime mirror` (status)
+                self.failed += 1
+                self.last_error = exc
+
+
+def _payload(kind: str, content: dict[str, Any]) -> dict[str, Any] | None:
+    """The mirrored fields of an output message (see ``docs/kernel.md``)."""
+    if kind == "stream":
+        return {"name": content.get("name", "stdout"), "text": content.get("text", "")}
+    if kind in ("display_data", "update_display_data"):
+        transient = content.get("transient") or {}
+        data = content.get("data", {})
+        if WIDGET in data:  # a widget view cannot be shown without its kernel: its text can
+            data = {k: v for k, v in data.items() if k != WIDGET}
+        return {
+            "data": data,
+            "metadata": content.get("metadata", {}),
+            "display_id": transient.get("display_id"),
+        }
+    if kind == "execute_result":
+        return {
+            "data": content.get("data", {}),
+            "metadata": content.get("metadata", {}),
+            "execution_count": content.get("execution_count"),
+        }
+    if kind == "clear_output":
+        return {"wait": bool(content.get("wait", False))}
+    return None

@@ -1,0 +1,231 @@
+"""``%realtime watch``: a live view, in this notebook, of output mirrored to a channel.
+
+Public names: :class:`Watch`, :data:`VIEWS`.
+
+The view is an ipywidgets ``Output`` whose ``outputs`` are rebuilt from the mirrored
+messages (``docs/kernel.md``): it starts with the channel's history, so a run that happened
+while nobody watched is shown, then follows the channel live from the last offset it read
+(no gap, no repeat). Updates arrive in the kernel's event loop and are drawn at most every
+``RENDER_INTERVAL`` seconds; an ``Output`` widget needs no running cell to change, so the
+view stays live after its cell ends. Progress messages become progress bars above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import html
+from typing import Any
+
+__all__ = ["VIEWS", "Watch"]
+
+RENDER_INTERVAL = 0.25
+MAX_CELLS = 50  # cells shown; older ones scroll away
+VIEWS: list[Watch] = []  # live views (kept alive by this list)
+
+
+class Watch:
+    """A live view of ``channel`` (a blocking :class:`~jupyter_realtime.client.Channel`)."""
+
+    def __init__(self, channel: Any, limit: int = 1000) -> None:
+        import ipywidgets as w
+
+        self.channel = channel
+        self.status = w.HTML()
+        self.bars_box = w.VBox()
+        self.out = w.Output()
+        self.widget = w.VBox([self.status, self.bars_box, self.out])
+        self.cells: collections.OrderedDict[str, list[dict[str, Any]]] = collections.OrderedDict()
+        self._clear_pending: set[str] = set()
+        self._bars: dict[str, tuple[Any, Any]] = {}
+        self._state = "waiting for output"
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: _Listener | None = None
+        self.received = 0
+        history = channel.history(limit=limit)
+        for msg in history:
+            self.apply(msg.data)
+        self.render()
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        since = history[-1].position if history else None
+        self._listener = _Listener(self, channel.client.to_caller)
+        channel.client.call(channel._async.listen, self._listener, since=since)
+        VIEWS.append(self)
+
+    def close(self) -> None:
+        """Stop following the channel (the view keeps what it shows)."""
+        if self._listener is not None:
+            self.channel.client.call(self.channel._async.unlisten, self._listener)
+            self._listener = None
+        if self in VIEWS:
+            VIEWS.remove(self)
+
+    # -- the model --
+
+    def outputs(self) -> list[dict[str, Any]]:
+        return [o for outputs in self.cells.values() for o in outputs]
+
+    def text(self) -> str:
+        """The view's plain text (what a terminal would show); for tests and logs."""
+        parts = []
+        for o in self.outputs():
+            if o["output_type"] == "stream":
+                parts.append(o["text"])
+            elif o["output_type"] == "error":
+                parts.append("\n".join(o["traceback"]) + "\n")
+            else:
+                parts.append(str(o.get("data", {}).get("text/plain", "")) + "\n")
+        return "".join(parts)
+
+    def apply(self, data: Any) -> None:
+        """Take one mirrored message into the view."""
+        self.received += 1
+        if not isinstance(data, dict) or "type" not in data:
+            self._add("", {"output_type": "stream", "name": "stdout", "text": f"{data!r}\n"})
+            return
+        kind, cell = data["type"], str(data.get("cell", ""))
+        if kind == "cell_start":
+            self.cells.pop(cell, None)
+            count = data.get("execution_count")
+            label = f"In [{count}]" if count is not None else "cell"
+            self.cells[cell] = [_header(label)]
+            while len(self.cells) > MAX_CELLS:
+                self.cells.popitem(last=False)
+            self._state = f"{label} running"
+        elif kind == "cell_end":
+            self._state = f"In [{data.get('execution_count')}] {data.get('status', 'done')}"
+            self._state += f" in {data.get('duration', 0):.1f} s"
+        elif kind == "stream":
+            self._stream(cell, data.get("name", "stdout"), data.get("text", ""))
+        elif kind in ("display_data", "execute_result"):
+            output = {"output_type": kind, "data": data.get("data", {}),
+                      "metadata": data.get("metadata", {})}  # fmt: skip
+            if kind == "execute_result":
+                output["execution_count"] = data.get("execution_count")
+            if data.get("display_id"):
+                output["display_id"] = data["display_id"]
+            self._add(cell, output)
+        elif kind == "update_display_data":
+            for o in self.outputs():
+                if o.get("display_id") == data.get("display_id"):
+                    o["data"], o["metadata"] = data.get("data", {}), data.get("metadata", {})
+        elif kind == "clear_output":
+            if data.get("wait"):
+                self._clear_pending.add(cell)
+            else:
+                self._clear(cell)
+        elif kind == "error":
+            self._add(cell, {"output_type": "error", "ename": data.get("ename", ""),
+                             "evalue": data.get("evalue", ""),
+                             "traceback": data.get("traceback", [])})  # fmt: skip
+        elif kind == "progress":
+            self._progress(data)
+
+    def _cell(self, cell: str) -> list[dict[str, Any]]:
+        if cell not in self.cells:
+            self.cells[cell] = []
+        return self.cells[cell]
+
+    def _clear(self, cell: str) -> None:
+        self._clear_pending.discard(cell)
+        outputs = self._cell(cell)
+        outputs[:] = [o for o in outputs if o.get("header")]
+
+    def _add(self, cell: str, output: dict[str, Any]) -> None:
+        if cell in self._clear_pending:
+            self._clear(cell)
+        self._cell(cell).append(output)
+
+    def _stream(self, cell: str, name: str, text: str) -> None:
+        if cell in self._clear_pending:
+            self._clear(cell)
+        outputs = self._cell(cell)
+        last = outputs[-1] if outputs else None
+        if last is not None and last["output_type"] == "stream" and last["name"] == name:
+            last["text"] += text
+        else:
+            outputs.append({"output_type": "stream", "name": name, "text": text})
+
+    def _progress(self, data: dict[str, Any]) -> None:
+        import ipywidgets as w
+
+        bar, label = self._bars.get(str(data.get("bar")), (None, None))
+        if bar is None:
+            bar, label = w.FloatProgress(min=0.0), w.HTML()
+            self._bars[str(data.get("bar"))] = (bar, label)
+            self.bars_box.children = (*self.bars_box.children, w.HBox([bar, label]))
+        total, n = data.get("total"), data.get("n", 0)
+        bar.max = float(total or max(n, 1))
+        bar.value = float(min(n, bar.max))
+        bar.bar_style = "success" if data.get("done") and total and n >= total else ""
+        rate, eta = data.get("rate"), data.get("eta")
+        parts = [html.escape(str(data.get("desc") or "")), f"{n}/{total if total else '?'}"]
+        if rate:
+            parts.append(f"{rate:.3g} {html.escape(str(data.get('unit', 'it')))}/s")
+        if eta is not None and not data.get("done"):
+            parts.append(f"ETA {eta:.0f} s")
+        label.value = " ".join(p for p in parts if p)
+
+    # -- drawing (in the kernel's loop) --
+
+    def changed(self) -> None:
+        if self._scheduled:
+            return
+        self._scheduled = True
+        if self._loop is not None:
+            self._loop.call_later(RENDER_INTERVAL, self.render)
+        else:
+            self.render()
+
+    def render(self) -> None:
+        self._scheduled = False
+        name = html.escape(self.channel.name)
+        self.status.value = f"<small>watching <b>{name}</b>: {html.escape(self._state)}</small>"
+        shown = []
+        for o in self.outputs():
+            o = {k: v for k, v in o.items() if k not in ("display_id", "header")}
+            shown.append(o)
+        self.out.outputs = tuple(shown)
+
+
+class _Listener:
+    """Receives the channel in the client's loop and hands each message to the kernel's."""
+
+    def __init__(self, view: Watch, to_caller: Any) -> None:
+        self._message = to_caller(self._on_message)
+        self._gap = to_caller(self._on_gap)
+        self.view = view
+
+    def _on_message(self, data: Any) -> None:
+        self.view.apply(data)
+        self.view.changed()
+
+    def _on_gap(self, error: Any) -> None:
+        self.view._state = f"some output was missed ({error})"
+        self.view.changed()
+
+    def message(self, msg: Any) -> None:
+        self._message(msg.data)
+
+    def gap(self, error: Any) -> None:
+        self._gap(error)
+
+    def end(self, error: BaseException | None) -> None:
+        if error is not None:
+            self._gap(error)
+
+
+def _header(label: str) -> dict[str, Any]:
+    return {
+        "output_type": "display_data",
+        "header": True,
+        "data": {
+            "text/plain": f"── {label} ──",
+            "text/html": f"<div style='color:#888;font-size:smaller'>── {label} ──</div>",
+        },
+        "metadata": {},
+    }
