@@ -36,12 +36,14 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
         await mirrored(server, "watch:log")  # the run is over; nobody watched it
         async with started_kernel(jp_fetch, jp_serverapp) as watcher:
             await execute(watcher, "%load_ext jupyter_realtime\n%realtime watch watch:log")
+            await execute(watcher, "%realtime watch watch:log 2")  # a second view, shorter
             shown = await execute(
                 watcher,
                 """
                 from jupyter_realtime.kernel._watch import VIEWS
-                view = VIEWS[-1]
+                view = VIEWS[-2]
                 print(view.text())
+                print(VIEWS[-1].received)
                 print([sorted(o["data"]) for o in view.out.outputs if "data" in o])
                 """,
             )
@@ -49,6 +51,7 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
             assert "epoch 0\nepoch 1\nepoch 2\n" in text
             assert "In [2]" in text  # the header of the mirrored cell
             assert "['image/png', 'text/plain']" in text
+            assert "\n2\n" in text  # the second view read the last 2 publications
             shown = await execute(
                 watcher,
                 "print([(b.value, b.max, b.bar_style, l.value) for b, l in view._bars.values()])",
@@ -61,13 +64,15 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
                 """
                 import asyncio
                 for _ in range(300):  # the view is fed in the kernel's loop: await, not sleep
-                    if "live line" in view.text() and "live line" in str(view.out.outputs):
+                    seen = [v.text() for v in VIEWS[-2:]] + [str(view.out.outputs)]
+                    if all("live line" in x for x in seen):
                         break
                     await asyncio.sleep(0.1)
                 print(view.text().count("live line"), view.text().count("epoch 2"))
+                print(VIEWS[-1].text().count("live line"))
                 """,
             )
-            assert text_of(shown).strip() == "1 1"
+            assert text_of(shown).split() == ["1", "1", "1"]  # both views, once each
 
 
 async def test_publish_channels_and_bad_names(
@@ -79,6 +84,10 @@ async def test_publish_channels_and_bad_names(
         assert shown[-1]["type"] == "execute_result"
         assert "published to 'magic:prices' at offset 1" in text_of(shown, "stderr")
         shown = await execute(kernel, "%%realtime publish magic:raw\nb'\\x00\\x01'")
+        shown = await execute(kernel, "%%realtime publish magic:raw\nx = 1")
+        assert "nothing published to 'magic:raw': the cell has no result" in text_of(
+            shown, "stderr"
+        )
         shown = await execute(kernel, "%realtime channels")
         table = shown[-1]["data"]
         assert (

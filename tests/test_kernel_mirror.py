@@ -217,6 +217,8 @@ async def test_errors_and_in_place_updates_are_mirrored(
     error = second[2]
     assert error["ename"] == "ValueError" and error["evalue"] == "boom"
     assert any("boom" in line for line in error["traceback"])
+    assert any('raise ValueError("boom")' in line for line in error["traceback"])
+    assert not any("_magics.py" in line for line in error["traceback"])  # the cell's frames only
     assert second[3]["status"] == "error"
     assert "image/png" not in big["data"] and big["truncated"]["image/png"] > 40_000
     assert "[not mirrored: image/png (" in big["data"]["text/plain"]

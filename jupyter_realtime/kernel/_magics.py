@@ -62,6 +62,7 @@ class RealtimeMagics(Magics):
         unreachable server is reported on stderr and the cell still runs. The message
         format of mirrored output and progress is described in the project's docs/kernel.md.
         """
+        __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
         words = line.split()
         command, args = (words[0], words[1:]) if words else ("", [])
         try:
@@ -72,7 +73,9 @@ class RealtimeMagics(Magics):
             if command == "mirror":
                 return self._mirror(args)
             if command == "watch" and 1 <= len(args) <= 2:
-                return self._watch(args[0], int(args[1]) if len(args) > 1 else 1000)
+                if len(args) == 2 and not args[1].isdigit():
+                    raise UsageError("%realtime watch CHANNEL [LIMIT]: LIMIT is a number")
+                return self._watch(args[0], int(args[1]) if len(args) == 2 else 1000)
             if command == "channels" and not args:
                 return self._channels()
         except _Skip:
@@ -82,14 +85,23 @@ class RealtimeMagics(Magics):
     # -- cells --
 
     def _cell(self, command: str, name: str, cell: str) -> Any:
+        __tracebackhide__ = True
+        number = self.mirror.count()
         if command == "mirror":
             try:
                 self._start(name)
                 self.mirror.follow(self.mirror.parent_id(), name, cell)
             except _Skip:
                 pass
-            return run_body(self.shell, cell)
-        value = run_body(self.shell, cell)
+            return run_body(self.shell, cell, number)
+        try:
+            _check_name(name)  # before the cell runs, which it does either way
+        except _Skip:
+            return run_body(self.shell, cell, number)
+        value = run_body(self.shell, cell, number)
+        if value is None:
+            _error(f"nothing published to {name!r}: the cell has no result (end it with a value)")
+            return None
         try:
             channel = self._channel(name, "publish to")
             position = channel.publish(value)
@@ -214,11 +226,13 @@ def _error(text: str) -> None:
     print(f"jupyter_realtime: {text}", file=sys.stderr)
 
 
-def run_body(shell: Any, cell: str) -> Any:
+def run_body(shell: Any, cell: str, number: int) -> Any:
     """Run a cell magic's body as IPython would: the value of its last expression is returned
-    (and so displayed as the cell's result); an exception propagates (the cell fails)."""
+    (and so displayed as the cell's result); an exception propagates (the cell fails), its
+    traceback naming the lines of the cell (``In [number]``) and none of this module's."""
+    __tracebackhide__ = True
     source = shell.transform_cell(cell)
-    filename = shell.compile.cache(source, shell.execution_count, raw_code=cell)
+    filename = shell.compile.cache(source, number, raw_code=cell)
     tree = shell.transform_ast(shell.compile.ast_parse(source, filename=filename))
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     namespace = shell.user_ns

@@ -43,17 +43,23 @@ class Watch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: _Listener | None = None
         self.received = 0
-        history = channel.history(limit=limit)
-        for msg in history:
-            self.apply(msg.data)
-        self.render()
+        self.position: Any = None  # of the last publication shown
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
-        since = history[-1].position if history else None
+        # Subscribed first, then the history: what is published in between comes both ways
+        # and is shown once (by its offset). The subscription may be shared with other
+        # listeners of this client, so it cannot be given a `since` of its own.
         self._listener = _Listener(self, channel.client.to_caller)
-        channel.client.call(channel._async.listen, self._listener, since=since)
+        channel.client.call(channel._async.listen, self._listener)
+        try:
+            for msg in channel.history(limit=limit):
+                self.take(msg)
+        except BaseException:
+            self.close()
+            raise
+        self.render()
         VIEWS.append(self)
 
     def close(self) -> None:
@@ -80,6 +86,15 @@ class Watch:
             else:
                 parts.append(str(o.get("data", {}).get("text/plain", "")) + "\n")
         return "".join(parts)
+
+    def take(self, msg: Any) -> bool:
+        """Show a publication unless it is not newer than the last one shown."""
+        last = self.position
+        if last is not None and msg.epoch == last.epoch and msg.offset <= last.offset:
+            return False
+        self.position = msg.position
+        self.apply(msg.data)
+        return True
 
     def apply(self, data: Any) -> None:
         """Take one mirrored message into the view."""
@@ -200,16 +215,16 @@ class _Listener:
         self._gap = to_caller(self._on_gap)
         self.view = view
 
-    def _on_message(self, data: Any) -> None:
-        self.view.apply(data)
-        self.view.changed()
+    def _on_message(self, msg: Any) -> None:
+        if self.view.take(msg):
+            self.view.changed()
 
     def _on_gap(self, error: Any) -> None:
         self.view._state = f"some output was missed ({error})"
         self.view.changed()
 
     def message(self, msg: Any) -> None:
-        self._message(msg.data)
+        self._message(msg)
 
     def gap(self, error: Any) -> None:
         self._gap(error)
