@@ -5,18 +5,22 @@ would publish them: the page shows the history on opening, then live messages; r
 sanitized (an ``onerror`` or ``<script>`` payload does not run); images, errors with their
 tracebacks, ``update_display_data`` and ``clear_output`` apply; progress shows as a bar; the
 page resumes without loss or repetition after its server restarts (a Redis broker keeps the
-channel). The screenshot ``docs/images/watch-page.png`` comes from the demo test in
-``test_browser_watch_demo.py``.
+channel). The demo notebook runs its mirrored loop while a second notebook (``%realtime
+watch`` and ``LiveProgress``) and the watch page follow it; that test takes the screenshots
+``docs/images/watch-page.png`` and ``live-progress.png`` (written there with
+``UPDATE_SCREENSHOTS=1``).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
-from test_browser import TOKEN, Lab, chromium, running_lab
+from test_browser import NOTEBOOKS, TOKEN, Lab, chromium, open_notebook, running_lab, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -240,3 +244,55 @@ async def test_the_client_module_can_be_imported_by_a_served_page(lab: Lab) -> N
         await page.wait_for_function(
             "() => document.getElementById('out').textContent === '{\"x\":1}\\n'"
         )
+
+
+# -- the demo: a mirrored run watched from a second notebook and from the watch page --
+
+ROW = "document.querySelector('{scope} .jp-realtime-progress-row')"
+
+
+def watcher_notebook(lab: Lab) -> str:
+    """A second notebook made of the demo's cells tagged ``watch``."""
+    demo = nbformat.read(NOTEBOOKS / "mirror_and_watch.ipynb", as_version=4)
+    cells = [c.source for c in demo.cells if "watch" in c.metadata.get("tags", [])]
+    return lab.notebook("watcher.ipynb", "%load_ext jupyter_realtime", *cells)
+
+
+@pytest.mark.timeout(300)
+async def test_demo_run_is_watched_from_a_notebook_and_the_watch_page(lab: Lab) -> None:
+    shutil.copy(NOTEBOOKS / "mirror_and_watch.ipynb", lab.root / "mirror_and_watch.ipynb")
+    watcher = watcher_notebook(lab)
+    async with chromium() as browser:
+        second = await open_notebook(browser, lab, watcher)
+        await second.locator(".jp-realtime-progress-empty").wait_for(timeout=60_000)
+        page = await open_watch(browser, lab, "demo:train")
+        await page.set_viewport_size({"width": 480, "height": 640})
+        await page.wait_for_function(
+            "() => document.querySelector('.rw-connection')?.dataset.state === 'connected'"
+        )
+        run = await open_notebook(browser, lab, "mirror_and_watch.ipynb")
+        # mid-run: the bar moves in the second notebook and on the watch page
+        mid = "r => r && Number(r.dataset.n) >= 24 && r.dataset.done === 'false'"
+        await second.wait_for_function(f"() => ({mid})({ROW.format(scope='')})", timeout=90_000)
+        await screenshot(second.locator(".jp-realtime-liveprogress").first, "live-progress.png")
+        await page.wait_for_function(f"() => ({mid})({ROW.format(scope='')})")
+        await wait_text(page, "checkpoint saved after epoch 19")
+        await screenshot(page, "watch-page.png")
+
+        done = "r => r && r.dataset.n === '60' && r.dataset.done === 'true'"
+        await page.wait_for_function(f"() => ({done})({ROW.format(scope='')})", timeout=60_000)
+        await wait_text(page, "epoch  59")
+        await page.wait_for_function(
+            "() => document.querySelector('.rw-status').textContent.startsWith('In [')"
+            " && document.querySelector('.rw-status').textContent.includes(' ok in ')"
+        )
+        await second.wait_for_function(f"() => ({done})({ROW.format(scope='')})")
+        # %realtime watch in the second notebook rebuilt the run's output in the kernel
+        await second.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+            ".some(o => o.innerText.includes('epoch  59') && o.innerText.includes('done'))"
+        )
+        # the demo's own LiveProgress, opened after the run, shows the final state at once
+        await run.wait_for_function(f"() => ({done})({ROW.format(scope='')})", timeout=60_000)
+        text = await run.inner_text(".jp-realtime-progress-row")
+        assert "60/60" in text and "done in" in text
