@@ -7,9 +7,11 @@ kernel as a notebook frontend does. Two cells: one prints ``--lines`` lines, one
 ``--images`` PNG images (about 20 KB each, incompressible). Each runs ``--rounds`` times with
 mirroring off and on, alternately, in the same run. Prints, per cell, the median wall time
 from the execute request to its reply (what a user waits), with mirroring off and on and their
-ratio (target: at most 1.2x; also the ratio of the fastest runs, less sensitive to a busy
-machine), and for the mirrored runs the publications and bytes of JSON
-sent per second of output, read back from the channel's history.
+ratio (target: at most 1.2x; also the ratio of the fastest runs and the kernel's CPU time,
+less sensitive to a busy machine), and for the mirrored runs the publications and bytes of JSON
+sent per second of output, read back from the channel's history. Last, the delay from a
+``print`` in a mirrored cell to a subscriber of the channel (p50, p99): lines 50 ms apart,
+each carrying the time it was printed.
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ CELLS = {
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def execute(kernel: Any, code: str) -> tuple[float, int]:
     """Run a cell; its wall time (request to reply, all output read) and bytes of output."""
     received = [0]
@@ -91,11 +102,48 @@ def mirrored_traffic(url: str, channel: str) -> tuple[int, int, float, int, int]
     return len(messages), size, float(duration), displays, cut
 
 
+LATENCY_CELL = """%%realtime mirror bench:latency
+import time
+for i in range({n}):
+    print(f"sent {{time.time():.6f}}")
+    time.sleep({pause})
+"""
+
+
+def latency(kernel: Any, url: str, n: int, pause: float) -> list[float]:
+    """Seconds from each ``print`` in the kernel to its line reaching a subscriber."""
+    import threading
+
+    from jupyter_realtime.client import connect
+
+    delays: list[float] = []
+    with connect(url, TOKEN) as client:
+        sub = client.channel("bench:latency").subscribe()
+
+        def read() -> None:
+            for msg in sub:
+                now = time.time()
+                if msg.data.get("type") == "stream":
+                    for line in msg.data["text"].splitlines():
+                        if line.startswith("sent "):
+                            delays.append(now - float(line.split()[1]))
+                if msg.data.get("type") == "cell_end" or len(delays) >= n:
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        execute(kernel, LATENCY_CELL.format(n=n, pause=pause))
+        reader.join(30)
+        sub.close()
+    return delays
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-lines", type=int, default=200, help="lines, 50 ms apart")
     args = parser.parse_args()
     from jupyter_client.manager import start_new_kernel
 
@@ -103,21 +151,27 @@ def main() -> None:
         url = f"http://127.0.0.1:{server.port}/"
         env = {"JUPYTER_REALTIME_URL": url, "JUPYTER_REALTIME_TOKEN": TOKEN}
         manager, kernel = start_new_kernel(kernel_name="python3", env={**os.environ, **env})
+        pid = manager.provisioner.process.pid  # type: ignore[union-attr]
         try:
             execute(kernel, textwrap.dedent(SETUP))
             results: dict[str, dict[str, Any]] = {}
             for name, template in CELLS.items():
                 code = template.format(lines=args.lines, images=args.images)
                 times: dict[str, list[float]] = {"off": [], "on": []}
+                cpu: dict[str, list[float]] = {"off": [], "on": []}
                 output = 0
                 traffic = (0, 0, 1.0, 0, 0)
                 for round_ in range(args.rounds):
                     channel = f"bench:{name}:{round_}"  # a short history to read back
+                    before = cpu_seconds(pid)
                     off, output = execute(kernel, code)
                     times["off"].append(off)
+                    cpu["off"].append(cpu_seconds(pid) - before)
+                    before = cpu_seconds(pid)
                     on, _ = execute(kernel, f"%%realtime mirror {channel}\n{code}")
                     times["on"].append(on)
                     time.sleep(2.0)  # what waits its turn, and the cell's end, go out
+                    cpu["on"].append(cpu_seconds(pid) - before)  # with the mirror's work
                     traffic = mirrored_traffic(url, channel)
                 off_s, on_s = statistics.median(times["off"]), statistics.median(times["on"])
                 pubs, size, duration, displays, cut = traffic
@@ -126,6 +180,8 @@ def main() -> None:
                     "on_s": on_s,
                     "ratio": on_s / off_s,
                     "min_ratio": min(times["on"]) / min(times["off"]),
+                    "cpu_off": statistics.median(cpu["off"]),
+                    "cpu_on": statistics.median(cpu["on"]),
                     "output_bytes": output,
                     "publications": pubs,
                     "published_bytes": size,
@@ -134,6 +190,7 @@ def main() -> None:
                     "displays_mirrored": displays,
                     "left_out": cut,
                 }
+            delays = sorted(latency(kernel, url, args.latency_lines, 0.05))
         finally:
             kernel.stop_channels()
             manager.shutdown_kernel(now=True)
@@ -147,7 +204,14 @@ def main() -> None:
             f"{r['bytes_per_s'] / 1e6:8.2f}MB {r['left_out']:9d}"
         )
     for name, r in results.items():
-        print(f"{name}: fastest on / fastest off: {r['min_ratio']:.2f}")
+        print(
+            f"{name}: fastest on / fastest off: {r['min_ratio']:.2f}; kernel CPU off "
+            f"{r['cpu_off']:.2f} s, on {r['cpu_on']:.2f} s (the mirror's own work included)"
+        )
+    if delays:
+        p50, p99 = delays[len(delays) // 2], delays[min(len(delays) - 1, len(delays) * 99 // 100)]
+        print(f"print to subscriber: {len(delays)} lines, p50 {p50 * 1000:.0f} ms, "
+              f"p99 {p99 * 1000:.0f} ms, max {delays[-1] * 1000:.0f} ms")  # fmt: skip
     worst = max(r["ratio"] for r in results.values())
     print(f"worst ratio on/off (medians): {worst:.2f} (target: at most 1.20)")
 

@@ -222,3 +222,22 @@ async def test_errors_and_in_place_updates_are_mirrored(
     assert second[3]["status"] == "error"
     assert "image/png" not in big["data"] and big["truncated"]["image/png"] > 40_000
     assert "[not mirrored: image/png (" in big["data"]["text/plain"]
+
+
+async def test_the_result_is_mirrored_by_an_ipykernel_without_display_hook_hooks(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    async with started_kernel(jp_fetch, jp_serverapp) as kernel:
+        await execute(
+            kernel,
+            """
+            from ipykernel.displayhook import ZMQShellDisplayHook
+            del ZMQShellDisplayHook.register_hook  # as in ipykernel before 7
+            %load_ext jupyter_realtime
+            """,
+        )
+        shown = await execute(kernel, "%%realtime mirror mirror:old\n6 * 7")
+        assert shown[-1]["data"]["text/plain"] == "42"
+        data = await mirrored(server, "mirror:old")
+    assert [d["type"] for d in data] == ["cell_start", "execute_result", "cell_end"]
+    assert data[1]["data"]["text/plain"] == "42" and data[1]["execution_count"] == 2

@@ -5,9 +5,10 @@ Public names: :class:`Mirror`, :class:`RealtimeMirror` (its IPython configuratio
 Hooks (``_hooks``) on ipykernel's stream, display and result paths see every output message
 in every thread; a cell is mirrored when the execute request that the message answers (its
 ``parent_header``) is one the mirror follows. A hook only appends to a deque, so the cell
-never waits: a daemon flusher thread wakes every ``interval`` seconds (and when a cell ends),
-coalesces what came (``_format.Batcher``) and publishes it with ``publish_nowait``, whose
-idempotency keys keep a reconnection from doubling anything. IPython's ``pre_run_cell`` and
+never waits: a daemon flusher thread publishes at most every ``interval`` seconds while
+output comes (at once for output after a quiet tick, and when a cell ends); it coalesces what
+came (``_format.Batcher``) and publishes it with ``publish_nowait``, whose idempotency keys
+keep a reconnection from doubling anything. IPython's ``pre_run_cell`` and
 ``post_run_cell`` events mark a cell's start and end, with its error if it raised.
 """
 
@@ -87,6 +88,7 @@ class Mirror:
         self._started: dict[str, float] = {}
         self._batcher = Batcher()
         self._wake = threading.Event()
+        self._next_tick = 0.0  # (monotonic) before it, output waits for the flusher's timer
         self._stop = False
         self._thread: threading.Thread | None = None
         self._hooks: ThreadHooks | None = None
@@ -194,7 +196,16 @@ class Mirror:
     def post_run_cell(self, result: Any) -> None:
         # the cell stays followed: output of threads that outlive it is mirrored after its end
         error = result.error_before_exec or result.error_in_exec
-        self.end(self.parent_id(), error, result.execution_count)
+        cell = self.parent_id()
+        if result.result is not None and not hasattr(self.shell.displayhook, "register_hook"):
+            self._result(cell, result)  # an ipykernel without hooks on its display hook
+        self.end(cell, error, result.execution_count)
+
+    def _result(self, cell: str, result: Any) -> None:
+        data, metadata = self.shell.display_formatter.format(result.result)
+        payload = {"data": data, "metadata": metadata, "execution_count": result.execution_count}
+        for channel in self.cells.get(cell, ()):
+            self.events.append(("execute_result", channel, cell, payload))
 
     def _error(self, error: BaseException) -> dict[str, Any]:
         stb = getattr(self.shell, "_last_traceback", None)
@@ -214,6 +225,8 @@ class Mirror:
                     cell = msg["parent_header"]["msg_id"]
                     for channel in channels:
                         self.events.append((kind, channel, cell, payload))
+                    if time.monotonic() >= self._next_tick:  # idle for a tick: go now
+                        self._wake.set()
         except Exception:  # never break the kernel's output
             log.debug("mirror hook failed", exc_info=True)
         return msg
@@ -224,8 +237,10 @@ class Mirror:
         while not self._stop:
             self._wake.wait(self.settings.interval)
             self._wake.clear()
+            ticked = time.monotonic()
             try:
-                self.flush_once()
+                if self.flush_once():  # the rate counts publishing ticks, not quiet ones
+                    self._next_tick = ticked + self.settings.interval
             except Exception:
                 log.exception("the output mirror failed to publish")
         self.flush_once()
@@ -234,12 +249,13 @@ class Mirror:
                 break
             self.flush_once()
 
-    def flush_once(self) -> None:
+    def flush_once(self) -> bool:
+        """Publish what came since the last tick; whether there was anything."""
         events: list[Event] = []
         while self.events:
             events.append(self.events.popleft())
         if not events and not self._batcher.waiting:
-            return
+            return False
         settings = self.settings  # read each tick: `%config RealtimeMirror.<name>` applies at once
         self._batcher.limits = Limits(
             settings.stream_chars, settings.max_outputs, settings.max_bundle_bytes,
@@ -256,6 +272,7 @@ class Mirror:
             except RealtimeError as exc:  # reported by `%realtime mirror` (status)
                 self.failed += 1
                 self.last_error = exc
+        return True
 
 
 def _payload(kind: str, content: dict[str, Any]) -> dict[str, Any] | None:
