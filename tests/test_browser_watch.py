@@ -71,12 +71,12 @@ def page_state_js() -> str:
     })"""
 
 
-async def open_watch(browser: Any, lab: Lab, channel: str) -> Any:
+async def open_watch(browser: Any, lab: Lab, channel: str, query: str = "") -> Any:
     page = await browser.new_page()
     page.set_default_timeout(20_000)
     await page.set_viewport_size({"width": 420, "height": 800})  # a phone's width
     page.on("console", lambda m: m.type == "error" and print("console:", m.text[:500]))
-    await page.goto(f"{lab.url}realtime/watch/{channel}?token={TOKEN}")
+    await page.goto(f"{lab.url}realtime/watch/{channel}?token={TOKEN}{query}")
     return page
 
 
@@ -145,6 +145,25 @@ async def test_watch_page_shows_history_then_live(lab: Lab) -> None:
         await wait_text(again, "fresh")
         replayed = await again.evaluate(page_state_js())
         assert replayed["text"] == (await page.evaluate(page_state_js()))["text"]
+
+
+async def test_watch_page_shows_the_history_asked_for(lab: Lab) -> None:
+    channel = "watch-history"
+    for i in range(5):
+        lab.publish(channel, {"type": "stream", "cell": "h", "name": "stdout", "text": f"s{i}\n"})
+    async with chromium() as browser:
+        last_two = await open_watch(browser, lab, channel, "&history=2")
+        live_only = await open_watch(browser, lab, channel, "&history=0")
+        for page in (last_two, live_only):
+            await page.wait_for_function(
+                "() => document.querySelector('.rw-connection')?.dataset.state === 'connected'"
+                " && document.querySelector('.rw-status').textContent !== 'loading'"
+            )
+        lab.publish(channel, {"type": "stream", "cell": "h", "name": "stdout", "text": "s5\n"})
+        for page in (last_two, live_only):
+            await wait_text(page, "s5")
+        assert (await last_two.evaluate(page_state_js()))["streams"] == ["s3\ns4\ns5\n"]
+        assert (await live_only.evaluate(page_state_js()))["streams"] == ["s5\n"]
 
 
 PAYLOAD = (

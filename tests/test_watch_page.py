@@ -34,6 +34,18 @@ async def test_the_page_names_the_channel_and_confines_scripts(server: Any) -> N
     assert "img-src 'self' data: blob:" in csp
 
 
+async def test_the_history_shown_is_a_parameter(server: Any) -> None:
+    async with httpx.AsyncClient(headers=server.headers) as http:
+        fifty = await http.get(server.http("realtime/watch/train:log"), params={"history": "50"})
+        bad = [
+            await http.get(server.http("realtime/watch/train:log"), params={"history": value})
+            for value in ("-1", "many", "10001")
+        ]
+    assert 'data-history="50"' in fifty.text
+    assert [answer.status_code for answer in bad] == [400, 400, 400]
+    assert "history must be a count of publications, 0 to 10000" in bad[0].text
+
+
 async def test_the_page_is_behind_the_login(server: Any) -> None:
     async with httpx.AsyncClient() as http:
         answer = await http.get(server.http("realtime/watch/train:log"))

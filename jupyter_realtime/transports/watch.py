@@ -8,8 +8,9 @@ Public names: :class:`WatchPageHandler`, :class:`ClientModuleHandler`, :data:`ST
   '<base_url>realtime/static/realtime-client.js'``. ``watch.js`` beside it is the watch
   page's script. Both are built by ``npm run build:standalone`` in ``labextension/``. They are
   code, not data, so they are served without login, as JupyterLab's own scripts are.
-* ``GET realtime/watch/<channel>``: a small page, behind Jupyter's login, that shows the
-  output mirrored to ``channel`` (``docs/kernel.md``) live, starting from its history. The
+* ``GET realtime/watch/<channel>[?history=N]``: a small page, behind Jupyter's login, that
+  shows the output mirrored to ``channel`` (``docs/kernel.md``) live, starting from its last
+  ``N`` publications (default 1000, at most 10000). The
   page's script talks to the realtime endpoints like any other client, so the channel
   policy applies there too; the page itself answers 403 when the user may neither subscribe
   to the channel nor read its history. Its Content-Security-Policy allows scripts from the
@@ -35,6 +36,7 @@ __all__ = ["STATIC_DIR", "ClientModuleHandler", "WatchPageHandler"]
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HISTORY = 1000  # publications shown when the page opens (the default channel history size)
+MAX_HISTORY = 10_000
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -117,6 +119,9 @@ class WatchPageHandler(RealtimeHandlerMixin, JupyterHandler):
             validate_channel(channel)
         except RealtimeError as exc:
             raise web.HTTPError(400, exc.message) from None
+        history = self.get_argument("history", str(HISTORY))
+        if not history.isdigit() or int(history) > MAX_HISTORY:
+            raise web.HTTPError(400, f"history must be a count of publications, 0 to {MAX_HISTORY}")
         policy, identity = self.context.policy, self.identity()
         if not (
             policy.allows(identity, "subscribe", channel)
@@ -131,7 +136,7 @@ class WatchPageHandler(RealtimeHandlerMixin, JupyterHandler):
             PAGE.format(
                 base_url=html.escape(base_url),
                 channel=html.escape(channel),
-                history=HISTORY,
+                history=int(history),
                 script=html.escape(f"{script}?v={static_version('watch.js')}"),
             )
         )

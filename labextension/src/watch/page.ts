@@ -109,10 +109,11 @@ export async function startWatch(
 function main(): void {
   const body = document.body;
   const token = new URLSearchParams(window.location.search).get('token') ?? '';
+  const history = Number(body.dataset.history);
   const options: WatchOptions = {
     baseUrl: body.dataset.baseUrl ?? '/',
     channel: body.dataset.channel ?? '',
-    history: Number(body.dataset.history ?? '1000') || 1000,
+    history: Number.isInteger(history) && history >= 0 ? history : 1000,
     token
   };
   void startWatch(body, options).then(watch => {
