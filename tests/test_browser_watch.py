@@ -237,6 +237,25 @@ async def test_watch_page_resumes_after_the_connection_drops(tmp_path: Path) -> 
         redis.stop()
 
 
+async def test_watch_page_with_the_login_cookie_over_polling(tmp_path: Path) -> None:
+    """No token in the page's URL: the login cookie and ``_xsrf`` carry the HTTP session."""
+    with running_lab(tmp_path, ("poll",)) as polling:
+        polling.publish("watch-cookie", {"type": "stream", "cell": "k", "name": "stdout",
+                                         "text": "before\n"})  # fmt: skip
+        async with chromium() as browser:
+            page = await browser.new_page()
+            await page.goto(f"{polling.url}api/status?token={TOKEN}")  # logs in: the cookie
+            await page.goto(f"{polling.url}realtime/watch/watch-cookie")
+            await wait_text(page, "before")
+            await page.wait_for_function(
+                "() => document.querySelector('.rw-connection').textContent === 'live · poll'"
+            )
+            polling.publish("watch-cookie", {"type": "stream", "cell": "k", "name": "stdout",
+                                             "text": "after\n"})  # fmt: skip
+            await wait_text(page, "after")
+            assert "token" not in page.url
+
+
 async def test_the_client_module_can_be_imported_by_a_served_page(lab: Lab) -> None:
     """A page the server serves (here from ``extra_static_paths``, as a dashboard of another
     extension would be) imports the client as documented and receives publications."""

@@ -128,6 +128,7 @@ class WatchPageHandler(RealtimeHandlerMixin, JupyterHandler):
             or policy.allows(identity, "history", channel)
         ):
             raise web.HTTPError(403, f"you may not watch {channel}")
+        self.xsrf_token  # noqa: B018 (sets the _xsrf cookie that the HTTP transports' POSTs need)
         base_url = self.settings.get("base_url", "/")
         script = url_path_join(base_url, "realtime/static/watch.js")
         self.set_header("Content-Type", "text/html; charset=UTF-8")
