@@ -241,3 +241,29 @@ async def test_the_result_is_mirrored_by_an_ipykernel_without_display_hook_hooks
         data = await mirrored(server, "mirror:old")
     assert [d["type"] for d in data] == ["cell_start", "execute_result", "cell_end"]
     assert data[1]["data"]["text/plain"] == "42" and data[1]["execution_count"] == 2
+
+
+async def test_the_cell_shows_the_same_output_with_and_without_mirroring(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    body = """
+    import sys, threading
+    from IPython.display import display, clear_output, HTML
+    print("a"); print("b", file=sys.stderr)
+    h = display(HTML("<i>1</i>"), display_id="bar")
+    clear_output(wait=True)
+    print("c", end="")
+    h.update(HTML("<i>2</i>"))
+    t = threading.Thread(target=lambda: print("from a thread")); t.start(); t.join()
+    {"answer": 42}
+    """
+
+    def normal(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in o.items() if k != "execution_count"} for o in outputs]
+
+    async with started_kernel(jp_fetch, jp_serverapp) as kernel:
+        await execute(kernel, "%load_ext jupyter_realtime")
+        plain = await execute(kernel, body)
+        mirrored_cell = await execute(kernel, "%%realtime mirror mirror:same\n" + body)
+    assert normal(mirrored_cell) == normal(plain)
+    assert len(plain) >= 6

@@ -27,6 +27,7 @@ from ._connection import AsyncClient, State
 from ._discovery import Endpoint
 from ._errors import GapError
 from ._message import Message
+from ._subscription import Listener
 
 __all__ = ["Channel", "Client", "Subscription"]
 
@@ -186,6 +187,14 @@ class Channel:
 
     def unsubscribe(self) -> None:
         self.client.call(self._async.unsubscribe)
+
+    def listen(self, listener: Listener, *, since: Since = None) -> None:
+        """Add a low-level listener (``message``/``gap``/``end``), called on the client's
+        thread in order; it must not block. Subscribes on the server if it is the first."""
+        self.client.call(self._async.listen, listener, since=since)
+
+    def unlisten(self, listener: Listener) -> None:
+        self.client.call(self._async.unlisten, listener)
 
 
 class _End:

@@ -20,7 +20,8 @@ def load_ipython_extension(shell: Any) -> None:
     from ..client import default_client
     from . import _state
     from ._magics import RealtimeMagics
-    from ._mirror import Mirror, RealtimeMirror
+    from ._mirror import Mirror
+    from ._settings import RealtimeMirror
 
     if _state.mirror is not None:
         return
@@ -47,7 +48,7 @@ def __getattr__(name: str) -> Any:
 
         return progress
     if name == "RealtimeMirror":
-        from ._mirror import RealtimeMirror
+        from ._settings import RealtimeMirror
 
         return RealtimeMirror
     raise AttributeError(name)

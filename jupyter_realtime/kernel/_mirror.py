@@ -1,6 +1,6 @@
 """Output mirroring: a kernel's cell output copied to channels, live, without touching it.
 
-Public names: :class:`Mirror`, :class:`RealtimeMirror` (its IPython configuration).
+Public name: :class:`Mirror` (configured by ``_settings.RealtimeMirror``).
 
 Hooks (``_hooks``) on ipykernel's stream, display and result paths see every output message
 in every thread; a cell is mirrored when the execute request that the message answers (its
@@ -23,14 +23,12 @@ import time
 import traceback
 from typing import Any
 
-from traitlets import Bool, Float, Int, Unicode
-from traitlets.config import Configurable
-
 from ..errors import RealtimeError
 from ._format import VERSION, Batcher, Event, Limits, limit_bundle
 from ._hooks import ThreadHooks
+from ._settings import RealtimeMirror
 
-__all__ = ["Mirror", "RealtimeMirror"]
+__all__ = ["Mirror"]
 
 log = logging.getLogger("jupyter_realtime.kernel")
 
@@ -38,38 +36,6 @@ FOLLOWED = 200  # cells whose late output (threads that outlive them) is still m
 CODE_CHARS = 20_000
 WIDGET = "application/vnd.jupyter.widget-view+json"
 FLUSH_TIMEOUT = 3.0  # seconds close() waits for what was mirrored to reach the server
-
-
-class RealtimeMirror(Configurable):
-    """Settings of ``%realtime mirror`` (``c.RealtimeMirror.<name>`` in IPython config)."""
-
-    channel = Unicode(
-        "", config=True, help="Mirror every cell to this channel from the kernel's start "
-        "(as `%realtime mirror CHANNEL`). Default: '' (off)."
-    )  # fmt: skip
-    interval = Float(
-        0.2, config=True, help="Seconds between two publications of one stream (the "
-        "flusher's tick). Default: 0.2."
-    )  # fmt: skip
-    stream_chars = Int(
-        32_768, config=True, help="Characters of one stream published per tick; more are "
-        "cut in the middle, keeping the last line. Default: 32768."
-    )  # fmt: skip
-    max_outputs = Int(
-        40, config=True, help="Displays published per channel per tick; the channel's "
-        "next messages wait for the next tick. Default: 40."
-    )  # fmt: skip
-    max_waiting = Int(
-        1000, config=True, help="Mirrored messages waiting for their turn behind the "
-        "max_outputs limit; beyond, the oldest displays are dropped with a marker. Default: 1000."
-    )  # fmt: skip
-    max_bundle_bytes = Int(
-        512 * 1024, config=True, help="Bytes of one MIME bundle; larger entries are "
-        "replaced by a marker. Default: 524288 (512 KiB)."
-    )  # fmt: skip
-    include_code = Bool(
-        True, config=True, help="Send each mirrored cell's source in its cell_start. Default: True."
-    )
 
 
 class Mirror:
@@ -137,9 +103,10 @@ class Mirror:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
+        deadline = time.monotonic() + FLUSH_TIMEOUT  # for all channels together
         for channel in self._channels.values():
             try:
-                channel.flush(timeout=FLUSH_TIMEOUT)
+                channel.flush(timeout=max(0.0, deadline - time.monotonic()))
             except RealtimeError:
                 pass
 

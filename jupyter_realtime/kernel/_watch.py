@@ -52,7 +52,7 @@ class Watch:
         # and is shown once (by its offset). The subscription may be shared with other
         # listeners of this client, so it cannot be given a `since` of its own.
         self._listener = _Listener(self, channel.client.to_caller)
-        channel.client.call(channel._async.listen, self._listener)
+        channel.listen(self._listener)
         try:
             for msg in channel.history(limit=limit):
                 self.take(msg)
@@ -65,7 +65,7 @@ class Watch:
     def close(self) -> None:
         """Stop following the channel (the view keeps what it shows)."""
         if self._listener is not None:
-            self.channel.client.call(self.channel._async.unlisten, self._listener)
+            self.channel.unlisten(self._listener)
             self._listener = None
         if self in VIEWS:
             VIEWS.remove(self)
