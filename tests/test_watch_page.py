@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jupyter_realtime.transports.watch import STATIC_DIR
+from jupyter_realtime.transports.watch import STATIC_DIR, ClientModuleHandler
 
 
 @pytest.fixture
@@ -79,3 +79,9 @@ async def test_the_client_module_is_served_as_javascript(server: Any) -> None:
     assert again.status_code == 304
     assert outside.status_code in (403, 404)
     assert missing.status_code == 404
+
+
+def test_the_client_module_is_public_on_purpose(jp_serverapp: Any) -> None:
+    """Jupyter lists endpoints that are neither authenticated nor marked public; not this."""
+    missing = jp_serverapp.web_app._check_handler_auth("realtime/static", ClientModuleHandler)
+    assert missing == []

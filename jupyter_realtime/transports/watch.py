@@ -21,9 +21,11 @@ Public names: :class:`WatchPageHandler`, :class:`ClientModuleHandler`, :data:`ST
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -148,7 +150,17 @@ class WatchPageHandler(RealtimeHandlerMixin, JupyterHandler):
 
 class ClientModuleHandler(web.StaticFileHandler):
     """``GET realtime/static/<file>``: the standalone ES modules, revalidated on each load
-    (by their ETag: a page gets the new client after an upgrade without a stale cache)."""
+    (by their ETag: a page gets the new client after an upgrade without a stale cache).
+    Public on purpose (``@allow_unauthenticated``, so that a server with
+    ``allow_unauthenticated_access = False`` knows it is meant to be)."""
+
+    @allow_unauthenticated
+    async def get(self, path: str, include_body: bool = True) -> None:
+        await super().get(path, include_body)
+
+    @allow_unauthenticated
+    def head(self, path: str) -> Awaitable[None]:
+        return super().head(path)
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", "no-cache")
