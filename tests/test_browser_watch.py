@@ -131,6 +131,7 @@ async def test_watch_page_shows_history_then_live(lab: Lab) -> None:
         assert state["rows"][0]["done"] == "true" and state["rows"][0]["n"] == "100"
         assert "done in 00:04" in state["rows"][0]["text"]
         assert state["status"] == "In [7] error in 4.0 s"
+        assert await page.title() == "In [7] error in 4.0 s · watch-live"
 
         # clear_output(wait=True) removes the cell's outputs when the next one arrives
         lab.publish(channel, {"type": "clear_output", "cell": CELL, "wait": True})

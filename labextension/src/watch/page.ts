@@ -64,6 +64,7 @@ export async function startWatch(
     if (status) {
       status.textContent = view.state;
     }
+    document.title = `${view.state} · ${options.channel}`; // what a phone's tab list shows
   };
   const channel = options.channel;
   try {
