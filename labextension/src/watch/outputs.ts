@@ -8,11 +8,12 @@
  * `javascript:` URLs), images are `data:` URLs built from their base64, and ANSI colour
  * codes are stripped from tracebacks.
  *
- * Public names: `OutputsView`, `terminalText`, `stripAnsi`, `MAX_CELLS`.
+ * Public names: `OutputsView`, `renderBundle`, `MAX_CELLS`.
  */
 import DOMPurify from 'dompurify';
 
 import { ProgressBars, isProgress } from './progress.js';
+import { stripAnsi, terminalText } from './text.js';
 
 /** Cells shown; older ones are removed. */
 export const MAX_CELLS = 50;
@@ -37,26 +38,6 @@ interface Cell {
   body: HTMLElement;
   outputs: Output[];
   clearPending: boolean;
-}
-
-const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
-
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI, '');
-}
-
-/** Raw stream text as a terminal shows it: a `\r` returns to the start of its line. */
-export function terminalText(text: string): string {
-  return text
-    .split('\n')
-    .map(line => {
-      if (!line.includes('\r')) {
-        return line;
-      }
-      const parts = line.split('\r').filter(part => part !== '');
-      return parts.length ? parts[parts.length - 1] : '';
-    })
-    .join('\n');
 }
 
 function element<K extends keyof HTMLElementTagNameMap>(
