@@ -238,6 +238,28 @@ async def test_watch_page_resumes_after_the_connection_drops(tmp_path: Path) -> 
         redis.stop()
 
 
+async def test_watch_page_marks_what_it_could_not_replay(tmp_path: Path) -> None:
+    """A server restarted without Redis starts its channels over (a new epoch): the page
+    says that output may have been missed, then shows what comes next."""
+    channel, server = "watch-gap", Lab(tmp_path / "m")
+    try:
+        server.wait_ready()
+        server.publish(channel, {"type": "stream", "cell": "g", "name": "stdout", "text": "old\n"})
+        async with chromium() as browser:
+            page = await open_watch(browser, server, channel)
+            await wait_text(page, "old")
+            server.stop()
+            server = Lab(tmp_path / "m", port=server.port)
+            server.wait_ready()
+            server.publish(channel, {"type": "stream", "cell": "g", "name": "stdout",
+                                     "text": "new\n"})  # fmt: skip
+            await wait_text(page, "new", timeout=60_000)
+            await page.locator(".rw-gap").wait_for()
+            assert (await page.evaluate(page_state_js()))["streams"] == ["old\nnew\n"]
+    finally:
+        server.stop()
+
+
 async def test_watch_page_with_the_login_cookie_over_polling(tmp_path: Path) -> None:
     """No token in the page's URL: the login cookie and ``_xsrf`` carry the HTTP session."""
     with running_lab(tmp_path, ("poll",)) as polling:
