@@ -26,6 +26,7 @@ from .transports.polling import JSONPHandler, PollHandler
 from .transports.sse import SSEHandler
 from .transports.streaming import XHRStreamHandler
 from .transports.uplink import SessionHandler
+from .transports.watch import STATIC_DIR, ClientModuleHandler, WatchPageHandler
 from .transports.websocket import RealtimeWebSocketHandler
 
 __all__ = ["RealtimeApp"]
@@ -271,6 +272,8 @@ class RealtimeApp(ExtensionApp, AccessConfig):
                 (rf"/realtime/api/channels/{CHANNEL}", PublishHandler, spec),
                 (rf"/realtime/api/channels/{CHANNEL}/history", HistoryHandler, spec),
                 (rf"/realtime/api/channels/{CHANNEL}/presence", PresenceHandler, spec),
+                (rf"/realtime/watch/{CHANNEL}", WatchPageHandler, spec),
+                (r"/realtime/static/(.*)", ClientModuleHandler, {"path": str(STATIC_DIR)}),
             ]
         )
 

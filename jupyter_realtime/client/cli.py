@@ -81,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("channel")
     h.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     h.add_argument("--since", type=int, metavar="OFFSET", help="the first after this offset")
+
+    w = sub.add_parser("watch", help="show output mirrored to a channel: history, then live")
+    w.add_argument("channel")
+    w.add_argument("--limit", type=int, default=1000, help="history shown first (default 1000)")
     return p
 
 
@@ -124,13 +128,20 @@ async def _history(channel: AsyncChannel, args: argparse.Namespace) -> None:
         _line(msg.to_frame())
 
 
+async def _watch(channel: AsyncChannel, args: argparse.Namespace) -> None:
+    from ._terminal import watch
+
+    await watch(channel, args.limit)
+
+
 async def _run(args: argparse.Namespace) -> None:
     async with AsyncClient(args.url, args.token, timeout=args.timeout) as client:
         if args.command == "channels":
             for info in await client.channels():
                 _line(info)
             return
-        command = {"publish": _publish, "subscribe": _subscribe, "history": _history}
+        command = {"publish": _publish, "subscribe": _subscribe, "history": _history,
+                   "watch": _watch}  # fmt: skip
         await command[args.command](client.channel(args.channel), args)
 
 

@@ -12,6 +12,7 @@ import { ChatModel, ChatView } from './chat.js';
 import { LiveChartModel, LiveChartView } from './chart.js';
 import { ChannelLinkModel } from './link.js';
 import { LiveLogModel, LiveLogView } from './log.js';
+import { LiveProgressModel, LiveProgressView } from './progress.js';
 import { LiveValueModel, LiveValueView } from './value.js';
 
 /** What the widget manager looks up by `_model_name` and `_view_name`. */
@@ -23,13 +24,15 @@ export const WIDGET_CLASSES = {
   LiveChartView,
   LiveLogModel,
   LiveLogView,
+  LiveProgressModel,
+  LiveProgressView,
   LiveValueModel,
   LiveValueView
 };
 
 export const widgetsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-realtime:widgets',
-  description: 'The views of the jupyter-realtime widgets: LiveValue, LiveLog, LiveChart, Chat, ChannelLink.',
+  description: 'The views of the jupyter-realtime widgets: LiveValue, LiveLog, LiveChart, LiveProgress, Chat, ChannelLink.',
   autoStart: true,
   requires: [IJupyterWidgetRegistry],
   activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry): void => {

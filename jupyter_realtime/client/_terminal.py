@@ -1,0 +1,154 @@
+"""``jupyter realtime watch CHANNEL``: output mirrored to a channel, in a terminal.
+
+Public names: :class:`TerminalView`, :func:`watch`.
+
+The messages are those of ``docs/kernel.md`` (version 1). What a terminal can show, it shows
+as ``%realtime watch`` does: a header per cell, its text as it comes (stdout to stdout, stderr
+to stderr, raw, so a ``\\r`` returns to the start of the line as in the cell), the text form
+of displays and results (``[image/png, 27.1 KiB]`` for an image alone), tracebacks, and a
+status line when the cell ends. Progress messages become tqdm bars on stderr, one per bar
+id. A terminal cannot change what it printed: ``update_display_data`` and ``clear_output``
+are not shown. Data that is not a mirrored message is printed as a JSON line.
+
+:func:`watch` prints the channel's history first, then follows it from the last offset read;
+the client reconnects by itself after a drop and resubscribes from the last publication it
+delivered, so nothing is printed twice and nothing is missed (a loss that the history can no
+longer cover is reported on stderr).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, TextIO
+
+import orjson
+
+from ._channel import AsyncChannel
+from ._errors import GapError
+
+__all__ = ["TerminalView", "watch"]
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
+
+
+def plain_text(data: dict[str, Any]) -> str:
+    """The text form of a MIME bundle: ``text/plain``, else a line naming what it holds."""
+    text = data.get("text/plain")
+    if isinstance(text, str):
+        return text
+    parts = [f"{mime}, {_size(len(v))}" if isinstance(v, str) else mime for mime, v in data.items()]
+    return f"[{'; '.join(parts) or 'empty output'}]"
+
+
+class TerminalView:
+    """Prints mirrored messages to ``out`` and ``err``; progress bars go to ``err``."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.colour = self.out.isatty()
+        self.bars: dict[str, Any] = {}  # bar id -> tqdm
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+    def write(self, text: str, stream: str = "stdout") -> None:
+        if not text:
+            return
+        file = self.err if stream == "stderr" else self.out
+        if not self.colour:
+            text = ANSI.sub("", text)
+        if self.bars:  # above the bars, which are drawn again below
+            from tqdm import tqdm
+
+            tqdm.write(text, file=file, end="")
+        else:
+            file.write(text)
+        file.flush()
+
+    def gap(self, error: GapError) -> None:
+        self.write(f"[some output was missed: {error}]\n", "stderr")
+
+    def apply(self, data: Any) -> None:
+        """Show one publication's data."""
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            shown = f"<{len(data)} bytes>" if isinstance(data, bytes) else orjson.dumps(data)
+            self.write(f"{shown if isinstance(shown, str) else shown.decode()}\n")
+            return
+        kind = data["type"]
+        if kind == "cell_start":
+            count = data.get("execution_count")
+            self.write(f"── In [{count if count is not None else ' '}] ──\n")
+        elif kind == "stream":
+            self.write(str(data.get("text", "")), str(data.get("name", "stdout")))
+        elif kind in ("display_data", "execute_result"):
+            bundle = data.get("data")
+            self.write(plain_text(bundle if isinstance(bundle, dict) else {}) + "\n")
+        elif kind == "error":
+            traceback = data.get("traceback") or [f"{data.get('ename')}: {data.get('evalue')}"]
+            self.write("\n".join(map(str, traceback)) + "\n", "stderr")
+        elif kind == "cell_end":
+            duration = data.get("duration")
+            took = f" in {duration:.1f} s" if isinstance(duration, (int, float)) else ""
+            count = data.get("execution_count")
+            self.write(f"── In [{count}] {data.get('status', 'done')}{took} ──\n")
+        elif kind == "progress":
+            self.progress(data)
+
+    def progress(self, data: dict[str, Any]) -> None:
+        """Move (or open, or close) the tqdm bar of ``data["bar"]`` to the published state."""
+        from tqdm import tqdm
+
+        key = str(data.get("bar"))
+        bar = self.bars.get(key)
+        total = data.get("total")
+        if bar is None:
+            bar = tqdm(
+                total=total, desc=data.get("desc") or None, unit=data.get("unit") or "it",
+                unit_scale=bool(data.get("unit_scale")), file=self.err, smoothing=0,
+                dynamic_ncols=True, mininterval=0, leave=True, delay=1e-9,  # drawn below
+            )  # fmt: skip
+            self.bars[key] = bar
+        bar.total = total
+        bar.n = data.get("n", 0)
+        elapsed = data.get("elapsed")
+        if isinstance(elapsed, (int, float)):  # tqdm's rate and ETA from the published time
+            bar.start_t = bar._time() - elapsed
+        if data.get("postfix"):
+            bar.set_postfix_str(str(data["postfix"]), refresh=False)
+        bar.refresh()
+        if data.get("done"):
+            bar.close()
+            del self.bars[key]
+
+
+async def watch(
+    channel: AsyncChannel, limit: int = 1000, *, view: TerminalView | None = None
+) -> None:
+    """Print the last ``limit`` publications of ``channel``, then follow it until cancelled."""
+    view = view or TerminalView()
+    try:
+        history = await channel.history(limit) if limit > 0 else []
+        for msg in history:
+            view.apply(msg.data)
+        # nothing read: from offset 0 of the current epoch, so that what was published
+        # since the empty read is not missed (with limit 0: live only)
+        since: Any = history[-1].position if history else (0 if limit > 0 else None)
+        async with channel.subscribe(since=since) as subscription:
+            while True:
+                try:
+                    msg = await subscription.__anext__()
+                except GapError as exc:
+                    view.gap(exc)
+                    continue
+                except StopAsyncIteration:
+                    return
+                view.apply(msg.data)
+    finally:
+        view.close()

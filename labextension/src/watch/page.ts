@@ -1,0 +1,127 @@
+/**
+ * The watch page (`GET realtime/watch/<channel>`): a live view of a mirrored channel,
+ * without JupyterLab. The server's page gives the channel, its base URL and how much
+ * history to show as `data-*` attributes of `<body>`; this module is its only script.
+ *
+ * Opening: the channel's newest position is read (`history` with `limit=1`), the last
+ * `data-history` publications are read page by page from there, and the subscription
+ * starts from the last one read: nothing is shown twice, nothing is missed in between.
+ * After that the browser client resumes by itself with `since` whenever the connection
+ * drops, and reports a loss it could not replay (shown as a marker).
+ *
+ * Credentials: the login cookie (with `_xsrf`), or a `?token=` in the page's URL.
+ *
+ * Public names: `startWatch`, `WatchOptions`.
+ */
+import { RealtimeClient } from '../client/client.js';
+import type { ChannelEvent } from '../client/client.js';
+import type { ConnectionState } from '../client/connection.js';
+import { decodeBase64, morePages, type Position, type PublicationFrame } from '../client/protocol.js';
+import { OutputsView } from './outputs.js';
+
+export interface WatchOptions {
+  baseUrl: string;
+  channel: string;
+  /** Publications of history shown on opening (at most 1000 a page, paged). */
+  history: number;
+  token?: string;
+}
+
+function dataOf(frame: PublicationFrame): unknown {
+  return frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data;
+}
+
+function stateLabel(state: ConnectionState): string {
+  switch (state.state) {
+    case 'connected':
+      return `live · ${state.transport === 'websocket' ? 'ws' : state.transport}`;
+    case 'disconnected':
+      return `disconnected${state.reason ? ` (${state.reason})` : ''}`;
+    default:
+      return state.state;
+  }
+}
+
+/** Read the last `options.history` publications of the channel, then follow it live. */
+export async function startWatch(
+  root: HTMLElement,
+  options: WatchOptions
+): Promise<{ client: RealtimeClient; view: OutputsView }> {
+  const view = new OutputsView();
+  const connection = root.querySelector<HTMLElement>('.rw-connection');
+  const status = root.querySelector<HTMLElement>('.rw-status');
+  root.querySelector('.rw-main')?.appendChild(view.el);
+  const client = new RealtimeClient();
+  const showState = (state: ConnectionState): void => {
+    if (connection) {
+      connection.textContent = stateLabel(state);
+      connection.dataset.state = state.state;
+    }
+  };
+  client.on('state', showState);
+  client.connect(options.baseUrl, options.token ?? '');
+  const render = (): void => {
+    if (status) {
+      status.textContent = view.state;
+    }
+    document.title = `${view.state} · ${options.channel}`; // what a phone's tab list shows
+  };
+  const channel = options.channel;
+  try {
+    const newest = await client.history(channel, { limit: 1 });
+    let since: Position | undefined;
+    if (newest.epoch && newest.offset > 0) {
+      since = { epoch: newest.epoch, offset: Math.max(0, newest.offset - options.history) };
+      let wanted = options.history;
+      while (wanted > 0) {
+        const limit = Math.min(1000, wanted);
+        const page = await client.history(channel, { since, limit });
+        for (const frame of page.publications) {
+          view.apply(dataOf(frame));
+          since = { epoch: frame.epoch, offset: frame.offset };
+        }
+        wanted -= page.publications.length;
+        if (!morePages(page, limit)) {
+          break;
+        }
+      }
+      render();
+    }
+    const handler = (event: ChannelEvent): void => {
+      if (event.type === 'publication') {
+        view.apply(event.data);
+      } else if (event.type === 'gap') {
+        view.gap();
+      }
+      render();
+    };
+    await client.subscribe(channel, handler, since ? { since } : {});
+    render();
+  } catch (err) {
+    if (status) {
+      status.textContent = `cannot watch ${channel}: ${String(err)}`;
+      status.dataset.state = 'error';
+    }
+  }
+  return { client, view };
+}
+
+/** Started by the page's `<script type="module">`. */
+function main(): void {
+  const body = document.body;
+  const token = new URLSearchParams(window.location.search).get('token') ?? '';
+  const history = Number(body.dataset.history);
+  const options: WatchOptions = {
+    baseUrl: body.dataset.baseUrl ?? '/',
+    channel: body.dataset.channel ?? '',
+    history: Number.isInteger(history) && history >= 0 ? history : 1000,
+    token
+  };
+  void startWatch(body, options).then(watch => {
+    (window as unknown as Record<string, unknown>).realtimeWatch = watch;
+  });
+}
+
+if (typeof document !== 'undefined' && document.body?.dataset.channel !== undefined) {
+  main();
+}

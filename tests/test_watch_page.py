@@ -1,0 +1,87 @@
+"""``GET realtime/watch/<channel>`` and ``GET realtime/static/<file>`` over HTTP (no browser).
+
+The page is behind Jupyter's login (a redirect to it, as any Jupyter page), checks the
+channel's name and the channel policy, and confines scripts with its Content-Security-Policy;
+the standalone modules are served as JavaScript to anyone, without leaving their folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from jupyter_realtime.transports.watch import STATIC_DIR, ClientModuleHandler
+
+
+@pytest.fixture
+def realtime_config() -> dict[str, Any]:
+    return {"private_channels": {"secret:*": ["someone-else"]}}
+
+
+async def test_the_page_names_the_channel_and_confines_scripts(server: Any) -> None:
+    async with httpx.AsyncClient(headers=server.headers) as http:
+        answer = await http.get(server.http("realtime/watch/train:log"))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/html; charset=UTF-8"
+    page = answer.text
+    assert 'data-channel="train:log"' in page
+    assert f'data-base-url="{server.base_url}"' in page
+    assert f'src="{server.base_url}realtime/static/watch.js?v=' in page
+    csp = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp
+    assert "img-src 'self' data: blob:" in csp
+
+
+async def test_the_history_shown_is_a_parameter(server: Any) -> None:
+    async with httpx.AsyncClient(headers=server.headers) as http:
+        fifty = await http.get(server.http("realtime/watch/train:log"), params={"history": "50"})
+        bad = [
+            await http.get(server.http("realtime/watch/train:log"), params={"history": value})
+            for value in ("-1", "many", "10001")
+        ]
+    assert 'data-history="50"' in fifty.text
+    assert [answer.status_code for answer in bad] == [400, 400, 400]
+    assert "history must be a count of publications, 0 to 10000" in bad[0].text
+
+
+async def test_the_page_is_behind_the_login(server: Any) -> None:
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(server.http("realtime/watch/train:log"))
+    assert answer.status_code == 302
+    assert "/login?next=" in answer.headers["location"]
+
+
+async def test_a_bad_name_or_a_channel_the_user_may_not_read(server: Any) -> None:
+    async with httpx.AsyncClient(headers=server.headers) as http:
+        bad = await http.get(server.http("realtime/watch/no%20spaces"))
+        private = await http.get(server.http("realtime/watch/secret:plans"))
+    assert bad.status_code == 400 and "text/html" in bad.headers["content-type"]
+    assert private.status_code == 403
+    assert "secret:plans" in private.text
+
+
+async def test_the_client_module_is_served_as_javascript(server: Any) -> None:
+    assert (STATIC_DIR / "realtime-client.js").exists(), "run npm run build:standalone"
+    async with httpx.AsyncClient() as http:  # no credentials: code, not data
+        answer = await http.get(server.http("realtime/static/realtime-client.js"))
+        again = await http.get(
+            server.http("realtime/static/realtime-client.js"),
+            headers={"If-None-Match": answer.headers["etag"]},
+        )
+        outside = await http.get(server.http("realtime/static/..%2F__init__.py"))
+        missing = await http.get(server.http("realtime/static/nothing.js"))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/javascript; charset=UTF-8"
+    assert answer.headers["cache-control"] == "no-cache"
+    assert "RealtimeClient" in answer.text and "export{" in answer.text.replace(" ", "")
+    assert again.status_code == 304
+    assert outside.status_code in (403, 404)
+    assert missing.status_code == 404
+
+
+def test_the_client_module_is_public_on_purpose(jp_serverapp: Any) -> None:
+    """Jupyter lists endpoints that are neither authenticated nor marked public; not this."""
+    missing = jp_serverapp.web_app._check_handler_auth("realtime/static", ClientModuleHandler)
+    assert missing == []
