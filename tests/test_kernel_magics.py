@@ -33,7 +33,11 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
                 pass
             """,
         )
-        await mirrored(server, "watch:log")  # the run is over; nobody watched it
+        history = await mirrored(server, "watch:log")  # the run is over; nobody watched it
+        # the bar's own widget is left out: its text would stay frozen at its first state
+        shown_text = [str(m.get("data", {}).get("text/plain", "")) for m in history]
+        assert not any("steps" in t for t in shown_text), shown_text
+        assert any(m.get("type") == "progress" and m["done"] for m in history)
         async with started_kernel(jp_fetch, jp_serverapp) as watcher:
             await execute(watcher, "%load_ext jupyter_realtime\n%realtime watch watch:log")
             await execute(watcher, "%realtime watch watch:log 2")  # a second view, shorter

@@ -24,6 +24,7 @@ import traceback
 from typing import Any
 
 from ..errors import RealtimeError
+from . import _state
 from ._format import VERSION, Batcher, Event, Limits, limit_bundle
 from ._hooks import ThreadHooks
 from ._settings import RealtimeMirror
@@ -250,6 +251,8 @@ def _payload(kind: str, content: dict[str, Any]) -> dict[str, Any] | None:
         transient = content.get("transient") or {}
         data = content.get("data", {})
         if WIDGET in data:  # a widget view cannot be shown without its kernel: its text can
+            if data[WIDGET].get("model_id") in _state.own_bars:
+                return None  # a progress() bar: mirrored as progress messages instead
             data = {k: v for k, v in data.items() if k != WIDGET}
         return {
             "data": data,

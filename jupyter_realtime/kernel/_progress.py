@@ -52,6 +52,18 @@ class progress(_tqdm):  # type: ignore[misc,valid-type]  # noqa: N801 (named as 
         if not self._rt_last:  # tqdm's first display did not publish (no display, or disabled)
             self._rt_publish(done=False)
 
+    def status_printer(self, *args: Any, **kwargs: Any) -> Any:
+        """tqdm's bar; a widget bar's model id is noted before it is displayed, so the
+        mirror leaves that display out (its progress is mirrored as messages)."""
+        shown = _tqdm.status_printer(*args, **kwargs)
+        model_id = getattr(shown, "model_id", None)
+        if isinstance(model_id, str):
+            from . import _state
+
+            _state.own_bars.add(model_id)
+            self._rt_bar = model_id
+        return shown
+
     def display(self, *args: Any, **kwargs: Any) -> Any:
         shown = super().display(*args, **kwargs)
         if time.monotonic() - self._rt_last >= self._rt_interval:
@@ -61,6 +73,9 @@ class progress(_tqdm):  # type: ignore[misc,valid-type]  # noqa: N801 (named as 
     def close(self) -> None:
         was_open = getattr(self, "_rt_open", False) and not self.disable
         super().close()  # sets disable
+        from . import _state
+
+        _state.own_bars.discard(getattr(self, "_rt_bar", ""))
         if was_open:
             self._rt_open = False
             self._rt_publish(done=True, closing=True)  # the exact final state ...
