@@ -17,9 +17,11 @@ from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, validat
 from .access import AccessConfig
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
+from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
 from .transports.context import RealtimeContext
+from .transports.documents import DocumentHandler
 from .transports.polling import JSONPHandler, PollHandler
 from .transports.sse import SSEHandler
 from .transports.streaming import XHRStreamHandler
@@ -32,7 +34,7 @@ TRANSPORTS = ("ws", "sse", "stream", "poll")
 CHANNEL = r"(?P<channel>[^/]+)"
 
 
-class RealtimeApp(ExtensionApp, AccessConfig):
+class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     name = "jupyter_realtime"
     load_other_extensions = True
 
@@ -148,6 +150,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
 
     hub: Hub
     context: RealtimeContext
+    documents: DocumentService
     _sweeper: ioloop.PeriodicCallback | None = None
     _outbox_check: ioloop.PeriodicCallback | None = None
 
@@ -188,6 +191,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
             policy=self.make_policy(),
             limits=self.make_limits(),
         )
+        self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
 
     def initialize_handlers(self) -> None:
         spec: dict[str, Any] = {"context": self.context}
@@ -203,11 +207,14 @@ class RealtimeApp(ExtensionApp, AccessConfig):
                 (rf"/realtime/api/channels/{CHANNEL}", PublishHandler, spec),
                 (rf"/realtime/api/channels/{CHANNEL}/history", HistoryHandler, spec),
                 (rf"/realtime/api/channels/{CHANNEL}/presence", PresenceHandler, spec),
+                (rf"/realtime/api/documents/{CHANNEL}", DocumentHandler,
+                 {**spec, "documents": self.documents}),
             ]
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.hub.start()
+        await self.documents.start()
         self._sweeper = ioloop.PeriodicCallback(
             self.context.sweep, self.heartbeat_interval * 1000
         )
@@ -234,4 +241,5 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         if self._outbox_check is not None:
             self._outbox_check.stop()
         self.context.shutdown()
+        await self.documents.close()
         await self.hub.close()
