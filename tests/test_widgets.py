@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_public_names() -> None:
-    assert widgets.__all__ == ["ChannelLink", "Chat", "LiveChart", "LiveLog", "LiveValue"]
+    assert widgets.__all__ == ["ChannelLink", "Chat", "LiveChart", "LiveLog", "LiveValue", "SharedCell"]
 
 
 def test_module_version_matches_the_lab_extension() -> None:

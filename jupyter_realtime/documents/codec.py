@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from pycrdt import YMessageType, YSyncMessageType, create_update_message, read_message
 
-__all__ = ["AWARENESS_SUFFIX", "SOURCE", "awareness_channel", "update_message", "update_of"]
+__all__ = [
+    "AWARENESS_SUFFIX", "EMPTY_UPDATE", "SOURCE", "awareness_channel", "update_message", "update_of"
+]
 
 #: the name of the document's ``Text`` (the one JupyterLab's shared cells use)
 SOURCE = "source"
@@ -34,10 +36,12 @@ def update_message(update: bytes) -> bytes:
     return create_update_message(update)
 
 
-def update_of(message: bytes) -> bytes | None:
+def update_of(message: object) -> bytes | None:
     """The Yjs update in a document channel's publication; None for anything else
     (a receiver ignores what it cannot apply)."""
-    if len(message) < 3 or message[0] != YMessageType.SYNC or message[1] not in _UPDATES:
+    if not isinstance(message, bytes) or len(message) < 3:
+        return None
+    if message[0] != YMessageType.SYNC or message[1] not in _UPDATES:
         return None
     try:
         return read_message(message[2:])
