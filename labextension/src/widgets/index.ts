@@ -13,6 +13,7 @@ import { LiveChartModel, LiveChartView } from './chart.js';
 import { ChannelLinkModel } from './link.js';
 import { LiveLogModel, LiveLogView } from './log.js';
 import { LiveValueModel, LiveValueView } from './value.js';
+import { SharedCellModel, SharedCellView } from './sharedcell.js';
 
 /** What the widget manager looks up by `_model_name` and `_view_name`. */
 export const WIDGET_CLASSES = {
@@ -24,12 +25,14 @@ export const WIDGET_CLASSES = {
   LiveLogModel,
   LiveLogView,
   LiveValueModel,
-  LiveValueView
+  LiveValueView,
+  SharedCellModel,
+  SharedCellView
 };
 
 export const widgetsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-realtime:widgets',
-  description: 'The views of the jupyter-realtime widgets: LiveValue, LiveLog, LiveChart, Chat, ChannelLink.',
+  description: 'The views of the jupyter-realtime widgets: LiveValue, LiveLog, LiveChart, Chat, ChannelLink, SharedCell.',
   autoStart: true,
   requires: [IJupyterWidgetRegistry],
   activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry): void => {

@@ -1,0 +1,175 @@
+"""Shared cells in real browsers: headless Chromium driven by Playwright against ``jupyter
+lab`` subprocesses (the helpers of ``test_browser.py``).
+
+Two browser contexts type into the same ``SharedCell`` at once, one of them forced onto long
+polling, while a Python client writes too: all converge to the same text with every keystroke
+once. A late joiner gets everything; a reader without ``publish`` gets a read-only editor; an
+offline edit is merged once on reconnect; a restart of the server keeps the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_browser import TOKEN, Lab, chromium, open_notebook, running_lab, screenshot
+
+from jupyter_realtime.client import AsyncClient
+from jupyter_realtime.widgets._shared_doc import SharedDocument
+
+pytestmark = pytest.mark.browser
+
+RULES = [{"channels": "ro:*", "publish": ["somebody-else"]}]
+CELL = 'from jupyter_realtime.widgets import SharedCell\nSharedCell("{channel}"{extra})'
+TEXT_JS = """channel => {
+    const cells = window.jupyterRealtimeCells?.get(channel) ?? [];
+    return cells.length ? cells[0].text.toString() : null;
+}"""
+EDITOR = ".jp-realtime-sharedcell[data-ready=true] .cm-content"
+
+
+def lab_options(tmp: Path) -> dict[str, Any]:
+    return {"extra": (f"--RealtimeApp.documents_dir={tmp / 'documents'}",
+                      f"--RealtimeApp.channel_rules={json.dumps(RULES)}")}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    tmp = tmp_path_factory.mktemp("shared")
+    with running_lab(tmp, **lab_options(tmp)) as lab:
+        yield lab
+
+
+def shared_cell(lab: Lab, name: str, channel: str, transports: tuple[str, ...] = ()) -> str:
+    extra = f", transports={list(transports)!r}" if transports else ""
+    return lab.notebook(name, CELL.format(channel=channel, extra=extra))
+
+
+async def open_cell(context: Any, lab: Lab, name: str) -> Any:
+    page = await open_notebook(context, lab, name)
+    await page.locator(EDITOR).wait_for(timeout=60_000)
+    return page
+
+
+async def text(page: Any, channel: str) -> str:
+    return str(await page.evaluate(TEXT_JS, channel))
+
+
+async def converged(pages: list[Any], channel: str, lab: Lab, timeout: float = 30) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        texts = {await text(page, channel) for page in pages}
+        texts.add(lab.get(f"realtime/api/documents/{channel}") and await server_text(lab, channel))
+        if len(texts) == 1:
+            return texts.pop()
+        assert asyncio.get_running_loop().time() < deadline, texts
+        await asyncio.sleep(0.2)
+
+
+async def server_text(lab: Lab, channel: str) -> str:
+    async with AsyncClient(lab.url, TOKEN) as client:
+        doc = SharedDocument(client, channel)
+        await doc.start()
+        value = doc.value
+        await doc.close()
+    return value
+
+
+async def type_into(page: Any, words: list[str]) -> None:
+    await page.locator(EDITOR).click()
+    await page.keyboard.press("Control+End")
+    for word in words:
+        await page.keyboard.type(word, delay=15)
+
+
+async def test_two_browsers_and_a_python_client_converge(lab: Lab) -> None:
+    channel = "pair:test"
+    first = shared_cell(lab, "pair_a.ipynb", channel)
+    second = shared_cell(lab, "pair_b.ipynb", channel, ("poll",))
+    async with chromium() as browser, AsyncClient(lab.url, TOKEN) as client:
+        a = await open_cell(await browser.new_context(), lab, first)
+        b = await open_cell(await browser.new_context(), lab, second)
+        writer = SharedDocument(client, channel)
+        await writer.start()
+
+        async def python_writes() -> None:
+            for i in range(10):
+                writer.text.insert(0, f"#py{i}\n")
+                await asyncio.sleep(0.1)
+
+        words_a = [f" <a{i}>" for i in range(15)]
+        words_b = [f" <b{i}>" for i in range(15)]
+        await asyncio.gather(type_into(a, words_a), type_into(b, words_b), python_writes())
+        final = await converged([a, b], channel, lab)
+        for token in [*words_a, *words_b, *(f"#py{i}\n" for i in range(10))]:
+            assert final.count(token) == 1, (token, final)
+        assert writer.value == final
+        # the other editor's cursor, labelled with the Jupyter user's name
+        await a.locator(".cm-ySelectionInfo").first.wait_for(state="attached")
+        await screenshot(a.locator(".jp-realtime-sharedcell").first, "shared-cell.png")
+
+        # a late joiner gets everything at once
+        late = await open_cell(await browser.new_context(), lab, shared_cell(lab, "pair_c.ipynb", channel))
+        assert await text(late, channel) == final
+        await writer.close()
+
+
+async def test_reader_without_publish_gets_a_read_only_editor(lab: Lab) -> None:
+    async with AsyncClient(lab.url, TOKEN) as client:
+        doc = SharedDocument(client, "ro:notes")
+        await doc.start()
+        assert doc.writable is False
+    name = shared_cell(lab, "ro.ipynb", "ro:notes")
+    async with chromium() as browser:
+        page = await open_cell(browser, lab, name)
+        cell = page.locator(".jp-realtime-sharedcell").first
+        assert await cell.get_attribute("data-readonly") == "true"
+        assert await page.locator(EDITOR).get_attribute("contenteditable") == "false"
+        await page.locator(EDITOR).click()
+        await page.keyboard.type("nope")
+        await page.wait_for_timeout(500)
+        assert await text(page, "ro:notes") == ""
+
+
+async def test_an_offline_edit_is_merged_once(lab: Lab) -> None:
+    channel = "offline:test"
+    name = shared_cell(lab, "off_a.ipynb", channel)
+    async with chromium() as browser:
+        one, two = await browser.new_context(), await browser.new_context()
+        a = await open_cell(one, lab, name)
+        b = await open_cell(two, lab, shared_cell(lab, "off_b.ipynb", channel))
+        await type_into(a, ["shared "])
+        await converged([a, b], channel, lab)
+        await one.set_offline(True)
+        await type_into(a, ["offline "])
+        await type_into(b, ["online "])
+        await a.wait_for_timeout(1000)
+        await one.set_offline(False)
+        final = await converged([a, b], channel, lab, timeout=60)
+        for word in ("shared ", "offline ", "online "):
+            assert final.count(word) == 1, final
+
+
+async def test_restart_keeps_the_text(tmp_path: Path) -> None:
+    channel = "restart:test"
+    first = Lab(tmp_path, **lab_options(tmp_path))
+    try:
+        first.wait_ready()
+        name = shared_cell(first, "restart.ipynb", channel)
+        async with chromium() as browser:
+            page = await open_cell(browser, first, name)
+            await type_into(page, ["kept across a restart"])
+            before = await converged([page], channel, first)
+            first.stop()
+            first = Lab(tmp_path, port=first.port, **lab_options(tmp_path))
+            first.wait_ready()
+            assert await server_text(first, channel) == before  # from the snapshot
+            late = await browser.new_context()
+            again = await open_cell(late, first, name)
+            assert await converged([page, again], channel, first) == before
+    finally:
+        first.stop()
