@@ -102,6 +102,7 @@ export class SharedCellView extends DOMWidgetView {
         extensions: [
           lineNumbers(),
           drawSelection(),
+          EditorView.lineWrapping,
           keymap.of([...yUndoManagerKeymap, ...defaultKeymap, indentWithTab]),
           jupyterTheme,
           this.language.of([]),
