@@ -185,3 +185,35 @@ async def test_restart_keeps_the_text(tmp_path: Path) -> None:
             assert await converged([page, again], channel, first) == before
     finally:
         first.stop()
+
+
+SOURCE_JS = "() => window.jupyterapp.shell.currentWidget.content.widgets[0].model.sharedModel.getSource()"
+COMMAND_JS = """async ([command, channel]) => {
+    const notebook = window.jupyterapp.shell.currentWidget.content;
+    notebook.activeCellIndex = 0;
+    await window.jupyterapp.commands.execute(command, channel ? {channel} : {});
+}"""
+
+
+async def test_share_and_join_an_ordinary_cell(lab: Lab) -> None:
+    first = lab.notebook("share_a.ipynb", "total = 1 + 2")
+    second = lab.notebook("share_b.ipynb", "something else")
+    async with chromium() as browser:
+        a = await open_notebook(await browser.new_context(), lab, first)
+        b = await open_notebook(await browser.new_context(), lab, second)
+        await a.evaluate(COMMAND_JS, ["jupyter-realtime:share-cell", "cells:demo"])
+        await b.evaluate(COMMAND_JS, ["jupyter-realtime:join-cell", "cells:demo"])
+        assert await b.evaluate(SOURCE_JS) == "total = 1 + 2"
+        assert server_text(lab, "cells:demo") == "total = 1 + 2"
+        editor = b.locator(".jp-realtime-shared-cell .cm-content").first
+        await editor.click()
+        await b.keyboard.press("End")
+        await b.keyboard.type(" + 3", delay=20)
+        await a.wait_for_function(f"() => ({SOURCE_JS})() === 'total = 1 + 2 + 3'")
+        # unbinding leaves the text as it is, and the cell goes its own way
+        await a.evaluate(COMMAND_JS, ["jupyter-realtime:stop-sharing-cell", ""])
+        assert await a.locator(".jp-realtime-shared-cell").count() == 0
+        await b.keyboard.type(" + 4", delay=20)
+        await a.wait_for_timeout(1000)
+        assert await a.evaluate(SOURCE_JS) == "total = 1 + 2 + 3"
+        assert server_text(lab, "cells:demo") == "total = 1 + 2 + 3 + 4"
