@@ -117,7 +117,8 @@ async def test_two_browsers_and_a_python_client_converge(lab: Lab) -> None:
 
         # a late joiner gets everything at once
         late_context = await browser.new_context()
-        late = await open_cell(late_context, lab, shared_cell(lab, "pair_c.ipynb", channel))
+        late_cell = shared_cell(lab, "pair_c.ipynb", channel)
+        late = await open_cell(late_context, lab, late_cell)
         assert await text(late, channel) == final
         await writer.close()
         # those who leave take their cursors with them
@@ -187,7 +188,10 @@ async def test_restart_keeps_the_text(tmp_path: Path) -> None:
         first.stop()
 
 
-SOURCE_JS = "() => window.jupyterapp.shell.currentWidget.content.widgets[0].model.sharedModel.getSource()"
+SOURCE_JS = (
+    "() => window.jupyterapp.shell.currentWidget.content.widgets[0]"
+    ".model.sharedModel.getSource()"
+)
 COMMAND_JS = """async ([command, channel]) => {
     const notebook = window.jupyterapp.shell.currentWidget.content;
     notebook.activeCellIndex = 0;
@@ -217,3 +221,48 @@ async def test_share_and_join_an_ordinary_cell(lab: Lab) -> None:
         await a.wait_for_timeout(1000)
         assert await a.evaluate(SOURCE_JS) == "total = 1 + 2 + 3"
         assert server_text(lab, "cells:demo") == "total = 1 + 2 + 3 + 4"
+
+
+WATCH_JS = """channel => {
+    window.seen = [];
+    window.jupyterRealtimeCells.get(channel)[0].text.observe(
+        () => window.seen.push(performance.timeOrigin + performance.now()));
+}"""
+KEYS_JS = """() => {
+    window.sent = [];
+    document.addEventListener(
+        'keydown', () => window.sent.push(performance.timeOrigin + performance.now()), true);
+}"""
+
+
+async def test_keystroke_latency_between_browsers(lab: Lab) -> None:
+    """From a key pressed in one browser to the text changed in another, over WebSocket and
+    over long polling (both on one machine, so their clocks agree); printed with ``-s``."""
+    channel = "latency:test"
+    count = 60
+    async with chromium() as browser:
+        writer = shared_cell(lab, "lat_a.ipynb", channel)
+        a = await open_cell(await browser.new_context(), lab, writer)
+        readers = {
+            "ws": await open_cell(await browser.new_context(), lab,
+                                  shared_cell(lab, "lat_ws.ipynb", channel, ("ws",))),
+            "poll": await open_cell(await browser.new_context(), lab,
+                                    shared_cell(lab, "lat_poll.ipynb", channel, ("poll",))),
+        }
+        for page in readers.values():
+            await page.evaluate(WATCH_JS, channel)
+        await a.evaluate(KEYS_JS)
+        await a.locator(EDITOR).click()
+        for i in range(count):
+            await a.keyboard.type("abcdefghij"[i % 10])
+            await a.wait_for_timeout(60)
+        await converged([a, *readers.values()], channel, lab)
+        sent = await a.evaluate("() => window.sent")
+        for transport, page in readers.items():
+            seen = await page.evaluate("() => window.seen")
+            assert len(seen) == len(sent) == count
+            samples = sorted(shown - pressed for pressed, shown in zip(sent, seen, strict=True))
+            p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1]
+            print(f"\nkeystroke -> other browser over {transport}: p50 {p50:.1f} ms, "
+                  f"p99 {p99:.1f} ms, max {samples[-1]:.1f} ms ({count} keys)")
+            assert p50 < 500

@@ -41,7 +41,9 @@ def edits(doc: Doc) -> list[bytes]:
     return updates
 
 
-async def publish_all(http: httpx.AsyncClient, server: Any, channel: str, updates: list[bytes]) -> None:
+async def publish_all(
+    http: httpx.AsyncClient, server: Any, channel: str, updates: list[bytes]
+) -> None:
     for update in updates:
         reply = await http.post(
             server.http(f"realtime/api/channels/{channel}"),
@@ -89,7 +91,8 @@ async def test_reader_gets_a_read_only_state_and_outsiders_nothing(server: Any) 
     url = server.http("realtime/api/documents/shared")
     async with httpx.AsyncClient() as http:
         reader = await http.get(url, headers=auth("reader"))
-        bob_secret = await http.get(server.http("realtime/api/documents/secret:x"), headers=auth("bob"))
+        secret = server.http("realtime/api/documents/secret:x")
+        bob_secret = await http.get(secret, headers=auth("bob"))
         outsider = await http.get(url, headers=auth("outsider"))
     assert reader.status_code == 200 and reader.json()["writable"] is False
     assert bob_secret.status_code == 403 and bob_secret.json()["error"]["code"] == "forbidden"
@@ -118,7 +121,7 @@ async def test_snapshot_is_saved_under_jupyters_data_dir(server: Any, jp_data_di
     async with httpx.AsyncClient(headers=auth("alice")) as http:
         await http.get(server.http("realtime/api/documents/keep:me"))
         await publish_all(http, server, "keep:me", updates)
-    path = jp_data_dir / "realtime" / "documents" / ("keep:me".encode().hex() + ".ydoc")
+    path = jp_data_dir / "realtime" / "documents" / (b"keep:me".hex() + ".ydoc")
     for _ in range(100):
         if path.exists():
             break

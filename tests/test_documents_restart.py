@@ -16,7 +16,6 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-
 from pycrdt import Doc, Text
 
 from jupyter_realtime.client import AsyncClient

@@ -58,7 +58,8 @@ async def edit_randomly(doc: SharedDocument, name: str, rng: random.Random, n: i
             token = f"<{name}{i}>"
             tokens.append(token)
             current = str(text)  # insert between tokens, so that no token splits another
-            text.insert(rng.choice([0] + [i + 1 for i, ch in enumerate(current) if ch == ">"]), token)
+            boundaries = [0] + [i + 1 for i, ch in enumerate(current) if ch == ">"]
+            text.insert(rng.choice(boundaries), token)
         await anyio.sleep(rng.uniform(0, 0.03))
     return tokens
 
@@ -85,7 +86,7 @@ async def run_clients(server: Any, serverapp: Any, channel: str, seed: int,
                 drop_one(serverapp, channel, rng)
 
         async with anyio.create_task_group() as tg:
-            for doc, name in zip(docs, "abc"):
+            for doc, name in zip(docs, "abc", strict=True):
                 tg.start_soon(one, doc, name)
             tg.start_soon(dropper)
         text = await converged(docs, serverapp, channel)
