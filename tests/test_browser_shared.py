@@ -113,6 +113,11 @@ async def test_two_browsers_and_a_python_client_converge(lab: Lab) -> None:
         await label.wait_for(state="attached")
         name = await b.evaluate("c => window.jupyterRealtimeCells.get(c)[0].user.name", channel)
         assert name and await label.text_content() == name
+        # b selects what it typed: a sees the selection, and the name on the caret
+        await b.keyboard.press("Shift+Home")
+        await a.locator(".cm-ySelection").first.wait_for()
+        await a.locator(".cm-ySelectionCaret").first.hover()
+        await a.wait_for_timeout(600)  # the label fades in
         await screenshot(a.locator(".jp-realtime-sharedcell").first, "shared-cell.png")
 
         # a late joiner gets everything at once
