@@ -153,6 +153,19 @@ async def test_a_late_joiner_gets_everything(server: Any, jp_serverapp: Any) -> 
             assert joiner.merges == 0
 
 
+async def test_two_documents_of_one_channel_on_one_client(server: Any, jp_serverapp: Any) -> None:
+    """A cell run again makes a second SharedCell of the same channel in the same kernel."""
+    async with AsyncClient(server.http(), server.token) as client:
+        first = SharedDocument(client, "twice")
+        await first.start()
+        first.text += "one"
+        second = SharedDocument(client, "twice")
+        await second.start()
+        assert second.value == "one"
+        second.text += " two"
+        assert await converged([first, second], jp_serverapp, "twice") == "one two"
+
+
 async def test_shared_cell_value_and_observe(server: Any, jp_serverapp: Any) -> None:
     seen: list[str] = []
     changed = threading.Event()

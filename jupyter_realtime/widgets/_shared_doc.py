@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pycrdt import Doc, Text
 
-from ..client._errors import GapError
+from ..client._errors import BadRequest, GapError
 from ..client._message import Message
 from ..documents.codec import EMPTY_UPDATE, SOURCE, update_message, update_of
 from ..protocol import Position
@@ -81,9 +81,15 @@ class SharedDocument:
         body = await self._fetch(None)
         self._apply(base64.b64decode(body["update_b64"]))
         self._started = True
-        await self.client.listen(
-            self.channel, self, since=Position(body["epoch"], int(body["offset"]))
-        )
+        try:
+            await self.client.listen(
+                self.channel, self, since=Position(body["epoch"], int(body["offset"]))
+            )
+        except BadRequest:
+            # this client follows the channel already (another SharedCell of it, e.g. the
+            # cell was run again): listen from where it is, and fetch what lies between
+            await self.client.listen(self.channel, self)
+            await self.merge()
 
     async def close(self) -> None:
         self.client.unlisten(self.channel, self)
