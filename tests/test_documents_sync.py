@@ -20,7 +20,7 @@ from jupyter_realtime.widgets._shared_doc import SharedDocument
 @pytest.fixture
 def realtime_config() -> dict[str, Any]:
     # a short history: some reconnections find it no longer reaches back, and merge instead
-    return {"history_size": 15}
+    return {"history_size": 15, "max_message_size": 4096}
 
 
 def app_of(serverapp: Any) -> Any:
@@ -135,6 +135,20 @@ async def test_offline_edits_are_merged_once(server: Any, jp_serverapp: Any) -> 
         assert sorted(t for t in tokens if text.count(t) != 1) == []
         assert len(text) == sum(len(t) for t in tokens)
         await marker.aclose()
+
+
+async def test_a_refused_edit_is_not_sent_again_and_again(
+    server: Any, jp_serverapp: Any, caplog: Any
+) -> None:
+    async with AsyncClient(server.http(), server.token) as client:
+        doc = SharedDocument(client, "big")
+        await doc.start()
+        doc.text += "x" * 5000  # more than max_message_size
+        await client.channel("big").flush()
+        await anyio.sleep(0.5)
+        assert doc.merges == 0  # no loop of merges that would be refused again
+        assert await app_of(jp_serverapp).documents.text("big") == ""
+    assert any("was refused" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_late_joiner_gets_everything(server: Any, jp_serverapp: Any) -> None:

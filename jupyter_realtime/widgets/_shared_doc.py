@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pycrdt import Doc, Text
 
-from ..client._errors import BadRequest, GapError
+from ..client._errors import BadRequest, GapError, Unavailable
 from ..client._message import Message
 from ..documents.codec import EMPTY_UPDATE, SOURCE, update_message, update_of
 from ..protocol import Position
@@ -135,8 +135,10 @@ class SharedDocument:
         asyncio.get_running_loop().call_soon(self._changed)
 
     def _published(self, p: Pending) -> None:
-        if p.error is not None:  # lost with the connection (or refused): merge once
+        if isinstance(p.error, Unavailable):  # lost with the connection: merge once
             self.client.spawn(self.merge)
+        elif p.error is not None:  # refused (too large, forbidden): sending again won't help
+            log.warning("shared cell %s: an edit was refused: %s", self.channel, p.error)
 
     def _changed(self) -> None:
         value = self.value

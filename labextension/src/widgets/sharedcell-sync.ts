@@ -17,6 +17,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 
 import type { ChannelEvent, ConnectionState, RealtimeClientLike } from '../client/index.js';
+import { RealtimeError } from '../client/errors.js';
 import { decodeBase64, encodeBase64 } from '../client/protocol.js';
 
 export const AWARENESS_SUFFIX = ':awareness';
@@ -187,7 +188,13 @@ export class SharedText {
     if (!this.writable) {
       return;
     }
-    this.client.publish(this.channel, message).catch(() => void this.merge());
+    this.client.publish(this.channel, message).catch(err => {
+      if (!(err instanceof RealtimeError) || err.code === 'unavailable') {
+        void this.merge(); // lost with the connection: merge once
+      } else {
+        console.warn(`jupyter-realtime: an edit of ${this.channel} was refused`, err);
+      }
+    });
   }
 
   private publishAwareness(clients: number[]): void {
