@@ -4,6 +4,7 @@ and ``SharedCell`` edits the same text from a kernel-like thread."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import threading
@@ -178,6 +179,41 @@ async def test_two_documents_of_one_channel_on_one_client(server: Any, jp_server
         assert second.value == "one"
         second.text += " two"
         assert await converged([first, second], jp_serverapp, "twice") == "one two"
+
+
+async def test_shared_cell_reads_the_current_text_while_a_cell_runs(
+    server: Any, jp_serverapp: Any
+) -> None:
+    """In a kernel, callbacks wait while a cell runs; ``value`` must not: a read-modify-write
+    in a running cell keeps what someone typed meanwhile."""
+    ready, typed = threading.Event(), threading.Event()
+
+    def kernel() -> None:
+        async def running_cell() -> None:
+            client = Client(server.http(), server.token)
+            cell = SharedCell("busy", client=client)  # its callbacks go to this loop
+            ready.set()
+            typed.wait(10)  # the loop is blocked, as by a running cell
+            cell.value = cell.value + "# kernel\n"
+            cell.close()
+            client.close()
+
+        asyncio.run(running_cell())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(anyio.to_thread.run_sync, kernel)
+        await anyio.to_thread.run_sync(ready.wait, 10)
+        async with AsyncClient(server.http(), server.token) as b:
+            other = SharedDocument(b, "busy")
+            await other.start()
+            other.text.insert(0, "# other\n")
+            with anyio.fail_after(10):
+                while await app_of(jp_serverapp).documents.text("busy") != "# other\n":
+                    await anyio.sleep(0.05)
+            typed.set()
+            with anyio.fail_after(10):
+                while other.value != "# other\n# kernel\n":
+                    await anyio.sleep(0.05)
 
 
 async def test_shared_cell_value_and_observe(server: Any, jp_serverapp: Any) -> None:

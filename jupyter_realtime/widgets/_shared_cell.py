@@ -12,7 +12,7 @@ import ast
 from typing import Any
 
 from ipywidgets import Output, widget_serialization
-from traitlets import Instance, Unicode, observe
+from traitlets import Bunch, Instance, Unicode
 
 from ._base import ChannelWidget
 from ._shared_doc import SharedDocument
@@ -26,9 +26,10 @@ class SharedCell(ChannelWidget):
     ``language``: the editor's syntax (``python``, ``markdown``, ``sql``, ... or ``""``).
     ``client``: a :class:`~jupyter_realtime.client.Client` (default: the shared one).
 
-    ``value`` is the merged text; assigning it applies the difference as a minimal edit, so
-    what others type elsewhere meanwhile survives. ``observe(handler, "value")`` sees local
-    and remote changes (remote ones arrive in the kernel's event loop, between cells).
+    ``value`` is the merged text as it is now (also while a cell runs); assigning it applies
+    the difference as a minimal edit, so what others type elsewhere meanwhile survives.
+    ``observe(handler, "value")`` sees local changes at once and remote ones through the
+    kernel's event loop (between cells).
     There is no initial-value argument on purpose: two kernels seeding the same document
     would merge to the text twice.
     """
@@ -43,8 +44,6 @@ class SharedCell(ChannelWidget):
     output = Instance(Output, help="Where run() shows its output.").tag(
         sync=True, **widget_serialization
     )
-    value = Unicode(help="The shared text (read and write; not synced through the widget).")
-
     def __init__(self, channel: str, *, language: str = "python", client: Any = None,
                  **kwargs: Any) -> None:
         super().__init__(channel, language=language, output=Output(), **kwargs)
@@ -53,31 +52,33 @@ class SharedCell(ChannelWidget):
 
             client = default_client()
         self._client = client
-        self._updating = False
         self._document = SharedDocument(client._async, self.channel)
         client.call(self._document.start)
-        self._document.on_change.append(client.to_caller(self._follow))
-        self._follow(None)
+        self._notified = self.value
+        self._document.on_change.append(client.to_caller(self._changed))
+
+    @property
+    def value(self) -> str:
+        """The merged text now (read from the document, also while a cell runs)."""
+        return self._client.call(lambda: self._document.value)  # type: ignore[no-any-return]
+
+    @value.setter
+    def value(self, new: str) -> None:
+        """Turn the shared text into ``new`` by a minimal edit of the text as it is now."""
+        self._client.call(self._document.set_value, new)
+        self._changed(None)
 
     @property
     def writable(self) -> bool:
         """Whether this user may edit the shared text (else the editors are read-only)."""
         return self._document.writable
 
-    def _follow(self, _: Any) -> None:
-        self._updating = True
-        try:
-            self.value = self._document.value
-        finally:
-            self._updating = False
-
-    @observe("value")
-    def _value_set(self, change: dict[str, Any]) -> None:
-        if self._updating:
-            return
-        merged = self._client.call(self._document.set_value, change["new"])
-        if merged != change["new"]:
-            self._follow(None)
+    def _changed(self, _: Any) -> None:
+        """Tell ``observe(handler, "value")`` handlers, once per text they have not seen."""
+        old, new = self._notified, self.value
+        if new != old:
+            self._notified = new
+            self.notify_change(Bunch(name="value", old=old, new=new, owner=self, type="change"))
 
     def run(self) -> None:
         """Run the shared text in this kernel; its output (and the value of a last
@@ -87,7 +88,7 @@ class SharedCell(ChannelWidget):
 
         shell = get_ipython()
         namespace = shell.user_ns if shell is not None else {}
-        code = self._document.value
+        code = self.value
         self.output.clear_output()
         with self.output:
             try:
