@@ -31,6 +31,7 @@ def jp_server_config() -> dict[str, Any]:
         "RealtimeApp": {
             "private_channels": {"secret:*": ["alice"]},
             "documents_save_delay": 0.2,
+            "max_channels": 2,
         },
     }
 
@@ -131,3 +132,13 @@ async def test_snapshot_is_saved_under_jupyters_data_dir(server: Any, jp_data_di
     doc.apply_update(state)
     assert str(doc.get("source", type=Text)) == "saved"
     assert b'"offset":1' in header
+
+
+async def test_loading_documents_counts_against_max_channels(server: Any) -> None:
+    async with httpx.AsyncClient(headers=auth("alice")) as http:
+        first = await http.get(server.http("realtime/api/documents/one"))
+        second = await http.get(server.http("realtime/api/documents/two"))
+        third = await http.get(server.http("realtime/api/documents/three"))
+        again = await http.get(server.http("realtime/api/documents/one"))
+    assert [r.status_code for r in (first, second, again)] == [200, 200, 200]
+    assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limited"

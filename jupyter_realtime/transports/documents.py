@@ -37,6 +37,7 @@ class DocumentHandler(RealtimeHandlerMixin, APIHandler):
             identity = self.identity()
             policy = self.context.policy
             policy.authorize(identity, "history", channel)
+            self.context.limits.admit_channel(channel)  # loading holds the channel open
             state_vector = _b64(self.get_argument("state_vector", None))
             try:
                 state = await self.documents.state(channel, state_vector)
