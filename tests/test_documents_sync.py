@@ -138,9 +138,7 @@ async def test_offline_edits_are_merged_once(server: Any, jp_serverapp: Any) -> 
         await marker.aclose()
 
 
-async def test_a_refused_edit_is_not_sent_again_and_again(
-    server: Any, jp_serverapp: Any, caplog: Any
-) -> None:
+async def test_a_refused_edit_is_not_sent_again_and_again(server: Any, jp_serverapp: Any) -> None:
     async with AsyncClient(server.http(), server.token) as client:
         doc = SharedDocument(client, "big")
         await doc.start()
@@ -149,7 +147,6 @@ async def test_a_refused_edit_is_not_sent_again_and_again(
         await anyio.sleep(0.5)
         assert doc.merges == 0  # no loop of merges that would be refused again
         assert await app_of(jp_serverapp).documents.text("big") == ""
-    assert any("was refused" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_late_joiner_gets_everything(server: Any, jp_serverapp: Any) -> None:
