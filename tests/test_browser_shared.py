@@ -79,9 +79,21 @@ def server_text(lab: Lab, channel: str) -> str:
     return str(doc.get("source", type=Text))
 
 
-async def type_into(page: Any, words: list[str]) -> None:
+async def place_cursor(page: Any, line: int | None = None) -> None:
+    """At the end of the text, or of its line ``line`` (from 0)."""
     await page.locator(EDITOR).click()
-    await page.keyboard.press("Control+End")
+    if line is None:
+        await page.keyboard.press("Control+End")
+    else:
+        await page.keyboard.press("Control+Home")
+        for _ in range(line):
+            await page.keyboard.press("ArrowDown")
+        await page.keyboard.press("End")
+
+
+async def type_into(page: Any, words: list[str], *, at_end: bool = True) -> None:
+    if at_end:
+        await place_cursor(page)
     for word in words:
         await page.keyboard.type(word, delay=15)
 
@@ -95,6 +107,9 @@ async def test_two_browsers_and_a_python_client_converge(lab: Lab) -> None:
         b = await open_cell(await browser.new_context(), lab, second)
         writer = SharedDocument(client, channel)
         await writer.start()
+        # each typist on a line of their own: keystrokes at one spot may interleave
+        writer.text += "A:\nB:"
+        await converged([a, b], channel, lab)
 
         async def python_writes() -> None:
             for i in range(10):
@@ -103,7 +118,12 @@ async def test_two_browsers_and_a_python_client_converge(lab: Lab) -> None:
 
         words_a = [f" <a{i}>" for i in range(15)]
         words_b = [f" <b{i}>" for i in range(15)]
-        await asyncio.gather(type_into(a, words_a), type_into(b, words_b), python_writes())
+        await place_cursor(a, 0)
+        await place_cursor(b, 1)
+        await asyncio.gather(
+            type_into(a, words_a, at_end=False), type_into(b, words_b, at_end=False),
+            python_writes(),
+        )
         final = await converged([a, b], channel, lab)
         for token in [*words_a, *words_b, *(f"#py{i}\n" for i in range(10))]:
             assert final.count(token) == 1, (token, final)
