@@ -11,7 +11,7 @@
  * Public names: `sharedCellCommandsPlugin`, `CommandIDs`.
  */
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { InputDialog } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog } from '@jupyterlab/apputils';
 import type { Cell } from '@jupyterlab/cells';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import type * as Y from 'yjs';
@@ -97,7 +97,12 @@ export const sharedCellCommandsPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Share a notebook cell live over a channel, or join one.',
   autoStart: true,
   requires: [INotebookTracker],
-  activate: (app: JupyterFrontEnd, tracker: INotebookTracker): void => {
+  optional: [ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null
+  ): void => {
     const current = (): Cell | null => tracker.activeCell;
     const run = async (title: string, share: boolean, args: Record<string, unknown>) => {
       const cell = current();
@@ -142,6 +147,7 @@ export const sharedCellCommandsPlugin: JupyterFrontEndPlugin<void> = {
     });
     for (const command of Object.values(CommandIDs)) {
       app.contextMenu.addItem({ command, selector: '.jp-Notebook .jp-Cell', rank: 90 });
+      palette?.addItem({ command, category: 'Notebook Cell Operations' });
     }
   }
 };
