@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ TEXT_JS = """channel => {
     return cells.length ? cells[0].text.toString() : null;
 }"""
 EDITOR = ".jp-realtime-sharedcell[data-ready=true] .cm-content"
+INSERT_JS = """([channel, words]) => {
+    const text = window.jupyterRealtimeCells.get(channel)[0].text;
+    text.insert(text.length, words);
+}"""
 
 
 def lab_options(tmp: Path) -> dict[str, Any]:
@@ -146,10 +151,14 @@ async def test_two_browsers_and_a_python_client_converge(lab: Lab) -> None:
         late = await open_cell(late_context, lab, late_cell)
         assert await text(late, channel) == final
         await writer.close()
-        # those who leave take their cursors with them
-        await late_context.close()
-        await b.context.close()
-        await a.wait_for_function("() => !document.querySelector('.cm-ySelectionInfo')")
+        # those who leave take their cursors with them at once (the page announces it)
+        carets = "() => document.querySelectorAll('.cm-ySelectionInfo').length"
+        await a.wait_for_function(f"() => ({carets})() === 1")  # b's; late never focused
+        started = time.monotonic()
+        await late.goto("about:blank")
+        await b.goto("about:blank")
+        await a.wait_for_function(f"() => ({carets})() === 0")
+        assert time.monotonic() - started < 10  # not the 30 s after which silence counts
 
 
 async def test_reader_without_publish_gets_a_read_only_editor(lab: Lab) -> None:
@@ -180,7 +189,9 @@ async def test_an_offline_edit_is_merged_once(lab: Lab) -> None:
         await type_into(a, ["shared "])
         await converged([a, b], channel, lab)
         await one.set_offline(True)
-        await type_into(a, ["offline "])
+        # an edit of a's document as its editor makes them (Jupyter may open a "connection
+        # lost" dialog that takes the keyboard focus while offline)
+        await a.evaluate(INSERT_JS, [channel, "offline "])
         await type_into(b, ["online "])
         await a.wait_for_timeout(1000)
         assert "offline" not in await text(b, channel)  # it really was offline
@@ -190,6 +201,11 @@ async def test_an_offline_edit_is_merged_once(lab: Lab) -> None:
             assert final.count(word) == 1, final
         merges = "c => window.jupyterRealtimeCells.get(c)[0].merges"
         assert await a.evaluate(merges, channel) >= 2  # the first load's, and the return's
+        # a client that goes silent (closed without a word) loses its cursor after 30 s
+        carets = "() => document.querySelectorAll('.cm-ySelectionInfo').length"
+        await a.wait_for_function(f"() => ({carets})() === 1")
+        await two.close()
+        await a.wait_for_function(f"() => ({carets})() === 0", timeout=60_000)
 
 
 async def test_restart_keeps_the_text(tmp_path: Path) -> None:
