@@ -3,8 +3,11 @@ lab`` subprocesses (the helpers of ``test_browser.py``).
 
 Two browser contexts type into the same ``SharedCell`` at once, one of them forced onto long
 polling, while a Python client writes too: all converge to the same text with every keystroke
-once. A late joiner gets everything; a reader without ``publish`` gets a read-only editor; an
-offline edit is merged once on reconnect; a restart of the server keeps the text.
+once, and the others' cursors carry their Jupyter names and leave with them (at once, or
+after the awareness timeout for a page that went silent). A late joiner gets everything; a
+reader without ``publish`` gets a read-only editor; an offline edit is merged once on
+reconnect; a restart of the server keeps the text; ordinary notebook cells share and join
+through the lab commands; and the keystroke latency between browsers is printed (``-s``).
 """
 
 from __future__ import annotations
