@@ -18,10 +18,12 @@ from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default
 from .access import AccessConfig
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
+from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
 from .session import wait_background
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
 from .transports.context import RealtimeContext
+from .transports.documents import DocumentHandler
 from .transports.polling import JSONPHandler, PollHandler
 from .transports.sse import SSEHandler
 from .transports.streaming import XHRStreamHandler
@@ -35,7 +37,7 @@ TRANSPORTS = ("ws", "sse", "stream", "poll")
 CHANNEL = r"(?P<channel>[^/]+)"
 
 
-class RealtimeApp(ExtensionApp, AccessConfig):
+class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     name = "jupyter_realtime"
     load_other_extensions = True
 
@@ -205,6 +207,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
 
     hub: Hub
     context: RealtimeContext
+    documents: DocumentService
     _sweeper: ioloop.PeriodicCallback | None = None
     _outbox_check: ioloop.PeriodicCallback | None = None
 
@@ -257,6 +260,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
             limits=self.make_limits(),
         )
         self.context.limits.live = self.hub.broker.is_live
+        self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
 
     def initialize_handlers(self) -> None:
         spec: dict[str, Any] = {"context": self.context}
@@ -274,11 +278,14 @@ class RealtimeApp(ExtensionApp, AccessConfig):
                 (rf"/realtime/api/channels/{CHANNEL}/presence", PresenceHandler, spec),
                 (rf"/realtime/watch/{CHANNEL}", WatchPageHandler, spec),
                 (r"/realtime/static/(.*)", ClientModuleHandler, {"path": str(STATIC_DIR)}),
+                (rf"/realtime/api/documents/{CHANNEL}", DocumentHandler,
+                 {**spec, "documents": self.documents}),
             ]
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.hub.start()
+        await self.documents.start()
         self._sweeper = ioloop.PeriodicCallback(
             self.context.sweep, self.heartbeat_interval * 1000
         )
@@ -306,4 +313,5 @@ class RealtimeApp(ExtensionApp, AccessConfig):
             self._outbox_check.stop()
         self.context.shutdown()
         await wait_background()  # closed sessions leave their channels before the broker goes
+        await self.documents.close()
         await self.hub.close()

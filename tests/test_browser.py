@@ -89,6 +89,7 @@ class Lab:
             "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
             "JUPYTER_CONFIG_DIR": str(tmp / "config"),
             "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+            "JUPYTER_DATA_DIR": str(tmp / "data"),  # shared cells' snapshots live there
             "IPYTHONDIR": str(tmp / "ipython"),
         }
         for name in ("JUPYTER_REALTIME_URL", "JUPYTER_REALTIME_TOKEN"):

@@ -6,7 +6,7 @@ busy, and a view opened later shows what it missed (from the channel's history).
 views live in the lab extension (``labextension/src/widgets/``). See ``docs/widgets.md``.
 
 Public names: :class:`LiveValue`, :class:`LiveLog`, :class:`LiveChart`, :class:`Chat`,
-:class:`ChannelLink`, :class:`LiveProgress`.
+:class:`ChannelLink`, :class:`LiveProgress`, :class:`SharedCell`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from ._chat import Chat
 from ._link import ChannelLink
 from ._log import LiveLog
 from ._progress import LiveProgress
+from ._shared_cell import SharedCell
 from ._value import LiveValue
 
-__all__ = ["ChannelLink", "Chat", "LiveChart", "LiveLog", "LiveProgress", "LiveValue"]
+__all__ = [
+    "ChannelLink", "Chat", "LiveChart", "LiveLog", "LiveProgress", "LiveValue", "SharedCell",
+]

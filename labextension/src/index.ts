@@ -14,6 +14,7 @@ import {
 
 import { statusPlugin } from './status.js';
 import { widgetsPlugin } from './widgets/index.js';
+import { sharedCellCommandsPlugin } from './widgets/sharedcell-commands.js';
 
 const PLUGIN_ID = 'jupyter-realtime:plugin';
 
@@ -27,4 +28,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, statusPlugin, widgetsPlugin];
+export default [plugin, statusPlugin, widgetsPlugin, sharedCellCommandsPlugin];

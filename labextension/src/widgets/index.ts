@@ -14,6 +14,7 @@ import { ChannelLinkModel } from './link.js';
 import { LiveLogModel, LiveLogView } from './log.js';
 import { LiveProgressModel, LiveProgressView } from './progress.js';
 import { LiveValueModel, LiveValueView } from './value.js';
+import { SharedCellModel, SharedCellView } from './sharedcell.js';
 
 /** What the widget manager looks up by `_model_name` and `_view_name`. */
 export const WIDGET_CLASSES = {
@@ -27,12 +28,14 @@ export const WIDGET_CLASSES = {
   LiveProgressModel,
   LiveProgressView,
   LiveValueModel,
-  LiveValueView
+  LiveValueView,
+  SharedCellModel,
+  SharedCellView
 };
 
 export const widgetsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-realtime:widgets',
-  description: 'The views of the jupyter-realtime widgets: LiveValue, LiveLog, LiveChart, LiveProgress, Chat, ChannelLink.',
+  description: 'The views of the jupyter-realtime widgets: LiveValue, LiveLog, LiveChart, LiveProgress, Chat, ChannelLink, SharedCell.',
   autoStart: true,
   requires: [IJupyterWidgetRegistry],
   activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry): void => {

@@ -1,0 +1,117 @@
+"""``SharedCell``: a code editor whose text is shared, live, over a channel.
+
+Public name: :class:`SharedCell`. Every view of ``SharedCell("team:etl")``, in any notebook
+of any user, and every kernel that holds one, edit the same text: a Yjs document merged by
+the CRDT (``docs/shared-cells.md``). The browser view edits it directly over the page's
+realtime connection; this kernel holds its own copy (:class:`SharedDocument`).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ipywidgets import Output, widget_serialization
+from traitlets import Bunch, Instance, Unicode
+
+from ._base import ChannelWidget
+from ._shared_doc import SharedDocument
+
+__all__ = ["SharedCell"]
+
+
+class SharedCell(ChannelWidget):
+    """The shared text of ``channel`` in an editor, and in this kernel as :attr:`value`.
+
+    ``language``: the editor's syntax (``python``, ``markdown``, ``sql``, ... or ``""``).
+    ``client``: a :class:`~jupyter_realtime.client.Client` (default: the shared one).
+
+    ``value`` is the merged text as it is now (also while a cell runs); assigning it applies
+    the difference as a minimal edit, so what others type elsewhere meanwhile survives.
+    ``observe(handler, "value")`` sees local changes at once and remote ones through the
+    kernel's event loop (between cells).
+    There is no initial-value argument on purpose: two kernels seeding the same document
+    would merge to the text twice.
+    """
+
+    _model_name = Unicode("SharedCellModel").tag(sync=True)
+    _view_name = Unicode("SharedCellView").tag(sync=True)
+
+    language = Unicode("python", help="The editor's language. Default: python.").tag(sync=True)
+    height = Unicode("", help="Height of the editor (CSS); '' grows with the text.").tag(
+        sync=True
+    )
+    output = Instance(Output, help="Where run() shows its output.").tag(
+        sync=True, **widget_serialization
+    )
+    def __init__(self, channel: str, *, language: str = "python", client: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(channel, language=language, output=Output(), **kwargs)
+        if client is None:
+            from ..client import default_client
+
+            client = default_client()
+        self._client = client
+        self._document = SharedDocument(client._async, self.channel)
+        client.call(self._document.start)
+        self._notified = self.value
+        self._document.on_change.append(client.to_caller(self._changed))
+
+    @property
+    def value(self) -> str:
+        """The merged text now (read from the document, also while a cell runs)."""
+        return self._client.call(lambda: self._document.value)  # type: ignore[no-any-return]
+
+    @value.setter
+    def value(self, new: str) -> None:
+        """Turn the shared text into ``new`` by a minimal edit of the text as it is now."""
+        self._client.call(self._document.set_value, new)
+        self._changed(None)
+
+    @property
+    def writable(self) -> bool:
+        """Whether this user may edit the shared text (else the editors are read-only)."""
+        return self._document.writable
+
+    def _changed(self, _: Any) -> None:
+        """Tell ``observe(handler, "value")`` handlers, once per text they have not seen."""
+        old, new = self._notified, self.value
+        if new != old:
+            self._notified = new
+            self.notify_change(Bunch(name="value", old=old, new=new, owner=self, type="change"))
+
+    def run(self) -> None:
+        """Run the shared text in this kernel; its output (and the value of a last
+        expression) appears in :attr:`output`, under the editor."""
+        from IPython import get_ipython
+        from IPython.display import display
+
+        shell = get_ipython()
+        namespace = shell.user_ns if shell is not None else {}
+        code = self.value
+        self.output.clear_output()
+        with self.output:
+            try:
+                name = f"<shared cell {self.channel}>"
+                tree = ast.parse(code, name)
+                last = tree.body[-1] if tree.body else None
+                if isinstance(last, ast.Expr):
+                    tree.body.pop()
+                exec(compile(tree, name, "exec"), namespace)
+                if isinstance(last, ast.Expr):
+                    result = eval(compile(ast.Expression(last.value), name, "eval"), namespace)
+                    if result is not None:
+                        display(result)
+            except Exception:
+                if shell is None:
+                    raise
+                shell.showtraceback()
+
+    def close(self) -> None:
+        document = getattr(self, "_document", None)
+        if document is not None:
+            try:
+                self._client.call(document.close)
+            except Exception:
+                pass
+        super().close()

@@ -1,0 +1,144 @@
+"""``GET realtime/api/documents/{channel}`` on a real server: the state a late joiner loads,
+tagged with its channel position, only the difference for a state vector, the read-only flag,
+permissions and errors, and the snapshot under Jupyter's data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pycrdt import Doc, Text
+from test_permissions import RealtimeAuthorizer, TokenUsers, auth
+
+from jupyter_realtime.documents import update_message
+
+OCTETS = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_realtime": True},
+            "identity_provider_class": TokenUsers,
+            "authorizer_class": RealtimeAuthorizer,
+        },
+        "IdentityProvider": {"token": "unused-shared-token"},
+        "RealtimeApp": {
+            "private_channels": {"secret:*": ["alice"]},
+            "documents_save_delay": 0.2,
+            "max_channels": 2,
+        },
+    }
+
+
+def edits(doc: Doc) -> list[bytes]:
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    return updates
+
+
+async def publish_all(
+    http: httpx.AsyncClient, server: Any, channel: str, updates: list[bytes]
+) -> None:
+    for update in updates:
+        reply = await http.post(
+            server.http(f"realtime/api/channels/{channel}"),
+            content=update_message(update),
+            headers=OCTETS,
+        )
+        assert reply.status_code == 200, reply.text
+    updates.clear()
+
+
+def decode(body: dict[str, Any], doc: Doc | None = None) -> str:
+    doc = doc if doc is not None else Doc()
+    doc.apply_update(base64.b64decode(body["update_b64"]))
+    return str(doc.get("source", type=Text))
+
+
+async def test_late_joiner_gets_the_state_and_its_position(server: Any) -> None:
+    url = server.http("realtime/api/documents/team:etl")
+    writer: Doc = Doc()
+    text = writer.get("source", type=Text)
+    updates = edits(writer)
+    async with httpx.AsyncClient(headers=auth("alice")) as http:
+        for word in ("print(", "1", ")"):
+            text += word
+            await publish_all(http, server, "team:etl", updates)
+        body = (await http.get(url)).json()
+        assert decode(body) == "print(1)"
+        assert body["offset"] == 3 and body["channel"] == "team:etl"
+        assert body["writable"] is True
+        assert body["user"]["user"] == "alice"
+        # a client holding that state asks for what it lacks
+        reader: Doc = Doc()
+        decode(body, reader)
+        text += "\n"
+        await publish_all(http, server, "team:etl", updates)
+        vector = base64.b64encode(reader.get_state()).decode()
+        diff = (await http.get(url, params={"state_vector": vector})).json()
+        assert len(diff["update_b64"]) < len(body["update_b64"])
+        assert decode(diff, reader) == "print(1)\n"
+        assert diff["offset"] == 4
+        assert base64.b64decode(diff["state_vector_b64"]) == writer.get_state()
+
+
+async def test_reader_gets_a_read_only_state_and_outsiders_nothing(server: Any) -> None:
+    url = server.http("realtime/api/documents/shared")
+    async with httpx.AsyncClient() as http:
+        reader = await http.get(url, headers=auth("reader"))
+        secret = server.http("realtime/api/documents/secret:x")
+        bob_secret = await http.get(secret, headers=auth("bob"))
+        outsider = await http.get(url, headers=auth("outsider"))
+    assert reader.status_code == 200 and reader.json()["writable"] is False
+    assert bob_secret.status_code == 403 and bob_secret.json()["error"]["code"] == "forbidden"
+    assert outsider.status_code == 403
+
+
+async def test_bad_input_gets_bad_request(server: Any) -> None:
+    async with httpx.AsyncClient(headers=auth("alice")) as http:
+        bad_name = await http.get(server.http("realtime/api/documents/no%20spaces"))
+        bad_b64 = await http.get(
+            server.http("realtime/api/documents/d"), params={"state_vector": "!!!"}
+        )
+        bad_vector = await http.get(
+            server.http("realtime/api/documents/d"),
+            params={"state_vector": base64.b64encode(b"\xff\xff\xff").decode()},
+        )
+    for reply in (bad_name, bad_b64, bad_vector):
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["error"]["code"] == "bad_request"
+
+
+async def test_snapshot_is_saved_under_jupyters_data_dir(server: Any, jp_data_dir: Path) -> None:
+    writer: Doc = Doc()
+    updates = edits(writer)
+    writer.get("source", type=Text).insert(0, "saved")
+    async with httpx.AsyncClient(headers=auth("alice")) as http:
+        await http.get(server.http("realtime/api/documents/keep:me"))
+        await publish_all(http, server, "keep:me", updates)
+    path = jp_data_dir / "realtime" / "documents" / (b"keep:me".hex() + ".ydoc")
+    for _ in range(100):
+        if path.exists():
+            break
+        await asyncio.sleep(0.05)
+    header, _, state = path.read_bytes().partition(b"\n")
+    doc: Doc = Doc()
+    doc.apply_update(state)
+    assert str(doc.get("source", type=Text)) == "saved"
+    assert b'"offset":1' in header
+
+
+async def test_loading_documents_counts_against_max_channels(server: Any) -> None:
+    async with httpx.AsyncClient(headers=auth("alice")) as http:
+        first = await http.get(server.http("realtime/api/documents/one"))
+        second = await http.get(server.http("realtime/api/documents/two"))
+        third = await http.get(server.http("realtime/api/documents/three"))
+        again = await http.get(server.http("realtime/api/documents/one"))
+    assert [r.status_code for r in (first, second, again)] == [200, 200, 200]
+    assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limited"

@@ -1,0 +1,112 @@
+"""A shared document survives a restart of its server (the default, in-memory broker): the
+snapshot under Jupyter's data directory brings the text back, and a client that kept its
+document across the restart merges it once: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from pycrdt import Doc, Text
+
+from jupyter_realtime.client import AsyncClient
+from jupyter_realtime.documents import FileStore
+from jupyter_realtime.widgets._shared_doc import SharedDocument
+
+TOKEN = "restart-token"
+
+
+class JupyterServer:
+    """``jupyter server`` with only this extension on ``port``; ``data`` is its data dir."""
+
+    def __init__(self, tmp: Path, port: int) -> None:
+        self.tmp, self.port = tmp, port
+        self.url = f"http://127.0.0.1:{port}/"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "JUPYTER_DATA_DIR": str(self.tmp / "data"),
+               "JUPYTER_RUNTIME_DIR": str(self.tmp / "runtime"),
+               "JUPYTER_CONFIG_DIR": str(self.tmp / "config")}
+        off = ["jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals"]
+        args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={self.port}",
+                "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser",
+                f"--IdentityProvider.token={TOKEN}", "--allow-root",
+                f"--ServerApp.root_dir={self.tmp}",
+                "--ServerApp.jpserver_extensions={'jupyter_realtime': True, "
+                + ", ".join(f"'{name}': False" for name in off) + "}"]
+        with (self.tmp / "server.log").open("ab") as log:
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.proc.poll() is None, (self.tmp / "server.log").read_text()[-3000:]
+            try:
+                httpx.get(self.url + "realtime/api/channels", timeout=2,
+                          headers={"Authorization": f"token {TOKEN}"}).raise_for_status()
+                return
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "jupyter server did not start"
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture
+def jupyter(tmp_path: Path) -> Iterator[JupyterServer]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = JupyterServer(tmp_path, port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def until(predicate: object, timeout: float = 20) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():  # type: ignore[operator]
+            await anyio.sleep(0.05)
+
+
+async def test_restart_keeps_the_text_and_merges_offline_edits_once(jupyter: JupyterServer) -> None:
+    async with AsyncClient(jupyter.url, TOKEN, backoff=(0.1, 0.5)) as client:
+        doc = SharedDocument(client, "team:etl")
+        await doc.start()
+        doc.text += "before restart\n"
+        await client.channel("team:etl").flush()
+        await anyio.to_thread.run_sync(jupyter.stop)  # a clean stop saves the snapshot
+        snapshot = await FileStore(jupyter.tmp / "data" / "realtime" / "documents").load("team:etl")
+        assert snapshot is not None
+        saved: Doc = Doc()
+        saved.apply_update(snapshot.state)
+        assert str(saved.get("source", type=Text)) == "before restart\n"
+        doc.text += "typed while the server was down\n"
+        await anyio.to_thread.run_sync(jupyter.start)
+        expected = "before restart\ntyped while the server was down\n"
+        async with AsyncClient(jupyter.url, TOKEN) as other:
+            joiner = SharedDocument(other, "team:etl")
+            await joiner.start()
+            assert joiner.value.startswith("before restart\n")  # from the snapshot
+            await until(lambda: joiner.value == expected and doc.merges == 1)
+            await anyio.sleep(0.3)  # the merge's publication, if any, has arrived
+            assert doc.value == joiner.value == expected
+            doc.text += "after\n"
+            await until(lambda: joiner.value == expected + "after\n")
