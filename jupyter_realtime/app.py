@@ -110,6 +110,20 @@ class RealtimeApp(ExtensionApp, AccessConfig):
         help="Seconds a publication stays in history (0: until pushed out by size). "
         "Default: 86400 (a day).",
     )
+    idempotency_ttl = Float(
+        600.0,
+        config=True,
+        help="Seconds a channel remembers the idempotency_key of a publication (publish "
+        "command, or the Idempotency-Key header of a REST publish): a publish repeated "
+        "with the key within that time stores nothing and is answered with the first "
+        "one's epoch and offset (0: keys are not remembered). Default: 600 (10 minutes).",
+    )
+    idempotency_keys_max = Int(
+        10_000,
+        config=True,
+        help="Idempotency keys remembered per channel at most; above it the oldest are "
+        "forgotten first (about 150 bytes each in memory or Redis). Default: 10000.",
+    )
     max_message_size = Int(
         1 << 20, config=True, help="Bytes of data in one publication. Default: 1048576 (1 MiB)."
     )
@@ -232,6 +246,8 @@ class RealtimeApp(ExtensionApp, AccessConfig):
             history_size=self.history_size,
             history_ttl=self.history_ttl,
             url=self.broker_url,
+            idempotency_ttl=self.idempotency_ttl,
+            idempotency_keys=self.idempotency_keys_max,
             **options,
         )
 
