@@ -31,6 +31,7 @@ from .transports.websocket import RealtimeWebSocketHandler
 __all__ = ["RealtimeApp"]
 
 TRANSPORTS = ("ws", "sse", "stream", "poll")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 CHANNEL = r"(?P<channel>[^/]+)"
 
 
@@ -48,7 +49,9 @@ class RealtimeApp(ExtensionApp, AccessConfig):
     broker_url = Unicode(
         "",
         config=True,
-        help="Address of the broker, e.g. redis://127.0.0.1:6379/0. Default: '' (in memory).",
+        help="Address of the broker, e.g. redis://127.0.0.1:6379/0, or any node of a Redis "
+        "Cluster as redis+cluster://127.0.0.1:7000 (rediss+cluster:// with TLS). "
+        "Default: '' (in memory).",
     )
     redis_key_prefix = Unicode(
         "jupyter_realtime",
@@ -224,7 +227,7 @@ class RealtimeApp(ExtensionApp, AccessConfig):
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
         options: dict[str, Any] = {}
-        if self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        if self.broker_url.startswith(REDIS_SCHEMES):
             from .brokers.redis import RedisBroker
 
             if cls is MemoryBroker:

@@ -1,19 +1,21 @@
 """The Broker contract (``brokers/base.py``), run against every broker.
 
 Pure broker tests: no Jupyter server. The Redis broker runs against a real
-``redis-server`` started on a free port (``redis_fixtures.py``).
+``redis-server`` started on a free port, and against a real Redis Cluster of three
+primaries (``redis_fixtures.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_fixtures import RedisServer
+from redis_fixtures import RedisServer, redis_cluster_module  # noqa: F401 (a fixture)
 
 from jupyter_realtime.brokers.base import Broker, Duplicate
 from jupyter_realtime.brokers.memory import MemoryBroker
@@ -54,25 +56,36 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 BrokerFactory = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
 def new_broker(
     request: pytest.FixtureRequest, tmp_path: Path, jp_asyncio_loop: asyncio.AbstractEventLoop
 ) -> Iterator[BrokerFactory]:
-    """``await new_broker(**options)``: a started broker with a :class:`Recorder`."""
-    url = ""
+    """``await new_broker(**options)``: a started broker with a :class:`Recorder`.
+
+    ``redis-cluster`` is a Redis Cluster of three primaries, shared by the module's tests
+    (each test under a key prefix of its own)."""
+    url, prefix = "", f"t{secrets.token_hex(4)}"
     if request.param == "redis":
         server = RedisServer(tmp_path)
         server.start()
         request.addfinalizer(server.stop)
         url = server.url
+    elif request.param == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster_module").url
     brokers: list[Broker] = []
 
     async def make(**options: Any) -> Broker:
         broker: Broker
-        if request.param == "redis":
+        if request.param.startswith("redis"):
             from jupyter_realtime.brokers.redis import RedisBroker
 
-            broker = RedisBroker(url=url, **options)
+            broker = RedisBroker(url=url, key_prefix=prefix, **options)
         else:
             broker = MemoryBroker(**options)
         broker.set_handler(Recorder())

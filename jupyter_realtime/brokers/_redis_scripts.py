@@ -39,6 +39,7 @@ __all__ = [
     "decode_blob",
     "decode_entries",
     "encode_blob",
+    "sharded",
 ]
 
 # A channel's epoch, made (with offset 0 and no history) when its meta key is missing;
@@ -220,6 +221,12 @@ for i = 1, #all, 2 do
 end
 return removed
 """
+
+
+def sharded(script: str) -> str:
+    """The script for a Redis Cluster: publishing on the channel's shard only (SPUBLISH,
+    Redis 7), whose pub/sub channel ``P:{C}`` is in the slot of the script's keys."""
+    return script.replace("redis.call('PUBLISH',", "redis.call('SPUBLISH',")
 
 
 def encode_blob(payload: bytes, *, binary: bool, sender: str | None, ts: float) -> bytes:
