@@ -2,8 +2,9 @@
 
 Public names: :class:`RedisServer`, :class:`RedisCluster` (three primaries made a Redis
 Cluster by ``redis-cli --cluster create``), :class:`JupyterProcess`, :func:`free_port`, and
-the fixtures :func:`redis_server`, :func:`redis_cluster` and :func:`jupyter_servers`. Import the fixtures into a
-test module (this file is not a conftest, so that it stays out of the shared one).
+the fixtures :func:`redis_server`, :func:`redis_cluster`, :func:`redis_cluster_module`,
+:func:`cluster_module` and :func:`cluster`. Import the fixtures into a test module (this
+file is not a conftest, so that it stays out of the shared one).
 Everything listens on 127.0.0.1 and is stopped by its PID.
 """
 
