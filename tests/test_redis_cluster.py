@@ -9,6 +9,7 @@ and live delivery resumes by itself. The broker contract suite also runs on a cl
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,49 @@ async def test_a_primary_restart_loses_nothing_acknowledged(deployment: Deployme
                                   headers=one.headers)).json()
     assert [(o, d) for _, o, d in rest] == [(n, n) for n in range(6, 11)]
     assert [p["data"] for p in history["publications"]] == list(range(1, 11))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+
+    def on_publication(self, pub: Any) -> None:
+        self.offsets.append(pub.offset)
+
+    def on_join(self, channel: str, info: Any) -> None: ...
+
+    def on_leave(self, channel: str, info: Any) -> None: ...
+
+    def on_gap(self, channel: str, position: Any) -> None:
+        raise AssertionError(f"gap on {channel} at {position}")
+
+
+async def test_killed_pubsub_links_are_replaced_and_catch_up(deployment: Deployment) -> None:
+    from jupyter_realtime.brokers.redis import RedisBroker
+
+    broker = RedisBroker(url=deployment.redis.url, key_prefix="links")
+    got = Recorder()
+    broker.set_handler(got)
+    await broker.start()
+    try:
+        await broker.subscribe("c")
+        for n in range(3):
+            await broker.publish("c", b"%d" % n, binary=False, sender=None, ts=time.time())
+        killed = 0
+        for node in deployment.redis.nodes:  # every sharded pub/sub connection drops
+            reply = deployment.redis.info(node, b"CLIENT KILL TYPE pubsub\r\n")
+            killed += int(reply[1:].split(b"\r\n")[0])
+        assert killed >= 3  # this broker's links at least
+        for n in range(3, 6):  # published while the links are down or coming back
+            await broker.publish("c", b"%d" % n, binary=False, sender=None, ts=time.time())
+        deadline = time.monotonic() + 20
+        while len(got.offsets) < 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert got.offsets == [1, 2, 3, 4, 5, 6]  # once each, in order
+        await broker.publish("c", b"6", binary=False, sender=None, ts=time.time())
+        while len(got.offsets) < 7 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert got.offsets[-1] == 7  # live again
+    finally:
+        await broker.close()

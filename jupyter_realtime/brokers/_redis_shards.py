@@ -48,10 +48,10 @@ class RedisShards(RedisLive):
         lost_since: float | None = None
         while True:
             clients: list[aioredis.Redis] = []
+            linked_at: float | None = None
             try:
-                if lost_since is None:
-                    await self._redis.initialize()
-                else:  # read the topology again: a primary may have moved
+                await self._redis.initialize()
+                if lost_since is not None:  # read the topology again: a primary may have moved
                     await self._redis.nodes_manager.initialize()
                 self._relink.clear()
                 tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._relink.wait())]
@@ -68,7 +68,7 @@ class RedisShards(RedisLive):
                 if lost_since is not None:
                     log.warning("reconnected to the Redis cluster at %s", redact(self.url))
                     lost_since = None
-                delay = BACKOFF_MIN
+                linked_at = time.monotonic()
                 try:
                     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 finally:
@@ -95,6 +95,8 @@ class RedisShards(RedisLive):
                 for client in clients:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(client.aclose(), 1.0)
+            if linked_at is not None and time.monotonic() - linked_at > BACKOFF_MAX:
+                delay = BACKOFF_MIN  # the links worked for a while: reconnect at once
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
