@@ -418,3 +418,15 @@ async def test_without_an_idempotency_ttl_keys_are_not_remembered(new_broker: Br
     await publish(broker, "c", b"1", idempotency_key="k")
     second = await publish(broker, "c", b"1", idempotency_key="k")
     assert not isinstance(second, Duplicate) and second.offset == 2
+
+
+async def test_a_burst_of_concurrent_operations_is_served(new_broker: BrokerFactory):
+    """Hundreds of clients subscribing and publishing at once (more than any connection
+    pool holds) are served, not refused as unavailable."""
+    broker = await new_broker()
+    names = [f"burst-{i}" for i in range(300)]
+    await asyncio.gather(*(broker.subscribe(name) for name in names))
+    pubs = await asyncio.gather(*(publish(broker, name, b"1") for name in names))
+    assert [p.offset for p in pubs] == [1] * 300
+    got = recorder(broker)
+    await until(lambda: len(got.pubs) == 300, timeout=20)

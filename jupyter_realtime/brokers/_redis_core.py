@@ -36,6 +36,8 @@ __all__ = ["READY_TIMEOUT", "RedisCore", "Snapshot", "redact"]
 Snapshot = tuple[str, int, list[Publication], int]
 
 READY_TIMEOUT = 5.0  # seconds to wait for a new subscription (or the connection)
+POOL_SIZE = 64  # connections to one Redis; more commands at once wait up to READY_TIMEOUT
+POOL_CLUSTER = 1000  # connections to each node of a cluster, beyond which commands fail
 CLUSTER_SUFFIX = "+cluster"  # redis+cluster:// and rediss+cluster:// select Redis Cluster
 
 
@@ -101,12 +103,18 @@ class RedisCore(Broker):
             "retry": Retry(NoBackoff(), 1),
         }
         self._redis: Any
+        # a burst of commands (hundreds of clients subscribing at once) waits for a pooled
+        # connection instead of failing with "Too many connections"
         if self.cluster:  # one shard per channel: its keys and its pub/sub (SPUBLISH)
             plain = f"{scheme[: -len(CLUSTER_SUFFIX)]}://{rest}"
-            self._redis = RedisCluster.from_url(plain, **options)
+            # redis-py's cluster pools cannot wait: allow more connections per node
+            self._redis = RedisCluster.from_url(plain, max_connections=POOL_CLUSTER, **options)
             self._node_options = {**options, **_credentials(plain)}
         else:
-            self._redis = aioredis.Redis.from_url(url, **options)
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=POOL_SIZE, timeout=READY_TIMEOUT, **options
+            )
+            self._redis = aioredis.Redis.from_pool(pool)  # closes the pool with the client
 
         def script(source: str) -> Any:
             return self._redis.register_script(lua.sharded(source) if self.cluster else source)
