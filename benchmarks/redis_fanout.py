@@ -76,7 +76,9 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def start_jupyter(workdir: Path, broker_url: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_jupyter(
+    workdir: Path, broker_url: str, *extra: str
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     home = workdir / f"home-{port}"
     (home / "config").mkdir(parents=True)
@@ -88,7 +90,7 @@ def start_jupyter(workdir: Path, broker_url: str) -> tuple[subprocess.Popen[byte
     args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}"]
     args += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser"]
     args += [f"--IdentityProvider.token={TOKEN}", "--allow-root", f"--ServerApp.root_dir={home}"]
-    args += [f"--RealtimeApp.broker_url={broker_url}", "--ServerApp.log_level=WARN"]
+    args += [f"--RealtimeApp.broker_url={broker_url}", "--ServerApp.log_level=WARN", *extra]
     log = open(workdir / f"jupyter-{port}.log", "wb")  # noqa: SIM115 - lives with the process
     return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT), port
 

@@ -34,6 +34,7 @@ from .transports.websocket import RealtimeWebSocketHandler
 __all__ = ["RealtimeApp"]
 
 TRANSPORTS = ("ws", "sse", "stream", "poll")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 CHANNEL = r"(?P<channel>[^/]+)"
 
 
@@ -51,7 +52,9 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     broker_url = Unicode(
         "",
         config=True,
-        help="Address of the broker, e.g. redis://127.0.0.1:6379/0. Default: '' (in memory).",
+        help="Address of the broker, e.g. redis://127.0.0.1:6379/0, or any node of a Redis "
+        "Cluster as redis+cluster://127.0.0.1:7000 (rediss+cluster:// with TLS). "
+        "Default: '' (in memory).",
     )
     redis_key_prefix = Unicode(
         "jupyter_realtime",
@@ -112,6 +115,20 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
         config=True,
         help="Seconds a publication stays in history (0: until pushed out by size). "
         "Default: 86400 (a day).",
+    )
+    idempotency_ttl = Float(
+        600.0,
+        config=True,
+        help="Seconds a channel remembers the idempotency_key of a publication (publish "
+        "command, or the Idempotency-Key header of a REST publish): a publish repeated "
+        "with the key within that time stores nothing and is answered with the first "
+        "one's epoch and offset (0: keys are not remembered). Default: 600 (10 minutes).",
+    )
+    idempotency_keys_max = Int(
+        10_000,
+        config=True,
+        help="Idempotency keys remembered per channel at most; above it the oldest are "
+        "forgotten first (about 150 bytes each in memory or Redis). Default: 10000.",
     )
     max_message_size = Int(
         1 << 20, config=True, help="Bytes of data in one publication. Default: 1048576 (1 MiB)."
@@ -214,7 +231,7 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
         options: dict[str, Any] = {}
-        if self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        if self.broker_url.startswith(REDIS_SCHEMES):
             from .brokers.redis import RedisBroker
 
             if cls is MemoryBroker:
@@ -236,6 +253,8 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
             history_size=self.history_size,
             history_ttl=self.history_ttl,
             url=self.broker_url,
+            idempotency_ttl=self.idempotency_ttl,
+            idempotency_keys=self.idempotency_keys_max,
             **options,
         )
 

@@ -312,11 +312,20 @@ class Hub:
             )
 
     async def publish(
-        self, channel: str, payload: bytes, *, binary: bool = False, sender: str | None = None
+        self,
+        channel: str,
+        payload: bytes,
+        *,
+        binary: bool = False,
+        sender: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Publication:
+        """Store and deliver; a :class:`~.brokers.base.Duplicate` (nothing stored) when the
+        channel knows ``idempotency_key``."""
         self.check_size(len(payload))
         return await self.broker.publish(
-            channel, payload, binary=binary, sender=sender, ts=self.clock()
+            channel, payload, binary=binary, sender=sender, ts=self.clock(),
+            idempotency_key=idempotency_key,
         )
 
     async def history(

@@ -40,11 +40,13 @@ __all__ = [
     "text_size",
     "unpack_binary",
     "validate_channel",
+    "validate_idempotency_key",
 ]
 
 CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-.:@]{1,200}")
 OPS = ("subscribe", "unsubscribe", "publish", "history", "presence", "ping")
 MAX_HISTORY_LIMIT = 1000
+MAX_IDEMPOTENCY_KEY = 200  # characters of an idempotency key
 DEFAULT_HISTORY_LIMIT = 100
 # What a frame may add to its data: the header (channel, epoch, sender, ts), JSON framing
 # and, on SSE and XHR streams, the cursor of every channel of the stream
@@ -80,6 +82,7 @@ class PublishCommand(TypedDict, total=False):
     channel: str
     data: Any
     data_b64: str
+    idempotency_key: str  # 1 to 200 characters; a repeat is stored once (docs/protocol.md)
 
 
 class HistoryCommand(TypedDict, total=False):
@@ -325,6 +328,18 @@ def validate_limit(limit: Any) -> int:
     return limit
 
 
+def validate_idempotency_key(key: Any) -> str | None:
+    """A publish's ``idempotency_key`` (None when absent): a string of 1 to 200 characters."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST,
+            f"idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters",
+        )
+    return key
+
+
 def command_id(frame: Any) -> int | str | None:
     """The ``id`` of a frame if it has a usable one (so an error can still be replied)."""
     if isinstance(frame, dict):
@@ -378,6 +393,7 @@ def validate_command(frame: Any) -> dict[str, Any]:
             cmd["binary"] = False
         else:
             raise RealtimeError(ErrorCode.BAD_REQUEST, "publish needs data or data_b64")
+        cmd["idempotency_key"] = validate_idempotency_key(frame.get("idempotency_key"))
     return cmd
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import protocol
+from .brokers.base import Duplicate
 from .errors import BAD_FRAMES, SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
 from .hub import Hub, SubscribeResult
 from .limits import Limits, TokenBucket
@@ -331,9 +332,10 @@ class Session:
         admit_publication(self.hub, self.policy, self.limits, self.identity, self._bucket,
                           cmd["channel"], len(cmd["payload"]))
         pub = await self.hub.publish(
-            cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.sender
+            cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.sender,
+            idempotency_key=cmd.get("idempotency_key"),
         )
-        return {"epoch": pub.epoch, "offset": pub.offset}
+        return publish_result(pub)
 
     async def _op_history(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.authorize("history", cmd["channel"])
@@ -346,6 +348,14 @@ class Session:
 
     async def _op_ping(self, cmd: dict[str, Any]) -> dict[str, Any]:
         return {}
+
+
+def publish_result(pub: Publication) -> dict[str, Any]:
+    """The answer to a publish: its position, and ``duplicate`` when its key was known."""
+    result: dict[str, Any] = {"epoch": pub.epoch, "offset": pub.offset}
+    if isinstance(pub, Duplicate):
+        result["duplicate"] = True
+    return result
 
 
 def admit_publication(

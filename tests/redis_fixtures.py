@@ -1,8 +1,10 @@
 """A real ``redis-server`` and real Jupyter servers, started by the tests on free ports.
 
-Public names: :class:`RedisServer`, :class:`JupyterProcess`, :func:`free_port`, and the
-fixtures :func:`redis_server` and :func:`jupyter_servers`. Import the fixtures into a
-test module (this file is not a conftest, so that it stays out of the shared one).
+Public names: :class:`RedisServer`, :class:`RedisCluster` (three primaries made a Redis
+Cluster by ``redis-cli --cluster create``), :class:`JupyterProcess`, :func:`free_port`, and
+the fixtures :func:`redis_server`, :func:`redis_cluster`, :func:`redis_cluster_module`,
+:func:`cluster_module` and :func:`cluster`. Import the fixtures into a test module (this
+file is not a conftest, so that it stays out of the shared one).
 Everything listens on 127.0.0.1 and is stopped by its PID.
 """
 
@@ -43,13 +45,14 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
 class RedisServer:
     """``redis-server`` without persistence on a free port; ``restart`` loses its data."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *options: str) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
+        self.options = list(options)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,7 +61,7 @@ class RedisServer:
 
     def start(self) -> None:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir), *self.options]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for(self.ping, 10, f"redis-server on port {self.port}")
 
@@ -88,6 +91,108 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+class RedisCluster:
+    """Three ``redis-server --cluster-enabled yes`` primaries (no replicas) on free ports,
+    joined by ``redis-cli --cluster create``. Each node keeps an append-only file fsynced
+    on every write, so :meth:`restart_node` brings a primary back with what it kept."""
+
+    size = 3
+
+    def __init__(self, workdir: Path) -> None:
+        self.nodes: list[RedisServer] = []
+        for i in range(self.size):
+            nodedir = workdir / f"node{i}"
+            nodedir.mkdir(parents=True, exist_ok=True)
+            self.nodes.append(
+                RedisServer(
+                    nodedir,
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", str(nodedir / "nodes.conf"),
+                    "--cluster-port", str(free_port()),
+                    "--cluster-node-timeout", "2000",
+                    "--appendonly", "yes", "--appendfsync", "always",
+                )
+            )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            pytest.fail("redis-cli is not installed (apt-get install -y redis-tools)")
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=30,
+        )  # fmt: skip
+        wait_for(self.ok, 20, "the Redis cluster")
+
+    def info(self, node: RedisServer, command: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", node.port), timeout=1) as sock:
+            sock.sendall(command)
+            return sock.recv(65536)
+
+    def ok(self) -> bool:
+        """Every node answers and sees every slot served."""
+        try:
+            return all(b"cluster_state:ok" in self.info(n, b"CLUSTER INFO\r\n") for n in self.nodes)
+        except OSError:
+            return False
+
+    def node_of(self, key: str) -> RedisServer:
+        """The primary serving ``key`` (asked of the cluster, not computed here)."""
+        reply = self.info(self.nodes[0], f"CLUSTER KEYSLOT {key}\r\n".encode())
+        slot = int(reply[1:].split(b"\r\n")[0])
+        for node in self.nodes:
+            raw = self.info(node, b"CLUSTER MYID\r\n")
+            myid = raw.split(b"\r\n")[1].decode()
+            shards = self.info(node, b"CLUSTER NODES\r\n").decode()
+            for line in shards.splitlines():
+                fields = line.split()
+                if len(fields) > 8 and fields[0] == myid:
+                    for spec in fields[8:]:
+                        lo, _, hi = spec.partition("-")
+                        if lo.isdigit() and int(lo) <= slot <= int(hi or lo):
+                            return node
+        raise LookupError(f"no node serves slot {slot}")
+
+    def restart_node(self, node: RedisServer) -> None:
+        """Kill one primary and start it again with its append-only file and cluster
+        config: it rejoins as the primary of its slots, with what it had fsynced."""
+        node.stop()
+        node.start()
+        wait_for(self.ok, 30, "the Redis cluster after a restart")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(tmp_path / "cluster")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One cluster for a module (tests keep apart by key prefix: it takes seconds to make)."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class JupyterProcess:

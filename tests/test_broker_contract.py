@@ -1,21 +1,23 @@
 """The Broker contract (``brokers/base.py``), run against every broker.
 
 Pure broker tests: no Jupyter server. The Redis broker runs against a real
-``redis-server`` started on a free port (``redis_fixtures.py``).
+``redis-server`` started on a free port, and against a real Redis Cluster of three
+primaries (``redis_fixtures.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_fixtures import RedisServer
+from redis_fixtures import RedisServer, redis_cluster_module  # noqa: F401 (a fixture)
 
-from jupyter_realtime.brokers.base import Broker
+from jupyter_realtime.brokers.base import Broker, Duplicate
 from jupyter_realtime.brokers.memory import MemoryBroker
 from jupyter_realtime.brokers.recovery import BEFORE_START
 from jupyter_realtime.protocol import Position, Publication
@@ -54,25 +56,36 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 BrokerFactory = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
 def new_broker(
     request: pytest.FixtureRequest, tmp_path: Path, jp_asyncio_loop: asyncio.AbstractEventLoop
 ) -> Iterator[BrokerFactory]:
-    """``await new_broker(**options)``: a started broker with a :class:`Recorder`."""
-    url = ""
+    """``await new_broker(**options)``: a started broker with a :class:`Recorder`.
+
+    ``redis-cluster`` is a Redis Cluster of three primaries, shared by the module's tests
+    (each test under a key prefix of its own)."""
+    url, prefix = "", f"t{secrets.token_hex(4)}"
     if request.param == "redis":
         server = RedisServer(tmp_path)
         server.start()
         request.addfinalizer(server.stop)
         url = server.url
+    elif request.param == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster_module").url
     brokers: list[Broker] = []
 
     async def make(**options: Any) -> Broker:
         broker: Broker
-        if request.param == "redis":
+        if request.param.startswith("redis"):
             from jupyter_realtime.brokers.redis import RedisBroker
 
-            broker = RedisBroker(url=url, **options)
+            broker = RedisBroker(url=url, key_prefix=prefix, **options)
         else:
             broker = MemoryBroker(**options)
         broker.set_handler(Recorder())
@@ -341,3 +354,79 @@ async def test_a_channel_forgotten_after_meta_ttl_starts_a_new_epoch(
     assert again.offset == 1 and again.epoch != pub.epoch
     result = await broker.history("c", since=pub.position)
     assert not result.recovered and [p.offset for p in result.publications] == [1]
+
+
+# -- idempotency keys: a publish repeated with its key is stored once --
+
+
+async def test_a_publish_repeated_with_its_key_is_stored_once(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await broker.subscribe("c")
+    first = await publish(broker, "c", b'"a"', idempotency_key="k1")
+    again = await publish(broker, "c", b'"a"', idempotency_key="k1")
+    other = await publish(broker, "c", b'"b"', idempotency_key="k2")
+    plain = await publish(broker, "c", b'"c"')
+    assert not isinstance(first, Duplicate) and isinstance(again, Duplicate)
+    assert again.position == first.position == Position(first.epoch, 1)
+    assert (other.offset, plain.offset) == (2, 3) and not isinstance(other, Duplicate)
+    got = recorder(broker)
+    await until(lambda: len(got.pubs) == 3)
+    await asyncio.sleep(0.1)
+    assert [p.data for p in got.pubs] == ["a", "b", "c"]
+    assert [p.data for p in (await broker.history("c")).publications] == ["a", "b", "c"]
+
+
+async def test_publishes_racing_with_one_key_store_it_once(new_broker: BrokerFactory):
+    broker = await new_broker()
+    results = await asyncio.gather(
+        *(publish(broker, "c", b"%d" % i, idempotency_key="same") for i in range(20))
+    )
+    assert sum(not isinstance(r, Duplicate) for r in results) == 1
+    assert {r.position for r in results} == {Position(results[0].epoch, 1)}
+    assert [p.offset for p in (await broker.history("c")).publications] == [1]
+
+
+async def test_idempotency_keys_are_per_channel(new_broker: BrokerFactory):
+    broker = await new_broker()
+    a = await publish(broker, "a", b"1", idempotency_key="k")
+    b = await publish(broker, "b", b"1", idempotency_key="k")
+    assert not isinstance(a, Duplicate) and not isinstance(b, Duplicate)
+    assert isinstance(await publish(broker, "b", b"1", idempotency_key="k"), Duplicate)
+
+
+async def test_idempotency_keys_expire_after_their_ttl(new_broker: BrokerFactory):
+    broker = await new_broker(idempotency_ttl=0.5)
+    first = await publish(broker, "c", b"1", idempotency_key="k")
+    assert isinstance(await publish(broker, "c", b"1", idempotency_key="k"), Duplicate)
+    await asyncio.sleep(0.8)
+    later = await publish(broker, "c", b"1", idempotency_key="k")
+    assert not isinstance(later, Duplicate) and later.offset == first.offset + 1
+
+
+async def test_idempotency_keys_per_channel_are_capped_oldest_first(new_broker: BrokerFactory):
+    broker = await new_broker(idempotency_keys=3)
+    for i in range(1, 5):
+        await publish(broker, "c", b"%d" % i, idempotency_key=f"k{i}")
+    for i in (2, 3, 4):  # the newest three are remembered
+        assert isinstance(await publish(broker, "c", b"0", idempotency_key=f"k{i}"), Duplicate)
+    forgotten = await publish(broker, "c", b"1", idempotency_key="k1")
+    assert not isinstance(forgotten, Duplicate) and forgotten.offset == 5
+
+
+async def test_without_an_idempotency_ttl_keys_are_not_remembered(new_broker: BrokerFactory):
+    broker = await new_broker(idempotency_ttl=0)
+    await publish(broker, "c", b"1", idempotency_key="k")
+    second = await publish(broker, "c", b"1", idempotency_key="k")
+    assert not isinstance(second, Duplicate) and second.offset == 2
+
+
+async def test_a_burst_of_concurrent_operations_is_served(new_broker: BrokerFactory):
+    """Hundreds of clients subscribing and publishing at once (more than any connection
+    pool holds) are served, not refused as unavailable."""
+    broker = await new_broker()
+    names = [f"burst-{i}" for i in range(300)]
+    await asyncio.gather(*(broker.subscribe(name) for name in names))
+    pubs = await asyncio.gather(*(publish(broker, name, b"1") for name in names))
+    assert [p.offset for p in pubs] == [1] * 300
+    got = recorder(broker)
+    await until(lambda: len(got.pubs) == 300, timeout=20)

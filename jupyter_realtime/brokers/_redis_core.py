@@ -2,7 +2,10 @@
 
 Private to :mod:`jupyter_realtime.brokers.redis`, which assembles :class:`RedisCore`'s
 three parts: :mod:`._redis_store` (publish and read), :mod:`._redis_live` (live delivery
-over pub/sub) and :mod:`._redis_presence` (presence and heartbeats). Key layout and
+over pub/sub; :mod:`._redis_shards` on a Redis Cluster) and :mod:`._redis_presence`
+(presence and heartbeats). A ``redis+cluster://`` (or ``rediss+cluster://``) URL selects
+redis-py's cluster client: every key and the pub/sub channel of a channel carry the hash tag
+``{channel}``, so they live on one shard, and publications travel by sharded pub/sub. Key layout and
 scripts: :mod:`._redis_scripts`.
 """
 
@@ -15,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -32,6 +36,18 @@ __all__ = ["READY_TIMEOUT", "RedisCore", "Snapshot", "redact"]
 Snapshot = tuple[str, int, list[Publication], int]
 
 READY_TIMEOUT = 5.0  # seconds to wait for a new subscription (or the connection)
+POOL_SIZE = 64  # connections to one Redis; more commands at once wait up to READY_TIMEOUT
+POOL_CLUSTER = 1000  # connections to each node of a cluster, beyond which commands fail
+CLUSTER_SUFFIX = "+cluster"  # redis+cluster:// and rediss+cluster:// select Redis Cluster
+
+
+def _credentials(url: str) -> dict[str, Any]:
+    """What a connection to one node of a cluster needs besides its address."""
+    parts = urlsplit(url)
+    found: dict[str, Any] = {"username": parts.username, "password": parts.password}
+    if parts.scheme == "rediss":
+        found["ssl"] = True
+    return found
 
 
 def redact(url: str) -> str:
@@ -77,19 +93,38 @@ class RedisCore(Broker):
         self._pubsub: Any = None
         self._up = asyncio.Event()  # set while the pub/sub connection is live
         self._closing = False
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            self.url or "redis://127.0.0.1:6379/0",
-            socket_connect_timeout=2.0,
-            socket_timeout=5.0,
-            socket_keepalive=True,
-            retry=Retry(NoBackoff(), 1),
-        )
-        self._publish = self._redis.register_script(lua.PUBLISH)
-        self._read_script = self._redis.register_script(lua.READ)
-        self._open = self._redis.register_script(lua.OPEN)
-        self._add = self._redis.register_script(lua.ADD_PRESENCE)
-        self._remove = self._redis.register_script(lua.REMOVE_PRESENCE)
-        self._reap_script = self._redis.register_script(lua.REAP_PRESENCE)
+        url = self.url or "redis://127.0.0.1:6379/0"
+        scheme, _, rest = url.partition("://")
+        self.cluster = scheme.endswith(CLUSTER_SUFFIX)
+        options: dict[str, Any] = {
+            "socket_connect_timeout": 2.0,
+            "socket_timeout": 5.0,
+            "socket_keepalive": True,
+            "retry": Retry(NoBackoff(), 1),
+        }
+        self._redis: Any
+        # a burst of commands (hundreds of clients subscribing at once) waits for a pooled
+        # connection instead of failing with "Too many connections"
+        if self.cluster:  # one shard per channel: its keys and its pub/sub (SPUBLISH)
+            plain = f"{scheme[: -len(CLUSTER_SUFFIX)]}://{rest}"
+            # redis-py's cluster pools cannot wait: allow more connections per node
+            self._redis = RedisCluster.from_url(plain, max_connections=POOL_CLUSTER, **options)
+            self._node_options = {**options, **_credentials(plain)}
+        else:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=POOL_SIZE, timeout=READY_TIMEOUT, **options
+            )
+            self._redis = aioredis.Redis.from_pool(pool)  # closes the pool with the client
+
+        def script(source: str) -> Any:
+            return self._redis.register_script(lua.sharded(source) if self.cluster else source)
+
+        self._publish = script(lua.PUBLISH)
+        self._read_script = script(lua.READ)
+        self._open = script(lua.OPEN)
+        self._add = script(lua.ADD_PRESENCE)
+        self._remove = script(lua.REMOVE_PRESENCE)
+        self._reap_script = script(lua.REAP_PRESENCE)
 
     # -- names --
 
@@ -117,6 +152,12 @@ class RedisCore(Broker):
         # dead server's clients (announcing their leaves) long before the hash could expire;
         # its expiry only cleans up after every server is gone
         return self._presence_ms * 10
+
+    async def _mget(self, keys: list[str]) -> list[Any]:
+        """MGET of keys that may live on several shards of a cluster."""
+        if self.cluster:
+            return await self._redis.mget_nonatomic(keys)  # type: ignore[no-any-return]
+        return await self._redis.mget(keys)  # type: ignore[no-any-return]
 
     # -- reads (shared by the store and live delivery) --
 

@@ -53,9 +53,7 @@ class RedisLive(RedisCore):
             feed = self._feeds.get(channel)
         if feed is None:
             feed = self._feeds[channel] = Feed(channel, self._deliver, self._gap)
-            if self._pubsub is not None:  # else the reconnection subscribes every feed
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.subscribe(self._topic(channel))
+            await self._listen_to(channel)
         try:
             await feed.wait_ready(READY_TIMEOUT)
         except RealtimeError as exc:
@@ -67,6 +65,16 @@ class RedisLive(RedisCore):
         if feed is None:
             return
         feed.cancel(RealtimeError(ErrorCode.UNAVAILABLE, f"unsubscribed from {channel!r}"))
+        await self._stop_listening(channel)
+
+    async def _listen_to(self, channel: str) -> None:
+        """Subscribe the live connection to a new feed's channel (if it is up: else the
+        reconnection subscribes every feed)."""
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.subscribe(self._topic(channel))
+
+    async def _stop_listening(self, channel: str) -> None:
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, ConnectionError):
                 await self._pubsub.unsubscribe(self._topic(channel))
@@ -153,8 +161,14 @@ class RedisLive(RedisCore):
         if feed is None:
             return
         kind, data = message["type"], message["data"]
-        if kind == b"subscribe" or kind == "subscribe":
+        if isinstance(kind, bytes):
+            kind = kind.decode()
+        if kind in ("subscribe", "ssubscribe"):
             await self._catch_up(feed)
+        elif kind == "sunsubscribe":  # not ours (the feed is there): its slot moved
+            raise ConnectionError(f"Redis moved the shard of {feed.channel!r}")
+        elif kind == "unsubscribe":
+            return
         elif not feed.synced:
             return
         elif data[:1] == b"p":

@@ -70,7 +70,7 @@ class RedisPresence(RedisCore):
         nodes = sorted({v.split(b"|", 1)[0].decode() for v in values} - {self.node})
         if not nodes:
             return set()
-        alive = await self._redis.mget([self._node_key(n) for n in nodes])
+        alive = await self._mget([self._node_key(n) for n in nodes])
         return {node for node, beat in zip(nodes, alive, strict=True) if beat is None}
 
     async def _reap(self, channel: str, dead: set[str]) -> None:

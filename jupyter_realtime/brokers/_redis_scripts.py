@@ -12,6 +12,10 @@ slot, so each script touches one slot):
 * ``P:{C}:history``: stream whose entry ids are ``<offset>-0`` and whose single field ``m``
   is the *blob*: ``[ts,sender,binary]`` as JSON, a newline, then the raw payload.
 * ``P:{C}:presence``: hash client id -> ``<node>|<info JSON>``.
+* ``P:{C}:keys``: hash idempotency key -> ``<epoch> <offset>`` of the publication first
+  stored with it; ``P:{C}:expiry``: sorted set of the same keys scored by the time (ms) they
+  expire. The publish script expires, checks, stores and caps them; both keys expire
+  ``idempotency_ttl`` after the last keyed publish.
 * pub/sub channel ``P:{C}``: ``p<epoch> <offset> <blob>`` for a publication,
   ``j<info JSON>`` / ``l<info JSON>`` for a join / leave.
 * ``P:node:<node>``: a server's heartbeat (expires when the server stops beating).
@@ -35,6 +39,7 @@ __all__ = [
     "decode_blob",
     "decode_entries",
     "encode_blob",
+    "sharded",
 ]
 
 # A channel's epoch, made (with offset 0 and no history) when its meta key is missing;
@@ -72,12 +77,47 @@ local function trim_expired(stream, cutoff)
 end
 """
 
-# KEYS: meta, history. ARGV: blob, epoch for a new channel, history size, expiry cutoff
-# (ts, or ''), history ttl ms, meta ttl ms, pub/sub channel. Returns {epoch, offset}.
+# Idempotency keys: forget expired ones (a batch at a time: a key is remembered at least its
+# ttl), then the epoch and offset a key was stored with, or nil.
+_KNOWN_KEY = """
+local function known_key(keys, expiry, key, now)
+  local old = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, 256)
+  if #old > 0 then
+    redis.call('HDEL', keys, unpack(old))
+    redis.call('ZREM', expiry, unpack(old))
+  end
+  local known = redis.call('HGET', keys, key)
+  if not known then return nil end
+  local space = string.find(known, ' ', 1, true)
+  return {string.sub(known, 1, space - 1), tonumber(string.sub(known, space + 1)), 1}
+end
+local function remember_key(keys, expiry, key, now, ttl, cap, epoch, offset)
+  redis.call('HSET', keys, key, epoch .. ' ' .. string.format('%d', offset))
+  redis.call('ZADD', expiry, now + ttl, key)
+  local over = redis.call('ZCARD', expiry) - cap
+  if over > 0 then
+    local oldest = redis.call('ZPOPMIN', expiry, over)
+    for i = 1, #oldest, 2 do redis.call('HDEL', keys, oldest[i]) end
+  end
+  redis.call('PEXPIRE', keys, ttl)
+  redis.call('PEXPIRE', expiry, ttl)
+end
+"""
+
+# KEYS: meta, history, keys, expiry. ARGV: blob, epoch for a new channel, history size,
+# expiry cutoff (ts, or ''), history ttl ms, meta ttl ms, pub/sub channel, idempotency key
+# (or ''), now ms, idempotency ttl ms, keys per channel. Returns {epoch, offset, duplicate}:
+# for a known key the first publication's, and nothing is stored or published.
 PUBLISH = (
     _ENSURE_EPOCH
     + _TRIM_EXPIRED
+    + _KNOWN_KEY
     + """
+local key = ARGV[8]
+if key ~= '' then
+  local known = known_key(KEYS[3], KEYS[4], key, tonumber(ARGV[9]))
+  if known then return known end
+end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[2])
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 if tonumber(ARGV[3]) > 0 then
@@ -86,8 +126,12 @@ if tonumber(ARGV[3]) > 0 then
   if ARGV[5] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 end
 if ARGV[6] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+if key ~= '' then
+  remember_key(KEYS[3], KEYS[4], key, tonumber(ARGV[9]), tonumber(ARGV[10]),
+               tonumber(ARGV[11]), epoch, offset)
+end
 redis.call('PUBLISH', ARGV[7], 'p' .. epoch .. ' ' .. string.format('%d', offset) .. ' ' .. ARGV[1])
-return {epoch, offset}
+return {epoch, offset, 0}
 """
 )
 
@@ -177,6 +221,12 @@ for i = 1, #all, 2 do
 end
 return removed
 """
+
+
+def sharded(script: str) -> str:
+    """The script for a Redis Cluster: publishing on the channel's shard only (SPUBLISH,
+    Redis 7), whose pub/sub channel ``P:{C}`` is in the slot of the script's keys."""
+    return script.replace("redis.call('PUBLISH',", "redis.call('SPUBLISH',")
 
 
 def encode_blob(payload: bytes, *, binary: bool, sender: str | None, ts: float) -> bytes:

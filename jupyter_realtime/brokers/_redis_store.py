@@ -2,7 +2,10 @@
 
 Private to :mod:`jupyter_realtime.brokers.redis`. A publish is one ``EVALSHA``: the script
 increments the offset, appends to the channel's stream and publishes on its pub/sub
-channel, so a publication is stored before anyone sees it. Reads create nothing (a
+channel, so a publication is stored before anyone sees it. With an idempotency key the same
+script first looks the key up (a known key stores nothing) and then remembers it, so two
+servers racing with one key store it once; and such a publish is safe to send again when
+the connection drops. Reads create nothing (a
 channel without a meta key is before its start); ``recovered`` is :mod:`.recovery`'s rule.
 """
 
@@ -18,17 +21,25 @@ from ..protocol import Position, Publication
 from . import _redis_scripts as lua
 from . import recovery
 from ._redis_core import READY_TIMEOUT, RedisCore
-from .base import ChannelInfo, HistoryResult
+from .base import ChannelInfo, Duplicate, HistoryResult
 
 __all__ = ["RedisStore"]
 
 
 class RedisStore(RedisCore):
     async def publish(
-        self, channel: str, payload: bytes, *, binary: bool, sender: str | None, ts: float
+        self,
+        channel: str,
+        payload: bytes,
+        *,
+        binary: bool,
+        sender: str | None,
+        ts: float,
+        idempotency_key: str | None = None,
     ) -> Publication:
         blob = lua.encode_blob(payload, binary=binary, sender=sender, ts=ts)
         ttl = self.history_ttl
+        key = idempotency_key if self.idempotency_ttl > 0 else None
         args: list[Any] = [
             blob,
             secrets.token_hex(4),
@@ -37,17 +48,23 @@ class RedisStore(RedisCore):
             int(ttl * 1000),
             int(self.meta_ttl * 1000),
             self._topic(channel),
+            key or "",
+            int(time.time() * 1000),
+            int(self.idempotency_ttl * 1000),
+            self.idempotency_keys,
         ]
-        keys = [self._key(channel, "meta"), self._key(channel, "history")]
+        keys = [self._key(channel, kind) for kind in ("meta", "history", "keys", "expiry")]
         try:
-            epoch, offset = await self._publish(keys, args)
+            if key is not None:  # safe to run twice: the second would be a duplicate
+                epoch, offset, duplicate = await self._idempotent(self._publish, keys, args)
+            else:
+                epoch, offset, duplicate = await self._publish(keys, args)
         except RedisError as exc:
             raise self._unavailable(exc) from exc
-        if self.history_size:
+        cls = Duplicate if duplicate else Publication
+        if self.history_size and not duplicate:
             self._published[channel] = time.monotonic()
-        return Publication(
-            channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender
-        )
+        return cls(channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender)
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None

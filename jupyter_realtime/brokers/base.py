@@ -1,7 +1,7 @@
 """The Broker interface: history, offsets, presence and live delivery of channels.
 
 Public names: :class:`Broker`, :class:`BrokerEventHandler`, :class:`HistoryResult`,
-:class:`ChannelInfo`.
+:class:`ChannelInfo`, :class:`Duplicate`.
 
 A broker does I/O only. Fan-out to connections, recovery merge and presence events for
 clients are written once, in the hub, which registers itself as the broker's event
@@ -24,6 +24,11 @@ handler (the broker never imports the hub). Guarantees every broker gives:
   by the one rule of :mod:`.recovery`.
 * **Lifecycle.** A channel with no subscribers, no presence and no history is let go;
   its epoch and offset are kept for a documented time, so a resume is told the truth.
+* **Idempotency.** A publish with an ``idempotency_key`` the channel has seen within
+  ``idempotency_ttl`` seconds stores and delivers nothing and returns a :class:`Duplicate`
+  holding the first one's epoch and offset. Checking the key and storing the publication
+  are one step, so two publishes racing with one key (on two servers) store it once. A
+  channel remembers at most ``idempotency_keys`` keys (the oldest go first).
 * **Failure.** An operation that cannot reach the broker's store raises
   ``RealtimeError(unavailable)``; nothing is acknowledged that was not stored.
 """
@@ -36,7 +41,7 @@ from typing import Any, Protocol
 
 from ..protocol import Position, Publication
 
-__all__ = ["Broker", "BrokerEventHandler", "ChannelInfo", "HistoryResult"]
+__all__ = ["Broker", "BrokerEventHandler", "ChannelInfo", "Duplicate", "HistoryResult"]
 
 
 class BrokerEventHandler(Protocol):
@@ -49,6 +54,13 @@ class BrokerEventHandler(Protocol):
     def on_leave(self, channel: str, info: dict[str, Any]) -> None: ...
 
     def on_gap(self, channel: str, position: Position) -> None: ...
+
+
+class Duplicate(Publication):
+    """What ``publish`` returns for a known idempotency key: the epoch and offset the key
+    was first stored at, with the payload of the repeat (nothing was stored or delivered)."""
+
+    __slots__ = ()
 
 
 @dataclass
@@ -75,15 +87,25 @@ class Broker(abc.ABC):
     Parameters are the ones :class:`jupyter_realtime.app.RealtimeApp` configures:
     ``history_size`` (publications kept per channel), ``history_ttl`` (seconds a
     publication stays in history; 0 keeps it until pushed out by size), ``url`` (the
-    broker's address, for brokers that have one).
+    broker's address, for brokers that have one), ``idempotency_ttl`` (seconds a channel
+    remembers a publication's idempotency key; 0: not at all) and ``idempotency_keys`` (keys
+    remembered per channel at most).
     """
 
     def __init__(
-        self, *, history_size: int = 1000, history_ttl: float = 86400.0, url: str = ""
+        self,
+        *,
+        history_size: int = 1000,
+        history_ttl: float = 86400.0,
+        url: str = "",
+        idempotency_ttl: float = 600.0,
+        idempotency_keys: int = 10_000,
     ) -> None:
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.url = url
+        self.idempotency_ttl = idempotency_ttl
+        self.idempotency_keys = idempotency_keys
         self.handler: BrokerEventHandler | None = None
 
     def set_handler(self, handler: BrokerEventHandler) -> None:
@@ -102,9 +124,17 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     async def publish(
-        self, channel: str, payload: bytes, *, binary: bool, sender: str | None, ts: float
+        self,
+        channel: str,
+        payload: bytes,
+        *,
+        binary: bool,
+        sender: str | None,
+        ts: float,
+        idempotency_key: str | None = None,
     ) -> Publication:
-        """Append to the channel's history with the next offset and deliver it."""
+        """Append to the channel's history with the next offset and deliver it; with an
+        ``idempotency_key`` the channel remembers, a :class:`Duplicate` instead."""
 
     @abc.abstractmethod
     async def history(

@@ -17,6 +17,10 @@ offset, for ``meta_ttl`` seconds, so that a client resuming from it is told the 
 (``history_bytes_total``): above it the oldest publications of the largest channels go
 first. Eviction moves a channel's first kept offset, so a resume from before it is
 ``recovered: false``. History keeps bare publications (:meth:`Publication.bare`).
+
+**Idempotency keys** live in the channel, oldest first, each with its offset and the time
+it expires (``idempotency_ttl``), at most ``idempotency_keys`` of them; the sweep expires
+them with the history, and a channel holding keys is not let go until they expire.
 """
 
 from __future__ import annotations
@@ -27,13 +31,13 @@ import heapq
 import logging
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
 from ..protocol import Position, Publication
 from . import recovery
-from .base import Broker, ChannelInfo, HistoryResult
+from .base import Broker, ChannelInfo, Duplicate, HistoryResult
 
 __all__ = ["MemoryBroker", "kept_size"]
 
@@ -49,7 +53,7 @@ def kept_size(pub: Publication) -> int:
 
 
 class _Channel:
-    __slots__ = ("epoch", "offset", "history", "presence", "subscribed", "size")
+    __slots__ = ("epoch", "offset", "history", "presence", "subscribed", "size", "keys")
 
     def __init__(self, epoch: str, offset: int) -> None:
         self.epoch = epoch
@@ -58,10 +62,17 @@ class _Channel:
         self.presence: dict[str, dict[str, Any]] = {}
         self.subscribed = False
         self.size = 0  # bytes of history, by kept_size
+        # idempotency key -> (offset, expires at), oldest first
+        self.keys: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
     @property
     def live(self) -> bool:
-        return bool(self.subscribed or self.presence or self.history)
+        return bool(self.subscribed or self.presence or self.history or self.keys)
+
+    def expire_keys(self, now: float) -> None:
+        keys = self.keys
+        while keys and next(iter(keys.values()))[1] <= now:
+            keys.popitem(last=False)
 
     @property
     def first_kept(self) -> int:
@@ -122,6 +133,7 @@ class MemoryBroker(Broker):
         now = self.clock()
         for name, ch in list(self._channels.items()):
             self._expire(ch, now)
+            ch.expire_keys(now)
             if not ch.live:
                 self._retire(name, ch)
         forgotten = []
@@ -203,13 +215,33 @@ class MemoryBroker(Broker):
     # -- publish and read --
 
     async def publish(
-        self, channel: str, payload: bytes, *, binary: bool, sender: str | None, ts: float
+        self,
+        channel: str,
+        payload: bytes,
+        *,
+        binary: bool,
+        sender: str | None,
+        ts: float,
+        idempotency_key: str | None = None,
     ) -> Publication:
         ch = self._open(channel)
+        key = idempotency_key if self.idempotency_ttl > 0 else None
+        if key is not None:
+            now = self.clock()
+            ch.expire_keys(now)
+            known = ch.keys.get(key)
+            if known is not None:
+                return Duplicate(
+                    channel, ch.epoch, known[0], payload, binary=binary, ts=ts, sender=sender
+                )
         ch.offset += 1
         pub = Publication(
             channel, ch.epoch, ch.offset, payload, binary=binary, ts=ts, sender=sender
         )
+        if key is not None:
+            ch.keys[key] = (ch.offset, now + self.idempotency_ttl)
+            if len(ch.keys) > self.idempotency_keys:
+                ch.keys.popitem(last=False)
         if self.history_size:
             self._keep(ch, pub)
         if self.handler is not None:

@@ -14,6 +14,11 @@ modules of the project that import ``redis``:
   that added them, and a heartbeat key per server; a server that stops beating loses its
   clients, and the servers still subscribed announce their leaves.
 
+**Redis Cluster** (a ``redis+cluster://`` URL): each channel's keys and pub/sub channel
+share the hash tag ``{channel}``, so a channel lives on one shard and every script touches
+one slot; publications travel by sharded pub/sub (``SPUBLISH``), one connection per primary
+(:mod:`._redis_shards`).
+
 **Epochs** are stored in Redis (the channel's meta key) and change only when that key was
 lost (Redis restarted without persistence, or the channel was idle past ``meta_ttl``).
 
@@ -31,8 +36,8 @@ from redis.exceptions import RedisError
 
 from ..errors import ErrorCode, RealtimeError
 from ._redis_core import READY_TIMEOUT, redact
-from ._redis_live import RedisLive
 from ._redis_presence import RedisPresence
+from ._redis_shards import RedisShards
 from ._redis_store import RedisStore
 
 __all__ = ["RedisBroker", "redact"]
@@ -40,7 +45,7 @@ __all__ = ["RedisBroker", "redact"]
 log = logging.getLogger("jupyter_realtime.brokers.redis")
 
 
-class RedisBroker(RedisStore, RedisLive, RedisPresence):
+class RedisBroker(RedisStore, RedisShards, RedisPresence):
     """Channels in Redis, shared by every server configured with the same ``url``.
 
     Options (besides the :class:`~.base.Broker` ones): ``key_prefix``, ``presence_ttl``,

@@ -6,7 +6,8 @@ connection. Errors are the contract's JSON bodies with their HTTP status. Each r
 authorized by the channel policy as the matching command is; ``GET realtime/api/channels``
 lists only the channels the user may subscribe to or read the history of. A REST publish
 is admitted as a session's ``publish`` is (``session.admit_publication``), with one
-rate-limit bucket per user. History answers are paged by bytes, as the command's are.
+rate-limit bucket per user; its ``Idempotency-Key`` header is the command's
+``idempotency_key``. History answers are paged by bytes, as the command's are.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..errors import ErrorCode, RealtimeError
-from ..protocol import Position, encode_kept, validate_channel, validate_limit
-from ..session import admit_publication
+from ..protocol import (
+    Position,
+    encode_kept,
+    validate_channel,
+    validate_idempotency_key,
+    validate_limit,
+)
+from ..session import admit_publication, publish_result
 from .context import RealtimeHandlerMixin
 
 __all__ = ["ChannelsHandler", "HistoryHandler", "PresenceHandler", "PublishHandler"]
@@ -30,6 +37,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
     async def post(self, channel: str) -> None:
         try:
             validate_channel(channel)
+            key = validate_idempotency_key(self.request.headers.get("Idempotency-Key"))
             identity, context, body = self.identity(), self.context, self.request.body
             bucket = context.limits.user_bucket(identity.username)
             admit_publication(
@@ -44,11 +52,13 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
                     body = encode_kept(orjson.loads(body))  # validate and make compact
                 except orjson.JSONDecodeError as exc:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
-            pub = await self.hub.publish(channel, body, binary=binary, sender=identity.sender)
+            pub = await self.hub.publish(
+                channel, body, binary=binary, sender=identity.sender, idempotency_key=key
+            )
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return
-        self.write_json({"channel": channel, "epoch": pub.epoch, "offset": pub.offset})
+        self.write_json({"channel": channel, **publish_result(pub)})
 
 
 class ChannelsHandler(RealtimeHandlerMixin, APIHandler):

@@ -40,6 +40,8 @@ export interface PublishCommand {
   channel: string;
   data?: unknown;
   data_b64?: string;
+  /** 1 to 200 characters; a repeat within the server's idempotency_ttl is stored once. */
+  idempotency_key?: string;
 }
 
 export interface HistoryCommand {
@@ -182,6 +184,8 @@ export interface SubscribeResult {
 export interface PublishResult {
   epoch: string;
   offset: number;
+  /** The idempotency key was known: nothing was stored; the first one's position. */
+  duplicate?: boolean;
 }
 
 export interface HistoryResult {
