@@ -36,6 +36,7 @@ log = logging.getLogger("jupyter_realtime.transports")
 # pending bytes that are written at once instead of waiting for the end of the turn:
 # large enough for a burst of small frames, small beside any outbox limit
 FLUSH_AT = 64 << 10
+_UNBOUNDED = 1 << 62  # the room of a stream without max_write_buffer_size
 
 
 class _Flusher:
@@ -87,7 +88,7 @@ class CoalescingWriter:
     the end of the turn finds the outbox full: close as a slow consumer).
     """
 
-    __slots__ = ("stream", "_pending", "_pending_size")
+    __slots__ = ("stream", "_pending", "_pending_size", "_room")
 
     stream: iostream.IOStream
 
@@ -95,6 +96,7 @@ class CoalescingWriter:
         self.stream = stream
         self._pending: list[bytes] | None = None  # None, not [], keeps idle sockets small
         self._pending_size = 0
+        self._room = 0  # what the outbox may still take this turn, while pending
 
     def enqueue(self, data: bytes) -> None:
         """Queue ``data`` for the end of this turn; never blocks.
@@ -102,24 +104,29 @@ class CoalescingWriter:
         Raises ``StreamBufferFullError`` when the outbox cannot take it (nothing of it is
         queued then); a closed stream is ignored (its close callback cleans up).
         """
+        size = len(data)
+        pending = self._pending
+        if pending is not None:
+            # the hot path of a burst: the stream's queue was measured by the first frame
+            total = self._pending_size + size
+            if size <= self._room and total <= FLUSH_AT:
+                pending.append(data)
+                self._pending_size = total
+                self._room -= size
+                return
+            self.flush()  # make room: the kernel may take what is pending
         stream = self.stream
         if stream.closed():
             return
-        size = self._pending_size + len(data)
-        if size > FLUSH_AT and self._pending is not None:
-            self.flush()
-            size = len(data)
         limit = stream.max_write_buffer_size
-        if limit is not None and fastwrite.queued(stream) + size > limit:
+        room = _UNBOUNDED if limit is None else limit - fastwrite.queued(stream)
+        if size > room:
             # refused whole: half a frame sent, then a close frame, is a corrupt stream
             raise iostream.StreamBufferFullError("the outbox is full")
-        pending = self._pending
-        if pending is None:
-            self._pending = [data]
-            _current().add(self)
-        else:
-            pending.append(data)
+        self._pending = [data]
         self._pending_size = size
+        self._room = room - size
+        _current().add(self)
 
     def flush(self) -> None:
         """Write what is pending now (one write). Raises ``StreamBufferFullError``."""

@@ -35,6 +35,12 @@ class HTTPStreamTransport(CoalescingWriter):
 
     __slots__ = ("handler", "context", "positions", "started", "closed", "chunked")
     kind = "stream"
+    # keys of the bytes shared by single-channel streams in ``Publication.frames``
+    frame_keys = ("stream1", "stream1c")
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.frame_keys = (cls.kind + "1", cls.kind + "1c")
 
     def __init__(self, handler: web.RequestHandler, context: RealtimeContext) -> None:
         request = handler.request
@@ -74,7 +80,7 @@ class HTTPStreamTransport(CoalescingWriter):
         positions[pub.channel] = pub.position
         if len(positions) == 1 and self.started:
             # one channel: every subscriber's cursor is the same, so the bytes are too
-            key = self.kind + ("1c" if self.chunked else "1")
+            key = self.frame_keys[self.chunked]
             data = pub.frames.get(key)
             if data is None:
                 data = pub.frames[key] = self._chunk(self.format_publication(pub, self.cursor()))
@@ -123,14 +129,15 @@ class HTTPStreamTransport(CoalescingWriter):
         self.close(SLOW_CONSUMER)
 
     def _write(self, data: bytes) -> None:
-        if self.closed.done():
-            return
-        if not self.started:
-            self.handler.write(data)
-            return
-        if self.stream.closed():
-            self._finish()
-            return
+        if self._pending is None:  # the first frame of this turn (see coalesce)
+            if self.closed.done():
+                return
+            if not self.started:
+                self.handler.write(data)
+                return
+            if self.stream.closed():
+                self._finish()
+                return
         try:
             self.enqueue(data)
         except iostream.StreamBufferFullError:
