@@ -23,6 +23,7 @@ from ..protocol import Position, Publication, encode_cursor
 from ..session import OutboxFull
 from .coalesce import CoalescingWriter
 from .context import RealtimeContext
+from .handshake import forget_handshake
 
 __all__ = ["HTTPStreamTransport"]
 
@@ -150,6 +151,7 @@ class HTTPStreamTransport(CoalescingWriter):
         self.stream.set_nodelay(True)
         self.context.streams.add(self)
         await self.handler.flush()
+        forget_handshake(self.handler)  # the headers are out: hours of idling ahead
         self.stream.max_write_buffer_size = self.context.outbox_limit
         self.started = True
 

@@ -17,7 +17,7 @@ import orjson
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from tornado import httputil, iostream, web, websocket
+from tornado import iostream, web, websocket
 
 from ..errors import (
     FORBIDDEN,
@@ -32,6 +32,7 @@ from ..protocol import Publication
 from ..session import OutboxFull, Session
 from .coalesce import CoalescingWriter
 from .context import RealtimeHandlerMixin
+from .handshake import forget_handshake
 from .wsframe import publication_frame, text_frame
 
 __all__ = ["RealtimeWebSocketHandler", "WebSocketTransport"]
@@ -165,12 +166,8 @@ class RealtimeWebSocketHandler(
 
     def _forget_handshake(self) -> None:
         """Drop what only the handshake needed: thousands of idle sockets each kept
-        several KiB of request and response headers and cookies."""
-        self._headers = httputil.HTTPHeaders()
-        self.__dict__.pop("_new_cookie", None)
-        self.request.headers = httputil.HTTPHeaders()
-        self.request.body = b""
-        self.request.__dict__.pop("_cookies", None)
+        several KiB of request and response headers, cookies and arguments."""
+        forget_handshake(self)
 
     def on_pong(self, data: bytes) -> None:
         if self.transport is not None:

@@ -1,0 +1,47 @@
+"""Letting go of what a long-lived connection kept only for its handshake.
+
+Public name: :func:`forget_handshake`. A WebSocket or a stream (SSE, XHR streaming) stays
+open for hours; its Tornado/Jupyter handler keeps the request and response headers, the
+cookies, the query arguments and Jupyter's authentication state for all that time, though
+nothing reads them once the session exists and the response headers are out. Thousands
+of idle connections each carried several KiB of it (``docs/performance.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado import httputil
+
+__all__ = ["forget_handshake"]
+
+# shared by every connection that has forgotten its headers: nothing writes to it
+# afterwards (Tornado reads request headers only until the response headers are written)
+_NO_HEADERS = httputil.HTTPHeaders()
+_NO_ARGUMENTS: dict[str, list[bytes]] = {}
+
+# the handler's attributes only the handshake and the session's creation read
+_HANDLER_STATE = ("_new_cookie", "_token_holder", "_may_publish", "path_args", "path_kwargs",
+                  "open_args", "open_kwargs")
+
+
+def forget_handshake(handler: Any) -> None:
+    """Drop the headers, cookies, arguments and authentication leftovers of ``handler``,
+    whose response headers have been written and whose session exists.
+
+    The user objects stay: Jupyter's request log reads ``current_user`` when a stream ends.
+    """
+    handler._headers = _NO_HEADERS
+    state = handler.__dict__
+    for name in _HANDLER_STATE:
+        state.pop(name, None)
+    request = handler.request
+    request.headers = _NO_HEADERS
+    request.body = b""
+    request.__dict__.pop("_cookies", None)
+    request.arguments = request.query_arguments = request.body_arguments = _NO_ARGUMENTS
+    request.files = _NO_ARGUMENTS
+    connection = request.connection
+    if getattr(connection, "_request_headers", None) is not None:
+        # HTTP1Connection keeps its own reference, read only while writing the headers
+        connection._request_headers = _NO_HEADERS
