@@ -15,9 +15,22 @@ from tornado import httputil
 
 __all__ = ["forget_handshake"]
 
-# shared by every connection that has forgotten its headers: nothing writes to it
-# afterwards (Tornado reads request headers only until the response headers are written)
-_NO_HEADERS = httputil.HTTPHeaders()
+
+
+class _NoHeaders(httputil.HTTPHeaders):
+    """Empty, and stays so: one instance shared by every connection whose headers are out.
+    Writes are ignored (Jupyter's ``APIHandler.finish`` still sets a Content-Type on a
+    response whose headers went out long before; it is never sent)."""
+
+    def __setitem__(self, name: str, value: str) -> None:
+        pass
+
+    def add(self, name: str, value: str, **kwargs: Any) -> None:
+        pass
+
+
+# Tornado reads the request headers only until the response headers are written
+_NO_HEADERS = _NoHeaders()
 _NO_ARGUMENTS: dict[str, list[bytes]] = {}
 
 # the handler's attributes only the handshake and the session's creation read
