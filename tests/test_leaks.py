@@ -177,6 +177,9 @@ async def test_idle_connections_forget_their_handshake(server: Any, jp_serverapp
         assert "result" in await call(ws, {"id": 1, "op": "subscribe", "channel": "idle"})
         (transport,) = [t for t in context.streams if t.kind == "ws"]
         assert handshake_left(transport.handler) == {}
+        assert "_current_user" not in transport.handler.__dict__
+        # and the socket still works
+        assert "result" in await call(ws, {"id": 2, "op": "publish", "channel": "idle", "data": 1})
     async with httpx.AsyncClient(headers=headers) as http:
         url = server.http("realtime/sse") + "?channel=idle"
         async with aconnect_sse(http, "GET", url) as source:

@@ -36,17 +36,20 @@ _NO_ARGUMENTS: dict[str, list[bytes]] = {}
 # the handler's attributes only the handshake and the session's creation read
 _HANDLER_STATE = ("_new_cookie", "_token_holder", "_may_publish", "path_args", "path_kwargs",
                   "open_args", "open_kwargs")
+_USER_STATE = ("_current_user", "_jupyter_current_user")
 
 
-def forget_handshake(handler: Any) -> None:
+def forget_handshake(handler: Any, *, keep_user: bool = True) -> None:
     """Drop the headers, cookies, arguments and authentication leftovers of ``handler``,
     whose response headers have been written and whose session exists.
 
-    The user objects stay: Jupyter's request log reads ``current_user`` when a stream ends.
+    ``keep_user``: keep Jupyter's user object, for a response that is still to be logged
+    (Jupyter's request log reads ``current_user`` when a stream ends); a WebSocket's
+    handshake was logged when it was answered, and its session has the identity.
     """
     handler._headers = _NO_HEADERS
     state = handler.__dict__
-    for name in _HANDLER_STATE:
+    for name in _HANDLER_STATE if keep_user else _HANDLER_STATE + _USER_STATE:
         state.pop(name, None)
     request = handler.request
     request.headers = _NO_HEADERS

@@ -166,8 +166,9 @@ class RealtimeWebSocketHandler(
 
     def _forget_handshake(self) -> None:
         """Drop what only the handshake needed: thousands of idle sockets each kept
-        several KiB of request and response headers, cookies and arguments."""
-        forget_handshake(self)
+        several KiB of request and response headers, cookies, arguments and the user
+        object (the session holds the identity)."""
+        forget_handshake(self, keep_user=False)
 
     def on_pong(self, data: bytes) -> None:
         if self.transport is not None:
