@@ -188,3 +188,6 @@ async def test_idle_connections_forget_their_handshake(server: Any, jp_serverapp
                     break
             (transport,) = [t for t in context.streams if t.kind == "sse"]
             assert handshake_left(transport.handler) == {}
+            # only the name stays, for the request log when the stream ends
+            user = transport.handler.current_user
+            assert user.username and user.name == user.username

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_server.auth.identity import User
 from tornado import httputil
 
 __all__ = ["forget_handshake"]
@@ -43,14 +44,18 @@ def forget_handshake(handler: Any, *, keep_user: bool = True) -> None:
     """Drop the headers, cookies, arguments and authentication leftovers of ``handler``,
     whose response headers have been written and whose session exists.
 
-    ``keep_user``: keep Jupyter's user object, for a response that is still to be logged
-    (Jupyter's request log reads ``current_user`` when a stream ends); a WebSocket's
-    handshake was logged when it was answered, and its session has the identity.
+    ``keep_user``: keep a user object with only the name, for a response that is still to
+    be logged (Jupyter's request log reads ``current_user`` when a stream ends); a
+    WebSocket's handshake was logged when it was answered, and its session has the
+    identity, so it keeps none.
     """
     handler._headers = _NO_HEADERS
     state = handler.__dict__
-    for name in _HANDLER_STATE if keep_user else _HANDLER_STATE + _USER_STATE:
+    user = state.get("_current_user")
+    for name in _HANDLER_STATE + _USER_STATE:
         state.pop(name, None)
+    if keep_user and isinstance(user, User):
+        state["_current_user"] = state["_jupyter_current_user"] = User(user.username)
     request = handler.request
     request.headers = _NO_HEADERS
     request.body = b""
