@@ -108,7 +108,7 @@ def _hub_importable() -> str | None:
     return f"the extension is not importable yet ({last})"
 
 
-def _hub(name: str, subscribe: Subscribe) -> Target:
+def _hub(name: str, subscribe: Subscribe, env: dict[str, str] | None = None) -> Target:
     return Target(
         name=name,
         command=_jupyter_server,
@@ -117,7 +117,11 @@ def _hub(name: str, subscribe: Subscribe) -> Target:
         headers={"Authorization": f"token {TOKEN}"},
         ready_path="/api/status",
         startup_timeout=60.0,
-        env={"JUPYTER_RUNTIME_DIR": str(_HUB_DIR / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"},
+        env={
+            "JUPYTER_RUNTIME_DIR": str(_HUB_DIR / "runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            **(env or {}),
+        },
         check=_hub_importable,
     )
 
@@ -128,6 +132,13 @@ HUB: list[Target] = [
         Subscribe("ws", "/realtime/ws", b'{"id":1,"op":"subscribe","channel":"bench"}'),
     ),
     _hub("jupyter_realtime_sse", Subscribe("sse", "/realtime/sse?channel=bench")),
+]
+_WS = HUB[0].subscribe
+_SSE = HUB[1].subscribe
+# the same servers writing every frame at once (no coalescing), to measure what it changes
+HUB += [
+    _hub("jupyter_realtime_ws_uncoalesced", _WS, {"JUPYTER_REALTIME_COALESCE": "0"}),
+    _hub("jupyter_realtime_sse_uncoalesced", _SSE, {"JUPYTER_REALTIME_COALESCE": "0"}),
 ]
 
 ALL: dict[str, Target] = {t.name: t for t in REFERENCE + HUB}

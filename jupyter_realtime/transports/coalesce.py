@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from tornado import iostream
 
@@ -37,6 +38,9 @@ log = logging.getLogger("jupyter_realtime.transports")
 # large enough for a burst of small frames, small beside any outbox limit
 FLUSH_AT = 64 << 10
 _UNBOUNDED = 1 << 62  # the room of a stream without max_write_buffer_size
+# JUPYTER_REALTIME_COALESCE=0 writes every frame at once, as before coalescing: only for
+# measuring what coalescing changes (benchmarks/targets.py), not a setting
+ENABLED = os.environ.get("JUPYTER_REALTIME_COALESCE", "1") != "0"
 
 
 class _Flusher:
@@ -126,7 +130,10 @@ class CoalescingWriter:
         self._pending = [data]
         self._pending_size = size
         self._room = room - size
-        _current().add(self)
+        if ENABLED:
+            _current().add(self)
+        else:
+            self.flush()
 
     def flush(self) -> None:
         """Write what is pending now (one write). Raises ``StreamBufferFullError``."""
