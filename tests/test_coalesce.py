@@ -59,7 +59,8 @@ def check(frames: list[dict[str, Any]], counting: CountingSocket) -> None:
     assert [f["data"]["i"] for f in frames] == list(range(BURST))
     offsets = [f["offset"] for f in frames]
     assert offsets == list(range(offsets[0], offsets[0] + BURST))
-    # one write for the turn (a few if the kernel took only part of it); was one each
+    # the first frame at once, the rest of the turn joined (a few more writes if the
+    # kernel took only part); it was one write per publication
     assert 1 <= counting.sends <= 3, counting.sends
 
 

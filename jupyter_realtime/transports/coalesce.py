@@ -5,11 +5,12 @@ Public names: :class:`CoalescingWriter`, :data:`FLUSH_AT`.
 Under a burst the hub delivers many publications to every subscriber in the same turn of
 the event loop. Written one by one, each is a ``send`` system call and usually a TCP
 segment of its own; the kernel's work per write is then most of the cost of a delivery.
-A :class:`CoalescingWriter` keeps what it is given in a pending list instead, and one
-callback per loop turn, shared by every connection of the server (not one per
-connection), joins each connection's pending frames and writes them at once through
-:func:`fastwrite.write`. Nothing waits for more traffic: the flush runs as soon as the
-current turn's callbacks are done, so a lone publication goes out after microseconds.
+A :class:`CoalescingWriter` writes the first frame of a turn at once (so light traffic
+waits for nothing, not even for the rest of the turn) and keeps what follows in the same
+turn in a pending list; one callback per loop turn, shared by every connection of the
+server (not one per connection), joins each connection's pending frames and writes them
+at once through :func:`fastwrite.write`. A burst of N frames in one turn is then two
+writes instead of N.
 
 The bound of the outbox is unchanged: a frame is refused (``StreamBufferFullError``,
 which transports turn into ``OutboxFull``) when what the stream has queued plus what is
@@ -103,7 +104,8 @@ class CoalescingWriter:
         self._room = 0  # what the outbox may still take this turn, while pending
 
     def enqueue(self, data: bytes) -> None:
-        """Queue ``data`` for the end of this turn; never blocks.
+        """Write ``data`` now if it is the connection's first frame of this turn, else
+        queue it for the end of the turn; never blocks.
 
         Raises ``StreamBufferFullError`` when the outbox cannot take it (nothing of it is
         queued then); a closed stream is ignored (its close callback cleans up).
@@ -127,13 +129,14 @@ class CoalescingWriter:
         if size > room:
             # refused whole: half a frame sent, then a close frame, is a corrupt stream
             raise iostream.StreamBufferFullError("the outbox is full")
-        self._pending = [data]
-        self._pending_size = size
-        self._room = room - size
+        # the first frame of the turn leaves at once: light traffic waits for nothing
+        # (not even for the rest of the turn, e.g. a publish request's own response)
+        fastwrite.write(stream, data)
         if ENABLED:
+            self._pending = []  # what follows in this turn is joined into one write
+            self._pending_size = 0
+            self._room = room - size
             _current().add(self)
-        else:
-            self.flush()
 
     def flush(self) -> None:
         """Write what is pending now (one write). Raises ``StreamBufferFullError``."""
@@ -142,7 +145,8 @@ class CoalescingWriter:
             return
         self._pending = None
         self._pending_size = 0
-        fastwrite.write(self.stream, pending[0] if len(pending) == 1 else b"".join(pending))
+        if pending:
+            fastwrite.write(self.stream, pending[0] if len(pending) == 1 else b"".join(pending))
 
     def discard_pending(self) -> None:
         """Forget what is pending (the connection is being dropped)."""
