@@ -1,4 +1,4 @@
-"""Coalesced writes: what a connection is sent in one event-loop turn leaves in one write.
+"""Coalesced writes: what a connection is sent in one event-loop turn leaves in two writes.
 
 Public names: :class:`CoalescingWriter`, :data:`FLUSH_AT`.
 
