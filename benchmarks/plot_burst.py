@@ -22,7 +22,9 @@ def load(paths: list[str]) -> list[dict[str, Any]]:
     for path in paths:
         data = json.loads(Path(path).read_text())
         for r in data["results"]:
-            if r["scenario"] == "burst":
+            # a run where not every subscriber connected and warmed up measured fewer
+            if r["scenario"] == "burst" and r["connected"] == r["subscribers"] \
+                    and not r["not_ready"]:
                 out.append({**r, "publishers": data["args"].get("publishers", 1)})
     return out
 

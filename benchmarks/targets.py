@@ -89,6 +89,8 @@ def _jupyter_server(port: int) -> list[str]:
         "--ServerApp.ip=127.0.0.1",
         "--ServerApp.jpserver_extensions={'jupyter_realtime': True}",
         f"--ServerApp.root_dir={_HUB_DIR}",
+        # every subscriber is the same token user: no per-user connection limit
+        "--RealtimeApp.max_connections_per_user=0",
     ]  # fmt: skip
 
 
