@@ -29,6 +29,7 @@ class Scenario:
     publications: int
     rate: float = 0.0  # publications per second; 0 = as fast as acknowledged
     window: int = 2  # publications in flight when rate == 0: the next one waits in the server
+    publishers: int = 1  # publish connections; publication i goes to connection i % publishers
     connect_concurrency: int = 100
     settle: float = 3.0  # give up waiting after this long without a delivery
     max_seconds: float = 300.0  # the longest the wait for deliveries may take
@@ -77,8 +78,10 @@ async def warm_up(pub: PublishConnection, subs: list[Connection], timeout: float
     return sum(1 for s in subs if not s.tally.warm)
 
 
-async def _publish(pub: PublishConnection, sc: Scenario, base: int) -> int:
-    """Send the phase's publications; returns how many were not answered with 2xx."""
+async def _publish(pubs: list[PublishConnection], sc: Scenario, base: int) -> int:
+    """Send the phase's publications; returns how many were not answered with 2xx.
+
+    With several publishers, publication ``i`` goes to ``pubs[(i - 1) % len(pubs)]``."""
     futures: list[asyncio.Future[int]] = []
     start = time.monotonic()
     for i in range(1, sc.publications + 1):
@@ -86,7 +89,7 @@ async def _publish(pub: PublishConnection, sc: Scenario, base: int) -> int:
             delay = start + (i - 1) / sc.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        futures.append(pub.send(body(base + i)))
+        futures.append(pubs[(i - 1) % len(pubs)].send(body(base + i)))
         if not sc.rate and len(futures) >= sc.window:
             await asyncio.wait_for(futures[-sc.window], 30)
     done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 30)
@@ -142,16 +145,20 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
     subs, errors = await open_subscribers(target, port, sc.subscribers, rec, sc.connect_concurrency)
     connect_s = time.monotonic() - t0
     # a new connection: servers close idle keep-alive ones while thousands connect
-    pub = await _connect(loop, make_publisher(target.publish, port, target.headers), port)
+    pubs = [
+        await _connect(loop, make_publisher(target.publish, port, target.headers), port)
+        for _ in range(sc.publishers)
+    ]
+    pub = pubs[0]
     try:
         not_ready = await warm_up(pub, subs, 10 + len(subs) / 500) if subs else 0
         quiet_s1 = await quiesce(pid)
         rss1 = rss_bytes(pid)
-        rec.start(base=1_000_000, k=sc.publications)
+        rec.start(base=1_000_000, k=sc.publications, streams=sc.publishers)
         for s in subs:
             s.tally.reset()
         cpu0, client0, wall0 = cpu_seconds(pid), time.process_time(), time.time()
-        publish_errors = await _publish(pub, sc, rec.base)
+        publish_errors = await _publish(pubs, sc, rec.base)
         expected = len(subs) * sc.publications
         complete = await _wait_deliveries(rec, expected, sc, time.monotonic())
         cpu1, client1 = cpu_seconds(pid), time.process_time()
@@ -159,7 +166,8 @@ async def run_scenario(target: Target, port: int, pid: int, sc: Scenario) -> dic
     finally:
         for s in subs:
             s.close()
-        pub.close()
+        for p in pubs:
+            p.close()
     wall = max((rec.last or time.time()) - wall0, 1e-9)
     quiet_s = quiet_s0 + quiet_s1
     delivered = max(rec.delivered, 1)

@@ -54,6 +54,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--latency-subscribers", type=int, default=100)
     p.add_argument(
+        "--window", type=int, default=2,
+        help="publications in flight in the fan-out scenario (default 2; 0: all at once, a burst)",
+    )
+    p.add_argument(
+        "--publishers", type=int, default=1,
+        help="publish connections in the fan-out scenario, publications spread over them",
+    )
+    p.add_argument(
+        "--publications", type=int,
+        help="publications per fan-out run (default: deliveries / subscribers, 10 to 2,000)",
+    )
+    p.add_argument(
         "--baseline", default="tornado_write_message", help="target the ratios compare to"
     )
     p.add_argument(
@@ -79,8 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
     out = []
     for n in (int(x) for x in args.subscribers.split(",") if x.strip()):
-        k = max(10, min(2000, args.deliveries // n))
-        out.append(Scenario("fanout", n, k))
+        k = args.publications or max(10, min(2000, args.deliveries // n))
+        name = "burst" if args.window == 0 else "fanout"
+        out.append(
+            Scenario(name, n, k, window=args.window or k, publishers=args.publishers)
+        )
     if args.latency_seconds > 0 and args.latency_subscribers > 0:
         k = max(1, int(args.latency_rate * args.latency_seconds))
         out.append(Scenario("latency", args.latency_subscribers, k, rate=args.latency_rate))
@@ -127,7 +142,7 @@ def batches(plan: list[Scenario], reuse: bool) -> list[list[Scenario]]:
     """Scenarios grouped by server process: one each, or all on one (largest first)."""
     if not reuse:
         return [[sc] for sc in plan]
-    return [sorted(plan, key=lambda sc: (sc.name != "fanout", -sc.subscribers))]
+    return [sorted(plan, key=lambda sc: (sc.name == "latency", -sc.subscribers))]
 
 
 def _progress(r: dict[str, Any]) -> str:

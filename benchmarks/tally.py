@@ -36,28 +36,31 @@ class Recorder:
         self.stray = 0
         self.last = 0.0
         self.latencies = array("d")
+        self.streams = 1
 
-    def start(self, base: int, k: int) -> None:
-        """Begin a phase expecting ``seq`` in ``base + 1 .. base + k``."""
+    def start(self, base: int, k: int, streams: int = 1) -> None:
+        """Begin a phase expecting ``seq`` in ``base + 1 .. base + k``, from ``streams``
+        publishers: order is checked within each (``seq`` modulo ``streams``), since
+        publications of different publishers have no order until the server gives them one."""
         self.__init__()  # type: ignore[misc]
-        self.base, self.k = base, k
+        self.base, self.k, self.streams = base, k, streams
 
 
 class Tally:
     """One subscriber's view: which publications of the phase it has seen."""
 
-    __slots__ = ("rec", "seen", "top", "warm", "count")
+    __slots__ = ("rec", "seen", "tops", "warm", "count")
 
     def __init__(self, rec: Recorder) -> None:
         self.rec = rec
         self.seen = bytearray(0)
-        self.top = 0
+        self.tops = [0]
         self.warm = False
         self.count = 0
 
     def reset(self) -> None:
         self.seen = bytearray(self.rec.k + 1)
-        self.top = 0
+        self.tops = [0] * self.rec.streams
         self.count = 0
 
     def feed(self, data: bytes, now: float) -> None:
@@ -65,6 +68,8 @@ class Tally:
         rec = self.rec
         seen = self.seen
         base = rec.base
+        tops = self.tops
+        streams = len(tops)
         n = 0
         for m in SEQ_T.finditer(data):
             i = int(m[1]) - base
@@ -78,10 +83,11 @@ class Tally:
                 rec.dup += 1
                 continue
             seen[i] = 1
-            if i < self.top:
+            stream = (i - 1) % streams
+            if i < tops[stream]:
                 rec.ooo += 1
             else:
-                self.top = i
+                tops[stream] = i
             rec.latencies.append(now - float(m[2]))
             n += 1
         if n:

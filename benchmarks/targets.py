@@ -89,6 +89,8 @@ def _jupyter_server(port: int) -> list[str]:
         "--ServerApp.ip=127.0.0.1",
         "--ServerApp.jpserver_extensions={'jupyter_realtime': True}",
         f"--ServerApp.root_dir={_HUB_DIR}",
+        # every subscriber is the same token user: no per-user connection limit
+        "--RealtimeApp.max_connections_per_user=0",
     ]  # fmt: skip
 
 
@@ -108,7 +110,7 @@ def _hub_importable() -> str | None:
     return f"the extension is not importable yet ({last})"
 
 
-def _hub(name: str, subscribe: Subscribe) -> Target:
+def _hub(name: str, subscribe: Subscribe, env: dict[str, str] | None = None) -> Target:
     return Target(
         name=name,
         command=_jupyter_server,
@@ -117,7 +119,11 @@ def _hub(name: str, subscribe: Subscribe) -> Target:
         headers={"Authorization": f"token {TOKEN}"},
         ready_path="/api/status",
         startup_timeout=60.0,
-        env={"JUPYTER_RUNTIME_DIR": str(_HUB_DIR / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"},
+        env={
+            "JUPYTER_RUNTIME_DIR": str(_HUB_DIR / "runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            **(env or {}),
+        },
         check=_hub_importable,
     )
 
@@ -128,6 +134,13 @@ HUB: list[Target] = [
         Subscribe("ws", "/realtime/ws", b'{"id":1,"op":"subscribe","channel":"bench"}'),
     ),
     _hub("jupyter_realtime_sse", Subscribe("sse", "/realtime/sse?channel=bench")),
+]
+_WS = HUB[0].subscribe
+_SSE = HUB[1].subscribe
+# the same servers writing every frame at once (no coalescing), to measure what it changes
+HUB += [
+    _hub("jupyter_realtime_ws_uncoalesced", _WS, {"JUPYTER_REALTIME_COALESCE": "0"}),
+    _hub("jupyter_realtime_sse_uncoalesced", _SSE, {"JUPYTER_REALTIME_COALESCE": "0"}),
 ]
 
 ALL: dict[str, Target] = {t.name: t for t in REFERENCE + HUB}

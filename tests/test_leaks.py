@@ -151,3 +151,43 @@ def test_a_publication_kept_in_history_holds_only_its_bytes() -> None:
         tracemalloc.stop()
     encoded = len(kept[0].payload) + len(kept[0].json())
     assert per_publication < encoded + 1024, (per_publication, encoded)
+
+
+def handshake_left(handler: Any) -> dict[str, int]:
+    """What of its handshake an open connection's handler still holds, by name."""
+    request = handler.request
+    left = {
+        "request headers": len(request.headers),
+        "connection's request headers": len(getattr(request.connection, "_request_headers",
+                                                    None) or {}),
+        "response headers": len(handler._headers),
+        "query arguments": len(request.query_arguments),
+        "new cookie": int("_new_cookie" in handler.__dict__),
+        "token holder": int("_token_holder" in handler.__dict__),
+    }
+    return {name: n for name, n in left.items() if n}
+
+
+async def test_idle_connections_forget_their_handshake(server: Any, jp_serverapp: Any) -> None:
+    """Hours of idling: neither a WebSocket's nor an SSE stream's handler keeps the
+    headers, cookies and arguments of its handshake once the session is open."""
+    context = context_of(jp_serverapp)
+    headers = {**server.headers, "X-Big": "y" * 2000}
+    async with connect(server.ws("realtime/ws") + "?pad=1", additional_headers=headers) as ws:
+        assert "result" in await call(ws, {"id": 1, "op": "subscribe", "channel": "idle"})
+        (transport,) = [t for t in context.streams if t.kind == "ws"]
+        assert handshake_left(transport.handler) == {}
+        assert "_current_user" not in transport.handler.__dict__
+        # and the socket still works
+        assert "result" in await call(ws, {"id": 2, "op": "publish", "channel": "idle", "data": 1})
+    async with httpx.AsyncClient(headers=headers) as http:
+        url = server.http("realtime/sse") + "?channel=idle"
+        async with aconnect_sse(http, "GET", url) as source:
+            async for event in source.aiter_sse():
+                if event.data:
+                    break
+            (transport,) = [t for t in context.streams if t.kind == "sse"]
+            assert handshake_left(transport.handler) == {}
+            # only the name stays, for the request log when the stream ends
+            user = transport.handler.current_user
+            assert user.username and user.name == user.username

@@ -4,8 +4,9 @@ Public name: :class:`HTTPStreamTransport`. Subclasses say how a publication, an 
 a heartbeat look on the wire (``format_*``). Until :meth:`start`, frames are buffered in
 the response, so the subscriptions exist before the first byte leaves; the headers go
 out once every channel is registered, before the replays, which are paced by
-:meth:`wait_writable`. Afterwards each frame is one chunk written to the connection,
-whose stream write buffer is the bounded outbox. TCP_NODELAY is set: without it, Nagle's
+:meth:`wait_writable`. Afterwards each frame is one chunk, and the chunks of one
+event-loop turn leave in one write to the connection (``coalesce``), whose stream write
+buffer is the bounded outbox. TCP_NODELAY is set: without it, Nagle's
 algorithm delays small events by hundreds of milliseconds.
 """
 
@@ -20,8 +21,9 @@ from ..errors import SLOW_CONSUMER, Disconnect
 from ..hub import SubscribeResult
 from ..protocol import Position, Publication, encode_cursor
 from ..session import OutboxFull
-from . import fastwrite
+from .coalesce import CoalescingWriter
 from .context import RealtimeContext
+from .handshake import forget_handshake
 
 __all__ = ["HTTPStreamTransport"]
 
@@ -29,20 +31,28 @@ __all__ = ["HTTPStreamTransport"]
 STALL_INTERVALS = 3
 
 
-class HTTPStreamTransport:
+class HTTPStreamTransport(CoalescingWriter):
+    """Slotted, like the session: a server holds one per open stream."""
+
+    __slots__ = ("handler", "context", "positions", "started", "closed", "chunked")
     kind = "stream"
+    # keys of the bytes shared by single-channel streams in ``Publication.frames``
+    frame_keys = ("stream1", "stream1c")
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.frame_keys = (cls.kind + "1", cls.kind + "1c")
 
     def __init__(self, handler: web.RequestHandler, context: RealtimeContext) -> None:
+        request = handler.request
+        super().__init__(request.connection.stream)  # type: ignore[union-attr]
         self.handler = handler
         self.context = context
         self.positions: dict[str, Position] = {}
         self.started = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        request = handler.request
-        self.connection: Any = request.connection
-        self.stream: iostream.IOStream = self.connection.stream  # type: ignore[union-attr]
         # Tornado frames an HTTP/1.1 response of unknown length as chunks; frames written
-        # straight to the stream must carry the same framing (see fastwrite)
+        # straight to the stream must carry the same framing (see coalesce, fastwrite)
         self.chunked = request.version == "HTTP/1.1"
 
     # -- wire format, per subclass --
@@ -71,7 +81,7 @@ class HTTPStreamTransport:
         positions[pub.channel] = pub.position
         if len(positions) == 1 and self.started:
             # one channel: every subscriber's cursor is the same, so the bytes are too
-            key = self.kind + ("1c" if self.chunked else "1")
+            key = self.frame_keys[self.chunked]
             data = pub.frames.get(key)
             if data is None:
                 data = pub.frames[key] = self._chunk(self.format_publication(pub, self.cursor()))
@@ -103,8 +113,8 @@ class HTTPStreamTransport:
             return
         context = self.context
         try:
-            await fastwrite.wait_writable(
-                self.stream, context.outbox_limit, STALL_INTERVALS * context.heartbeat_interval
+            await self.wait_for_room(
+                context.outbox_limit, STALL_INTERVALS * context.heartbeat_interval
             )
         except iostream.StreamBufferFullError:
             raise OutboxFull from None
@@ -116,17 +126,21 @@ class HTTPStreamTransport:
             except OutboxFull:
                 self.close(SLOW_CONSUMER)
 
+    def overflow(self) -> None:
+        self.close(SLOW_CONSUMER)
+
     def _write(self, data: bytes) -> None:
-        if self.closed.done():
-            return
-        if not self.started:
-            self.handler.write(data)
-            return
-        if self.stream.closed():
-            self._finish()
-            return
+        if self._pending is None:  # the first frame of this turn (see coalesce)
+            if self.closed.done():
+                return
+            if not self.started:
+                self.handler.write(data)
+                return
+            if self.stream.closed():
+                self._finish()
+                return
         try:
-            fastwrite.write(self.stream, data)
+            self.enqueue(data)
         except iostream.StreamBufferFullError:
             raise OutboxFull from None
 
@@ -137,6 +151,7 @@ class HTTPStreamTransport:
         self.stream.set_nodelay(True)
         self.context.streams.add(self)
         await self.handler.flush()
+        forget_handshake(self.handler)  # the headers are out: hours of idling ahead
         self.stream.max_write_buffer_size = self.context.outbox_limit
         self.started = True
 
@@ -144,16 +159,25 @@ class HTTPStreamTransport:
         if self.closed.done():
             return
         if disconnect is SLOW_CONSUMER:
+            self.discard_pending()
             self.stream.close()  # it is not reading: drop what is queued
         else:
             self.stream.max_write_buffer_size = None
             try:
                 self._write(self._chunk(self.format_frame(disconnect.to_event(), None)))
-            except OutboxFull:
+                self.flush()  # before the response ends
+            except (OutboxFull, iostream.StreamBufferFullError):
                 pass
         self._finish()
 
     def _finish(self) -> None:
+        if self.stream.closed():
+            self.discard_pending()
+        else:
+            try:
+                self.flush()  # the response's last chunk must not overtake them
+            except iostream.StreamBufferFullError:
+                self.discard_pending()
         self.context.streams.discard(self)
         if not self.closed.done():
             self.closed.set_result(None)

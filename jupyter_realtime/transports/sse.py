@@ -21,6 +21,7 @@ __all__ = ["SSEHandler", "SSETransport"]
 
 
 class SSETransport(HTTPStreamTransport):
+    __slots__ = ()
     kind = "sse"
 
     def format_publication(self, pub: Publication, cursor: bytes) -> bytes:

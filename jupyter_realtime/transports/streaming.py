@@ -23,6 +23,7 @@ PADDING = b" " * 2048 + b"\n"
 
 
 class NDJSONTransport(HTTPStreamTransport):
+    __slots__ = ()
     kind = "stream"
 
     def format_publication(self, pub: Publication, cursor: bytes) -> bytes:

@@ -3,7 +3,8 @@
 Public names: :class:`RealtimeWebSocketHandler`, :class:`WebSocketTransport`.
 Commands come up as text (JSON) or binary frames (``protocol.pack_binary``); replies,
 events and publications go down. Publications are written as frames prepared once per
-publication (``wsframe``), straight to the connection's stream, whose write buffer is the
+publication (``wsframe``); what a socket is sent in one event-loop turn leaves in one
+write (``coalesce``), straight to the connection's stream, whose write buffer is the
 session's bounded outbox. Authentication and origin checks are Jupyter's own.
 """
 
@@ -16,7 +17,7 @@ import orjson
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from tornado import httputil, iostream, web, websocket
+from tornado import iostream, web, websocket
 
 from ..errors import (
     FORBIDDEN,
@@ -29,8 +30,9 @@ from ..errors import (
 from ..hub import SubscribeResult
 from ..protocol import Publication
 from ..session import OutboxFull, Session
-from . import fastwrite
+from .coalesce import CoalescingWriter
 from .context import RealtimeHandlerMixin
+from .handshake import forget_handshake
 from .wsframe import publication_frame, text_frame
 
 __all__ = ["RealtimeWebSocketHandler", "WebSocketTransport"]
@@ -42,15 +44,15 @@ PING_TIMEOUT = Disconnect(4003, "ping_timeout")
 PING_FRAME = b"\x89\x00"  # FIN + ping opcode, empty payload
 
 
-class WebSocketTransport:
-    __slots__ = ("handler", "stream", "last_pong", "timeout")
+class WebSocketTransport(CoalescingWriter):
+    __slots__ = ("handler", "last_pong", "timeout")
     kind = "ws"
 
     def __init__(
         self, handler: RealtimeWebSocketHandler, stream: iostream.IOStream, timeout: float
     ) -> None:
+        super().__init__(stream)
         self.handler = handler
-        self.stream = stream
         self.timeout = timeout
         self.last_pong = time.monotonic()
 
@@ -62,13 +64,18 @@ class WebSocketTransport:
         try:
             self._write(PING_FRAME)
         except OutboxFull:
-            session = self.handler.session
-            if session is not None:
-                session.close(SLOW_CONSUMER)
+            self.overflow()
+
+    def overflow(self) -> None:
+        session = self.handler.session
+        if session is not None:
+            session.close(SLOW_CONSUMER)
+        else:
+            self.close(SLOW_CONSUMER)
 
     def _write(self, data: bytes) -> None:
         try:
-            fastwrite.write(self.stream, data)
+            self.enqueue(data)
         except iostream.StreamBufferFullError:
             raise OutboxFull from None
 
@@ -83,14 +90,13 @@ class WebSocketTransport:
 
     async def wait_writable(self) -> None:
         try:
-            await fastwrite.wait_writable(
-                self.stream, self.handler.context.outbox_limit, self.timeout
-            )
+            await self.wait_for_room(self.handler.context.outbox_limit, self.timeout)
         except iostream.StreamBufferFullError:
             raise OutboxFull from None
 
     def close(self, disconnect: Disconnect) -> None:
         self.stream.max_write_buffer_size = None  # let the close frame through
+        self.flush()  # what was sent before the close goes out before it
         self.handler.close(disconnect.code, disconnect.reason)
 
 
@@ -160,12 +166,9 @@ class RealtimeWebSocketHandler(
 
     def _forget_handshake(self) -> None:
         """Drop what only the handshake needed: thousands of idle sockets each kept
-        several KiB of request and response headers and cookies."""
-        self._headers = httputil.HTTPHeaders()
-        self.__dict__.pop("_new_cookie", None)
-        self.request.headers = httputil.HTTPHeaders()
-        self.request.body = b""
-        self.request.__dict__.pop("_cookies", None)
+        several KiB of request and response headers, cookies, arguments and the user
+        object (the session holds the identity)."""
+        forget_handshake(self, keep_user=False)
 
     def on_pong(self, data: bytes) -> None:
         if self.transport is not None:
@@ -186,6 +189,7 @@ class RealtimeWebSocketHandler(
     def on_close(self) -> None:
         super().on_close()
         if self.transport is not None:
+            self.transport.discard_pending()
             self.context.streams.discard(self.transport)
         if self.session is not None:
             self.session.close()
