@@ -244,7 +244,10 @@ async def test_shared_cell_value_and_observe(server: Any, jp_serverapp: Any) -> 
             with anyio.fail_after(10):
                 while cell.value != merged:
                     await anyio.sleep(0.05)
-            assert seen[0] == "x = 1\nprint(x)\n" and seen[-1] == merged
+            with anyio.fail_after(10):  # observers are called on the client's own thread
+                while seen[-1] != merged:
+                    await anyio.sleep(0.05)
+            assert seen[0] == "x = 1\nprint(x)\n"
             code = "import os\nos.environ['SHARED_CELL_RAN'] = str(6 * 7)\n"
             await anyio.to_thread.run_sync(setattr, cell, "value", code)
             with anyio.fail_after(10):
