@@ -111,7 +111,7 @@ class RedisCluster:
                     "--cluster-enabled", "yes",
                     "--cluster-config-file", str(nodedir / "nodes.conf"),
                     "--cluster-port", str(free_port()),
-                    "--cluster-node-timeout", "2000",
+                    "--cluster-node-timeout", "15000",  # a loaded machine is slow to ping
                     "--appendonly", "yes", "--appendfsync", "always",
                 )
             )  # fmt: skip
