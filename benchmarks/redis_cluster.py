@@ -35,7 +35,15 @@ import orjson
 from websockets.asyncio.client import connect
 
 from .procstat import cpu_seconds, raise_nofile
-from .redis_fanout import free_port, server_ready, start_jupyter, start_redis, wait_until, ws_url
+from .redis_fanout import (
+    free_port,
+    publisher,
+    server_ready,
+    start_jupyter,
+    start_redis,
+    wait_until,
+    ws_url,
+)
 
 
 def start_cluster(workdir: Path) -> tuple[list[subprocess.Popen[bytes]], str]:
@@ -78,30 +86,6 @@ async def subscriber(port: int, channel: str, expected: int, out: list[Any], rea
             out.append((now - frame["data"]["t"], frame["data"]["from"] != port, now))
 
 
-async def publisher(port: int, channels: list[str], messages: int, rate: float) -> None:
-    window = asyncio.Semaphore(64)
-    async with connect(ws_url(port), max_queue=None) as ws:
-
-        async def replies() -> None:
-            for _ in range(messages):
-                reply = orjson.loads(await ws.recv())
-                if "error" in reply:
-                    raise SystemExit(f"publish failed: {reply}")
-                window.release()
-
-        reader = asyncio.ensure_future(replies())
-        began = time.perf_counter()
-        for i in range(messages):
-            if rate:
-                await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
-            await window.acquire()
-            data = {"t": time.perf_counter(), "from": port}
-            channel = channels[i % len(channels)]
-            await ws.send(orjson.dumps({"id": i, "op": "publish", "channel": channel,
-                                        "data": data}).decode())  # fmt: skip
-        await reader
-
-
 async def scenario(ports: list[int], opts: Any, pids: list[int], servers: list[int]) -> dict:
     channels = [f"bench-{i}" for i in range(opts.channels)]
     per_publisher = opts.messages // len(ports) // len(channels) * len(channels)
@@ -120,7 +104,7 @@ async def scenario(ports: list[int], opts: Any, pids: list[int], servers: list[i
     server_cpu = sum(cpu_seconds(pid) for pid in servers)
     began = time.perf_counter()
     rate = opts.rate / len(ports)
-    await asyncio.gather(*(publisher(p, channels, per_publisher, rate) for p in ports))
+    await asyncio.gather(*(publisher(p, per_publisher, rate, tuple(channels)) for p in ports))
     _, late = await asyncio.wait(subs, timeout=opts.timeout)
     for task in late:  # reported as missing (a delivery that never came, or very late)
         task.cancel()

@@ -121,8 +121,11 @@ async def subscriber(port: int, expected: int, latencies: list[float], ready: An
                 got += 1
 
 
-async def publisher(port: int, messages: int, rate: float) -> float:
-    """Publish ``messages``; at most ``rate`` per second, at most 64 unanswered."""
+async def publisher(
+    port: int, messages: int, rate: float, channels: tuple[str, ...] = (CHANNEL,)
+) -> float:
+    """Publish ``messages`` round-robin over ``channels``; at most ``rate`` per second, at
+    most 64 unanswered. Each carries its send time and the publishing server's port."""
     window = asyncio.Semaphore(64)
     async with connect(ws_url(port), max_queue=None) as ws:
 
@@ -139,8 +142,8 @@ async def publisher(port: int, messages: int, rate: float) -> float:
             if rate:
                 await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
             await window.acquire()
-            data = {"t": time.perf_counter(), "i": i}
-            cmd = {"id": i, "op": "publish", "channel": CHANNEL, "data": data}
+            data = {"t": time.perf_counter(), "i": i, "from": port}
+            cmd = {"id": i, "op": "publish", "channel": channels[i % len(channels)], "data": data}
             await ws.send(orjson.dumps(cmd).decode())
         await reader
         return began
