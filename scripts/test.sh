@@ -3,8 +3,12 @@
 #   system packages (chromium for the browser tests, redis-server for the Redis tests),
 #   a virtual environment (.venv unless one is active) with the package and its test extras,
 #   which builds the lab extension (Node.js and npm are needed for that).
+# Python packages are installed at the exact versions of constraints/lock.txt (refreshed by
+# `bash scripts/lock.sh`), so a release elsewhere cannot change what the suite runs against.
 # Before pytest, scripts/check_install.sh proves the README's run command in a bare venv
 # (about a minute; SKIP_INSTALL_CHECK=1 skips it for a quick local run).
+# EDGES=1 (what CI sets) also runs scripts/edges.sh for the newest releases and for the
+# declared minimums (Python 3.10), at low priority beside the main suite.
 # Extra arguments go to pytest, e.g.  bash scripts/test.sh -k websocket
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +28,11 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
     # shellcheck disable=SC1091
     source .venv/bin/activate
 fi
+# the lock reaches pip's isolated build environment too (the lab extension's builder)
+export PIP_CONSTRAINT="$PWD/constraints/lock.txt"
 python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]"
+unset PIP_CONSTRAINT
 
 # the extension must be live in a plain `jupyter server` / `jupyter lab`
 jupyter server extension list 2>&1 | grep -E "jupyter_realtime.*enabled" >/dev/null \
@@ -37,13 +44,41 @@ if [ -f labextension/package.json ] && grep -q '"test"' labextension/package.jso
     (cd labextension && npm test --silent)
 fi
 
+edge_pids=()
+edge_logs="$(mktemp -d -t jupyter-realtime-edges.XXXXXX)"
+if [ "${EDGES:-}" = 1 ]; then
+    for kind in newest minimum; do
+        nice -n 10 setsid bash scripts/edges.sh "$kind" >"$edge_logs/$kind.log" 2>&1 &
+        edge_pids+=("$kind:$!")
+    done
+fi
+stop_edges() {  # an early failure stops the edge runs too (each is its own process group)
+    local entry
+    for entry in "${edge_pids[@]}"; do kill -- "-${entry#*:}" 2>/dev/null || true; done
+    rm -rf "$edge_logs"
+}
+trap stop_edges EXIT
+
 # the package is typed and linted (tests and benchmarks are held to ruff's defaults only)
 python -m ruff check jupyter_realtime
 python -m mypy
 
 # the README's run command, word for word, in a new venv
 if [ "${SKIP_INSTALL_CHECK:-}" != 1 ]; then
-    bash scripts/check_install.sh
+    PIP_CONSTRAINT="$PWD/constraints/lock.txt" bash scripts/check_install.sh
 fi
 
-python -m pytest "$@"
+status=0
+python -m pytest "$@" || status=$?
+
+for entry in "${edge_pids[@]}"; do
+    kind="${entry%%:*}"
+    if wait "${entry#*:}"; then
+        echo "edges $kind: ok ($(tail -n 1 "$edge_logs/$kind.log"))"
+    else
+        echo "edges $kind: FAILED" >&2
+        tail -n 60 "$edge_logs/$kind.log" >&2
+        status=1
+    fi
+done
+exit "$status"

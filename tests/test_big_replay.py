@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import pytest
@@ -41,7 +42,7 @@ def check(pubs: list[dict[str, Any]], epoch: str) -> None:
 
 async def call(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
     await ws.send(orjson.dumps(frame).decode())
-    async with asyncio.timeout(DEADLINE):
+    with anyio.fail_after(DEADLINE):
         while True:
             msg = orjson.loads(await ws.recv())
             if msg.get("id") == frame["id"]:
@@ -58,7 +59,7 @@ async def test_websocket_resume_gets_everything(server: Any) -> None:
         since = {"epoch": epoch, "offset": 0}
         await ws.send(orjson.dumps({"id": 1, "op": "subscribe", "channel": CHANNEL, "since": since}).decode())
         got: list[dict[str, Any]] = []
-        async with asyncio.timeout(DEADLINE):
+        with anyio.fail_after(DEADLINE):
             while True:
                 msg = orjson.loads(await ws.recv())
                 if msg.get("id") == 1:
@@ -73,7 +74,7 @@ async def page_through(fetch: Any, epoch: str) -> list[dict[str, Any]]:
     pubs: list[dict[str, Any]] = []
     since = {"epoch": epoch, "offset": 0}
     pages = 0
-    async with asyncio.timeout(DEADLINE):
+    with anyio.fail_after(DEADLINE):
         while True:
             page = await fetch(since)
             pages += 1
@@ -123,7 +124,7 @@ async def ndjson(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
 
 async def until_subscribed(frames: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
     got = []
-    async with asyncio.timeout(DEADLINE):
+    with anyio.fail_after(DEADLINE):
         async for frame in frames:
             if frame.get("event") == "subscribed":
                 assert frame["recovered"] is True
@@ -166,7 +167,7 @@ async def test_stateless_poll_pages_with_its_cursor(server: Any) -> None:
     got: list[dict[str, Any]] = []
     polls = 0
     async with httpx.AsyncClient(headers=server.headers, timeout=DEADLINE) as http:
-        async with asyncio.timeout(DEADLINE):
+        with anyio.fail_after(DEADLINE):
             while len(got) < N:
                 url = server.http("realtime/poll") + f"?channel={CHANNEL}&timeout=5&cursor={cursor}"
                 body = (await http.get(url)).json()

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 from httpx_sse import aconnect_sse
@@ -98,7 +99,7 @@ async def _read_http(
 async def _check_lines(
     context: Any, kind: str, channel: str, lines: Any, parse: Callable[[str], dict[str, Any]]
 ) -> None:
-    async with asyncio.timeout(10):
+    with anyio.fail_after(10):
         first = parse(await anext(lines))
         assert first["event"] == "subscribed"
         counting = count_sends(context, kind)

@@ -9,6 +9,7 @@ import struct
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import pytest
 from websockets.asyncio.client import connect
 
@@ -36,7 +37,7 @@ async def test_a_peer_that_never_answers_pings_is_closed_with_a_reason(server: A
     )
     assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
     pings = 0
-    async with asyncio.timeout(10):
+    with anyio.fail_after(10):
         while True:
             head = await reader.readexactly(2)
             size = head[1] & 0x7F

@@ -8,10 +8,10 @@ acknowledges. And a stateless poll whose cursor is of an old epoch moves to the 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import pytest
@@ -32,7 +32,7 @@ async def lines(http: httpx.AsyncClient, url: str, sse: bool) -> AsyncIterator[d
 
 async def read_until_subscribed(frames: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    async with asyncio.timeout(10):
+    with anyio.fail_after(10):
         async for frame in frames:
             out.append(frame)
             if frame.get("event") == "subscribed":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import pytest
@@ -30,7 +30,7 @@ async def events(
 
 async def take(stream: AsyncIterator[ServerSentEvent], n: int) -> list[ServerSentEvent]:
     out = []
-    async with asyncio.timeout(5):
+    with anyio.fail_after(5):
         async for event in stream:
             out.append(event)
             if len(out) == n:
@@ -108,7 +108,7 @@ async def test_retry_and_heartbeat_comments(server: Any) -> None:
         async with http.stream("GET", server.http("realtime/sse") + "?channel=hb") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             seen = b""
-            async with asyncio.timeout(5):
+            with anyio.fail_after(5):
                 async for chunk in response.aiter_bytes():
                     seen += chunk
                     if b": ping" in seen:

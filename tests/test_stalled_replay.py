@@ -8,6 +8,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import pytest
 
@@ -38,7 +39,7 @@ async def test_a_stalled_sse_resume_is_dropped(server: Any) -> None:
                 channels = (await http.get(server.http("realtime/api/channels"))).json()
                 return sum(c["subscribers"] for c in channels["channels"] if c["channel"] == "stall")
 
-            async with asyncio.timeout(30):
+            with anyio.fail_after(30):
                 while await subscribers() == 0:  # the stream subscribes ...
                     await asyncio.sleep(0.05)
                 while await subscribers() == 1:  # ... and is cut off once it stalls

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import pytest
@@ -28,7 +29,7 @@ async def ndjson(http: httpx.AsyncClient, url: str) -> AsyncIterator[dict[str, A
 
 async def take(stream: AsyncIterator[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    async with asyncio.timeout(5):
+    with anyio.fail_after(5):
         async for frame in stream:
             out.append(frame)
             if len(out) == n:
