@@ -48,7 +48,9 @@ def test_minimum_set_pins_every_declared_floor() -> None:
     minimum = pins("minimum.txt")
     expected = {canonicalize_name(r.name): floor(r) for r in runtime}
     assert None not in expected.values(), "every direct dependency declares a floor"
-    assert minimum == expected
+    assert {name: minimum.get(name) for name in expected} == expected
+    extra = set(minimum) - set(expected)
+    assert extra <= set(declared()), f"minimum.txt pins undeclared packages: {extra}"
 
 
 def test_lock_satisfies_every_declared_range() -> None:
