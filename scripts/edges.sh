@@ -4,8 +4,8 @@
 # the transports and the brokers:
 #   bash scripts/edges.sh newest    # every dependency at its newest release (Python 3.11)
 #   bash scripts/edges.sh minimum   # every declared minimum (constraints/minimum.txt), Python 3.10
-# Each makes a venv of its own in a temporary directory (removed on exit) and installs this
-# checkout into it; the lab extension must already be built (scripts/test.sh does that first).
+# Each makes a venv of its own with uv in a temporary directory (removed on exit) and installs
+# this checkout into it; the lab extension must already be built (scripts/test.sh does that first).
 # Python 3.10 is found as python3.10 on PATH, else under pyenv; PYTHON overrides.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,8 +29,9 @@ find_python310() {
     return 1
 }
 
+command -v uv >/dev/null || { echo "edges: uv is needed (pip install uv; the test extras have it)" >&2; exit 1; }
 case "$kind" in
-    newest) python="${PYTHON:-python3}"; install=(--upgrade --upgrade-strategy eager) ;;
+    newest) python="${PYTHON:-python3}"; install=(--upgrade) ;;
     minimum)
         python="${PYTHON:-$(find_python310)}" || { echo "edges: no Python 3.10 found (set PYTHON)" >&2; exit 1; }
         install=(-c "$root/constraints/minimum.txt") ;;
@@ -40,12 +41,13 @@ esac
 tmp="$(mktemp -d -t "jupyter-realtime-$kind.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 started=$SECONDS
-"$python" -m venv "$tmp/venv"
-unset PIP_CONSTRAINT VIRTUAL_ENV
-(cd "$root" && "$tmp/venv/bin/python" -m pip install -q "${install[@]}" -e ".[test]") \
-    >"$tmp/pip.log" 2>&1 || { grep -v "is ignored" "$tmp/pip.log" | tail -n 30 >&2; exit 1; }
+# uv resolves and installs in well under a minute what takes pip several here
+unset PIP_CONSTRAINT UV_CONSTRAINT
+uv venv -q -p "$python" "$tmp/venv"
+(cd "$root" && VIRTUAL_ENV="$tmp/venv" uv pip install -q "${install[@]}" -e ".[test]") \
+    >"$tmp/pip.log" 2>&1 || { tail -n 30 "$tmp/pip.log" >&2; exit 1; }
 echo "edges $kind: installed in $((SECONDS - started)) s with $("$tmp/venv/bin/python" -V)"
-"$tmp/venv/bin/python" -m pip list --format=freeze 2>/dev/null \
+VIRTUAL_ENV="$tmp/venv" uv pip freeze 2>/dev/null \
     | grep -iE '^(tornado|jupyter.server|ipykernel|ipython|redis|pycrdt|ipywidgets|jupyterlab|tqdm|websockets|anyio|orjson)==' \
     | tr '\n' ' '; echo
 existing=()
