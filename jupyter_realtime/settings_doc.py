@@ -32,13 +32,14 @@ def _entry(cls_name: str, name: str, trait: Any) -> str:
     help_text = " ".join((trait.help or "").split())
     if "Default:" not in help_text:
         help_text = f"{help_text} Default: {trait.default_value_repr()}.".strip()
-    body = textwrap.fill(help_text, WIDTH, initial_indent="    ", subsequent_indent="    ")
-    return f"--{cls_name}.{name}=<{kind}>\n{body}"
+    glued = help_text.replace("Default: ", "Default:\xa0")  # kept on one line
+    body = textwrap.fill(glued, WIDTH, initial_indent="    ", subsequent_indent="    ")
+    return f"--{cls_name}.{name}=<{kind}>\n{body.replace(chr(0xA0), ' ')}"
 
 
-def _section(title: str, cls: type, base: type | None) -> str:
+def _section(title: str, where: str, cls: type, base: type | None) -> str:
     entries = [_entry(cls.__name__, n, t) for n, t in _own_traits(cls, base).items()]
-    return "\n".join([title, "=" * len(title), "", *entries, ""])
+    return "\n".join([title, "=" * len(title), textwrap.fill(where, WIDTH), "", *entries, ""])
 
 
 def settings_help() -> str:
@@ -49,14 +50,16 @@ def settings_help() -> str:
     from .kernel._settings import RealtimeMirror
 
     server = _section(
-        "RealtimeApp: the server extension (c.RealtimeApp.NAME = VALUE in "
-        "jupyter_server_config.py, or --RealtimeApp.NAME=VALUE on the command line)",
+        "RealtimeApp: the server extension",
+        "c.RealtimeApp.NAME = VALUE in jupyter_server_config.py, or --RealtimeApp.NAME=VALUE "
+        "on the command line of jupyter server / jupyter lab.",
         RealtimeApp,
         ExtensionApp,
     )
     kernel = _section(
-        "RealtimeMirror: the kernel extension (c.RealtimeMirror.NAME = VALUE in "
-        "ipython_kernel_config.py, or %config RealtimeMirror.NAME = VALUE)",
+        "RealtimeMirror: the kernel extension (%realtime mirror)",
+        "c.RealtimeMirror.NAME = VALUE in ipython_kernel_config.py, or "
+        "%config RealtimeMirror.NAME = VALUE in a notebook.",
         RealtimeMirror,
         None,
     )
