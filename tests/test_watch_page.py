@@ -110,6 +110,7 @@ def test_no_log_line_holds_a_token(tmp_path: Path) -> None:
                 assert http.get(path).status_code in status, path
         time.sleep(0.5)  # the last lines reach the log file
         log = server.output()[logged_before:]
+    assert token not in log and wrong not in log
+    # and the lines are there, saying what failed
     assert "realtime/watch/no%20spaces?token=[secret] (127.0.0.1): bad channel name" in log
     assert "realtime/watch/train:log?history=many&token=[secret] (127.0.0.1): history must" in log
-    assert token not in log and wrong not in log
