@@ -98,6 +98,12 @@ def test_a_jupyterhub_url_is_recognised(hub: str, env: dict[str, str]) -> None:
         )
         assert f"use your server's URL, {hub}user/{user or 'NAME'}/" in err
         assert "refused" not in err and err.count("\n") == 1
+    # a user's server behind the hub sends the hub's header too: not called the hub
+    code, out, err = run_cli("--url", hub + "user/alice/", "--token", TOKEN, "channels", env=env)
+    assert (code, out) == (3, ""), err
+    assert err.startswith(f"jupyter realtime: error: no jupyter-realtime at {hub}user/alice/: ")
+    assert "redirected to /hub/user/alice/realtime/api/channels" in err
+    assert "JupyterHub" not in err and "refused" not in err
 
 
 def test_two_servers_are_named_and_different_root_dirs_are_not_guessed(

@@ -7,11 +7,12 @@ a Jupyter server without the extension and a server that refuses the token can a
 403 or 404. Before calling it a refusal, the client asks ``realtime/api/channels`` over
 plain HTTP (redirects not followed) and reads who answered:
 
-- JupyterHub marks every response with ``X-JupyterHub-Version`` and redirects paths that
-  are not its own to ``.../hub/...``: the user gave the hub's URL, not her server's.
 - jupyter-realtime answers the channel list, or an error in its JSON body
   (``{"error": {"code", "message"}}``, ``docs/protocol.md``): then the status is the truth
   (a 403 is a refused token).
+- JupyterHub marks every response with ``X-JupyterHub-Version`` and redirects paths that
+  are not its own to ``.../hub/...``: outside ``.../user/NAME/`` (whose single-user servers
+  send the header too), the user gave the hub's URL, not her server's.
 - Anything else is not jupyter-realtime. A Jupyter server says so at ``api``
   (``{"version": ...}``, without authentication).
 """
@@ -30,6 +31,7 @@ from typing import Any
 from websockets.exceptions import InvalidStatus
 
 from ..errors import RealtimeError
+from ..redact import redact_url
 from ._discovery import Endpoint
 from ._errors import NotRealtime, connect_error
 
@@ -109,15 +111,17 @@ def diagnose(endpoint: Endpoint, status: int, headers: Any) -> NotRealtime | Non
     """A :class:`NotRealtime` naming what answered at ``endpoint`` instead of jupyter-realtime
     (the WebSocket handshake got ``status`` with ``headers``), or None when jupyter-realtime
     did answer (or nothing could be learnt): then the status stands. Blocking (HTTP)."""
-    version = _hub_version(headers)
-    if version is not None:
-        return NotRealtime(_hub_message(endpoint, version))
     answer = _get(endpoint, "realtime/api/channels")
-    if answer is None or _is_realtime(answer):
+    if answer is not None and _is_realtime(answer):
         return None
-    version = _hub_version(answer.headers)
-    if version is not None:
-        return NotRealtime(_hub_message(endpoint, version))
+    # a user's own server (.../user/NAME/) sends JupyterHub's header too: not the hub's URL
+    if "/user/" not in urllib.parse.urlsplit(endpoint.url).path:
+        for seen in (headers, answer.headers if answer is not None else None):
+            version = _hub_version(seen)
+            if version is not None:
+                return NotRealtime(_hub_message(endpoint, version))
+    if answer is None:
+        return None
     where = f"no jupyter-realtime at {endpoint.url}"
     api = _get(endpoint, "api", auth=False)
     about = api.json() if api is not None and api.status == 200 else None
@@ -128,9 +132,12 @@ def diagnose(endpoint: Endpoint, status: int, headers: Any) -> NotRealtime | Non
             "jupyter_realtime) and restart that server, or give the URL of one that has it"
         )
     kind = answer.headers.get("Content-Type", "no content type").split(";")[0]
+    location = answer.headers.get("Location")
+    moved = f", redirected to {redact_url(location)}" if location else ""
     return NotRealtime(
-        f"{where}: it answered HTTP {answer.status} ({kind}) to realtime/api/channels and "
-        f"{status} to the WebSocket; is this the URL of a Jupyter server (with its base_url)?"
+        f"{where}: it answered HTTP {answer.status} ({kind}{moved}) to realtime/api/channels "
+        f"and {status} to the WebSocket; is this the URL of a Jupyter server (with its "
+        "base_url) that runs jupyter-realtime?"
     )
 
 
