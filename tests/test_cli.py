@@ -145,6 +145,7 @@ NOWHERE = ["--url", "http://127.0.0.1:9/"]  # nothing listens there
         ([*NOWHERE, "publish", "c", "not json"], 2, "data is not JSON"),
         (["history", "c", "--limit", "0"], 2, "error: limit must be an integer from 1 to"),
         ([*NOWHERE, "subscribe", "c", "--since", "-1"], 2, "--since must be 0 or more"),
+        ([*NOWHERE, "watch", "c", "--limit", "5000"], 2, "limit must be an integer from 1 to"),
         (["--url", "http://127.0.0.1:9/", "publish", "c", "1"], 3, "unavailable: cannot connect"),
         (["frobnicate"], 2, "invalid choice"),
     ],

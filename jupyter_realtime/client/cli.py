@@ -141,8 +141,8 @@ def _check(args: argparse.Namespace) -> None:
     try:
         if getattr(args, "channel", None) is not None:
             validate_channel(args.channel)
-        if args.command == "history":
-            validate_limit(args.limit)
+        if args.command == "history" or (args.command == "watch" and args.limit != 0):
+            validate_limit(args.limit)  # watch --limit 0: live only
     except RealtimeError as exc:
         raise UsageError(exc.message) from None
     for option in ("since", "count"):
