@@ -39,6 +39,14 @@ def test_url_argument_wins_and_keeps_its_token(runtime: Path) -> None:
     assert found(url="http://h:1/") == [("http://h:1/", "")]
 
 
+def test_a_url_as_jupyter_prints_it_gives_its_token(runtime: Path) -> None:
+    pasted = "http://127.0.0.1:8888/base/lab?token=abc123"
+    assert found(url=pasted) == [("http://127.0.0.1:8888/base/", "abc123")]
+    assert found(url=pasted, token="given") == [("http://127.0.0.1:8888/base/", "given")]
+    (endpoint,) = candidates(url="http://127.0.0.1:8888/?token=abc123", token="")
+    assert "abc123" not in str(endpoint)  # what error messages show of it
+
+
 def test_environment(runtime: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("JUPYTER_REALTIME_URL", "http://127.0.0.1:8888/base/")
     monkeypatch.setenv("JUPYTER_REALTIME_TOKEN", "env")

@@ -35,6 +35,7 @@ from typing import Any
 
 from .. import kernel_tag
 from ..errors import ErrorCode
+from ..redact import redact_url
 from ._errors import AmbiguousServer, Unavailable, error_for
 
 __all__ = ["ENV_TOKEN", "ENV_URL", "Endpoint", "candidates", "describe"]
@@ -75,7 +76,7 @@ class Endpoint:
         return (urllib.parse.urlsplit(self.url).hostname or "") in LOOPBACK
 
     def __str__(self) -> str:
-        return f"{self.url} (from {self.source})"
+        return f"{redact_url(self.url)} (from {self.source})"
 
     def get_json(self, path: str) -> Any:
         """``GET`` a REST endpoint (blocking); its JSON body, or the typed error it answered."""
@@ -109,6 +110,8 @@ def candidates(
     env_url = os.environ.get(ENV_URL, "")
     target, source = (url, "the url argument") if url else (env_url, f"${ENV_URL}")
     if target:
+        target, pasted = _split_token(target)
+        token = pasted if token is None and pasted else token
         tried.append(f"{source} {target}")
         env_token = os.environ.get(ENV_TOKEN, "") if _same_server(env_url, target) else None
         first = token if token is not None else env_token
@@ -129,6 +132,17 @@ def candidates(
         tok = token if token is not None else info.get("token", "")
         source = f"the running server with pid {info.get('pid')}"
         yield Endpoint(info["url"], tok, source, _root_dir(info), discovered=True)
+
+
+def _split_token(url: str) -> tuple[str, str]:
+    """A URL as Jupyter prints it (``http://host:8888/lab?token=T``): the server's base URL,
+    without the query, and the token it carries ('' if none). Other URLs are kept as given."""
+    parts = urllib.parse.urlsplit(url)
+    tokens = urllib.parse.parse_qs(parts.query).get("token")
+    if not tokens:
+        return url, ""
+    path = re.sub(r"(lab|tree|notebooks)(/.*)?$", "", parts.path)
+    return urllib.parse.urlunsplit(parts._replace(path=path, query="", fragment="")), tokens[0]
 
 
 def _root_dir(info: dict[str, Any]) -> str:
