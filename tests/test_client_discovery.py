@@ -43,6 +43,8 @@ def test_a_url_as_jupyter_prints_it_gives_its_token(runtime: Path) -> None:
     pasted = "http://127.0.0.1:8888/base/lab?token=abc123"
     assert found(url=pasted) == [("http://127.0.0.1:8888/base/", "abc123")]
     assert found(url=pasted, token="given") == [("http://127.0.0.1:8888/base/", "given")]
+    deep = "http://h:1/mytree/lab/tree/a.ipynb?token=t"
+    assert found(url=deep) == [("http://h:1/mytree/", "t")]
     (endpoint,) = candidates(url="http://127.0.0.1:8888/?token=abc123", token="")
     assert "abc123" not in str(endpoint)  # what error messages show of it
 

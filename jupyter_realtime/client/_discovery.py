@@ -141,7 +141,7 @@ def _split_token(url: str) -> tuple[str, str]:
     tokens = urllib.parse.parse_qs(parts.query).get("token")
     if not tokens:
         return url, ""
-    path = re.sub(r"(lab|tree|notebooks)(/.*)?$", "", parts.path)
+    path = re.sub(r"/(lab|tree|notebooks)(/.*)?$", "/", parts.path)
     return urllib.parse.urlunsplit(parts._replace(path=path, query="", fragment="")), tokens[0]
 
 
