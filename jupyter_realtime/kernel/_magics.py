@@ -67,7 +67,7 @@ class RealtimeMagics(Magics):
         format of mirrored output and progress is described in the project's docs/kernel.md.
         """
         __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
-        command, _, rest = line.strip().partition(" ")
+        command, rest = [*line.split(None, 1), "", ""][:2]
         rest = rest.strip()  # the channel name (anything after the command, spaces included)
         try:
             if cell is not None:
@@ -75,10 +75,10 @@ class RealtimeMagics(Magics):
             if command == "mirror":
                 return self._mirror(rest)
             if command == "watch" and rest:
-                name, _, limit = rest.rpartition(" ")
-                if not (name and limit.isdigit()):
+                name, limit = [*rest.rsplit(None, 1), ""][:2]
+                if not limit.isdigit():  # no LIMIT: all of it is the name
                     name, limit = rest, "1000"
-                return self._watch(name.strip(), int(limit))
+                return self._watch(name, int(limit))
             if command == "channels" and not rest:
                 return self._channels()
         except _Skip:
