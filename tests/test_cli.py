@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ async def test_global_url_and_token_options(server: Any) -> None:
     )
     assert code == 1 and out == []
     assert err.startswith("jupyter realtime: error: forbidden: ") and err.count("\n") == 1
+    assert "refused the token (403)" in err  # the extension itself answered 403
 
 
 async def test_connection_options_after_the_command(server: Any) -> None:
@@ -128,12 +130,22 @@ async def test_connection_options_split_around_the_command(server: Any) -> None:
     assert code == 0 and [p["data"] for p in out] == [2]
 
 
+NOWHERE = ["--url", "http://127.0.0.1:9/"]  # nothing listens there
+
+
 @pytest.mark.parametrize(
     ("args", "code", "reason"),
     [
-        (["publish", "no/slash", "1"], 1, "bad_request: bad channel name"),
+        (["publish", "no/slash", "1"], 2, "error: bad channel name 'no/slash': 1 to 200 char"),
+        ([*NOWHERE, "publish", "no/slash", "1"], 2, "bad channel name 'no/slash'"),
+        ([*NOWHERE, "subscribe", "a b"], 2, "bad channel name 'a b'"),
+        ([*NOWHERE, "history", "x" * 201], 2, "bad channel name"),
+        ([*NOWHERE, "watch", "é"], 2, "bad channel name"),
         (["publish", "c", "not json"], 2, "data is not JSON"),
-        (["history", "c", "--limit", "0"], 1, "bad_request: limit must be"),
+        ([*NOWHERE, "publish", "c", "not json"], 2, "data is not JSON"),
+        (["history", "c", "--limit", "0"], 2, "error: limit must be an integer from 1 to"),
+        ([*NOWHERE, "subscribe", "c", "--since", "-1"], 2, "--since must be 0 or more"),
+        ([*NOWHERE, "watch", "c", "--limit", "5000"], 2, "limit must be an integer from 1 to"),
         (["--url", "http://127.0.0.1:9/", "publish", "c", "1"], 3, "unavailable: cannot connect"),
         (["frobnicate"], 2, "invalid choice"),
     ],
@@ -143,4 +155,26 @@ async def test_failures_exit_non_zero_with_one_line(
 ) -> None:
     got, out, err = await cli(server, *args)
     assert got == code and out == []
-    assert reason in err and err.strip().count("\n") <= (0 if code != 2 or "JSON" in reason else 2)
+    assert reason in err and err.strip().count("\n") <= (3 if "invalid choice" in reason else 0)
+
+
+def test_config_lists_every_setting_with_its_help_units_and_default() -> None:
+    """``jupyter server --help-all`` cannot list an extension's settings (it prints before
+    loading extensions): ``jupyter realtime config`` and ``--help-all`` do."""
+    outputs = []
+    for args in (["config"], ["--help-all"]):
+        proc = subprocess.run([JUPYTER, "realtime", *args], capture_output=True, timeout=60)
+        assert (proc.returncode, proc.stderr) == (0, b"")
+        outputs.append(proc.stdout.decode())
+    text = outputs[0]
+    assert outputs[1] == text
+    assert "--RealtimeApp.broker_url=<Unicode>\n    Address of the broker, e.g. redis://" in text
+    assert (
+        "--RealtimeApp.max_message_size=<Int>\n"
+        "    Bytes of data in one publication. Default: 1048576 (1 MiB).\n"
+    ) in text
+    assert "--RealtimeApp.max_publish_rate=" in text  # the access and limits mixins' traits
+    assert "--RealtimeMirror.interval=<Float>\n    Seconds between two publications" in text
+    assert "--RealtimeApp.open_browser" not in text  # what every extension app inherits
+    entries = text.split("\n--")[1:]
+    assert len(entries) > 40 and all("Default: " in entry for entry in entries)

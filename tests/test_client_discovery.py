@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jupyter_realtime.client._discovery import Endpoint, candidates
+from jupyter_realtime.client._errors import AmbiguousServer
 
 
 @pytest.fixture
@@ -33,6 +37,16 @@ def found(tried: list[str] | None = None, **kwargs: Any) -> list[tuple[str, str]
 def test_url_argument_wins_and_keeps_its_token(runtime: Path) -> None:
     assert found(url="http://h:1/", token="t") == [("http://h:1/", "t")]
     assert found(url="http://h:1/") == [("http://h:1/", "")]
+
+
+def test_a_url_as_jupyter_prints_it_gives_its_token(runtime: Path) -> None:
+    pasted = "http://127.0.0.1:8888/base/lab?token=abc123"
+    assert found(url=pasted) == [("http://127.0.0.1:8888/base/", "abc123")]
+    assert found(url=pasted, token="given") == [("http://127.0.0.1:8888/base/", "given")]
+    deep = "http://h:1/mytree/lab/tree/a.ipynb?token=t"
+    assert found(url=deep) == [("http://h:1/mytree/", "t")]
+    (endpoint,) = candidates(url="http://127.0.0.1:8888/?token=abc123", token="")
+    assert "abc123" not in str(endpoint)  # what error messages show of it
 
 
 def test_environment(runtime: Path, monkeypatch: Any) -> None:
@@ -74,3 +88,63 @@ def test_endpoint_urls() -> None:
     assert e.headers == {"Authorization": "token t"} and e.loopback
     assert Endpoint("https://example.org/", "", "x").ws() == "wss://example.org/realtime/ws"
     assert Endpoint("https://example.org/", "", "x").headers == {}
+
+
+@pytest.fixture
+def strangers() -> Iterator[list[int]]:
+    """Two live processes that are not this one's ancestors (as two servers in a terminal)."""
+    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+    yield [p.pid for p in procs]
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def server_in(runtime: Path, pid: int, port: int, root_dir: str) -> Path:
+    info = {"pid": pid, "url": f"http://localhost:{port}/", "token": "t", "root_dir": root_dir}
+    path = runtime / f"jpserver-{pid}.json"
+    path.write_text(json.dumps(info))
+    return path
+
+
+def test_servers_of_one_user_and_root_dir_are_found_with_it(
+    runtime: Path, strangers: list[int]
+) -> None:
+    for pid, port in zip(strangers, (1111, 2222), strict=True):
+        server_in(runtime, pid, port, "/srv/project")
+    found = list(candidates())
+    assert [(e.url, e.root_dir, e.discovered) for e in found] == [
+        ("http://localhost:1111/", "/srv/project", True),
+        ("http://localhost:2222/", "/srv/project", True),
+    ]
+
+
+def test_servers_of_different_root_dirs_are_not_guessed(
+    runtime: Path, strangers: list[int]
+) -> None:
+    server_in(runtime, strangers[0], 1111, "/srv/a")
+    server_in(runtime, strangers[1], 2222, "/srv/b")
+    with pytest.raises(AmbiguousServer) as info:
+        list(candidates())
+    message = info.value.message
+    assert message.startswith("2 Jupyter servers are running, of different users or root dirs: ")
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert f"http://localhost:1111/ (root dir /srv/a, user {me}, pid {strangers[0]})" in message
+    assert f"http://localhost:2222/ (root dir /srv/b, user {me}, pid {strangers[1]})" in message
+    assert message.endswith("Choose one with --url URL (and --token TOKEN), or set "
+                            "JUPYTER_REALTIME_URL (and JUPYTER_REALTIME_TOKEN)")  # fmt: skip
+    # a URL chooses; so does being started by one of them (a kernel, a terminal)
+    assert [e.url for e in candidates(url="http://localhost:2222/")] == ["http://localhost:2222/"]
+    server_in(runtime, os.getppid(), 3333, "/srv/c")
+    assert [e.url for e in candidates()][0] == "http://localhost:3333/"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a runtime file to another user")
+def test_servers_of_different_users_are_not_guessed(runtime: Path, strangers: list[int]) -> None:
+    server_in(runtime, strangers[0], 1111, "/srv/a")
+    os.chown(server_in(runtime, strangers[1], 2222, "/srv/a"), 65534, 65534)
+    with pytest.raises(AmbiguousServer) as info:
+        list(candidates())
+    other = pwd.getpwuid(65534).pw_name
+    assert f"(root dir /srv/a, user root, pid {strangers[0]})" in info.value.message
+    assert f"(root dir /srv/a, user {other}, pid {strangers[1]})" in info.value.message

@@ -79,14 +79,14 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
             assert text_of(shown).split() == ["1", "1", "1"]  # both views, once each
 
 
-async def test_publish_channels_and_bad_names(
-    server: Any, jp_fetch: Any, jp_serverapp: Any
-) -> None:
+async def test_publish_and_channels(server: Any, jp_fetch: Any, jp_serverapp: Any) -> None:
     async with started_kernel(jp_fetch, jp_serverapp) as kernel:
         await execute(kernel, "%load_ext jupyter_realtime")
         shown = await execute(kernel, "%%realtime publish magic:prices\n{'eur': 1.08, 'n': [1, 2]}")
         assert shown[-1]["type"] == "execute_result"
-        assert "published to 'magic:prices' at offset 1" in text_of(shown, "stderr")
+        # a success is no error: stdout, not stderr (a notebook shows stderr in red)
+        assert text_of(shown) == "published to 'magic:prices' at offset 1\n"
+        assert text_of(shown, "stderr") == ""
         shown = await execute(kernel, "%%realtime publish magic:raw\nb'\\x00\\x01'")
         shown = await execute(kernel, "%%realtime publish magic:raw\nx = 1")
         assert "nothing published to 'magic:raw': the cell has no result" in text_of(
@@ -101,15 +101,6 @@ async def test_publish_channels_and_bad_names(
         row = next(line for line in table["text/plain"].splitlines() if "magic:prices" in line)
         assert row.split()[1:3] == ["0", "1"] and row.split()[-1] == "s"
 
-        for code in (
-            "%realtime mirror bad/name\nprint('still runs')",
-            "%%realtime mirror bad/name\nprint('still runs')",
-            "%realtime watch bad/name\nprint('still runs')",
-            "%%realtime publish bad/name\nprint('still runs')",
-        ):
-            shown = await execute(kernel, code)
-            assert text_of(shown) == "still runs\n", code
-            assert "jupyter_realtime: bad channel name 'bad/name'" in text_of(shown, "stderr")
         reply = await kernel.execute_interactive("%realtime?", timeout=60)
         (page,) = reply["content"]["payload"]  # the pager shows the magic's usage
         assert "%%realtime mirror CHANNEL" in page["data"]["text/plain"]
@@ -120,6 +111,38 @@ async def test_publish_channels_and_bad_names(
         (raw,) = await client.channel("magic:raw").history()
     assert prices.data == {"eur": 1.08, "n": [1, 2]}
     assert raw.data == b"\x00\x01"
+
+
+async def test_bad_input_is_one_line_on_stderr_and_the_cell_runs(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    async with started_kernel(jp_fetch, jp_serverapp) as kernel:
+        await execute(kernel, "%load_ext jupyter_realtime")
+        rule = "1 to 200 characters of A-Z a-z 0-9 _ - . : @"
+        for code, name, then in (
+            ("%%realtime mirror bad name", "bad name", "no mirroring to it; the cell runs"),
+            ("%realtime mirror bad/name", "bad/name", "no mirroring to it; the cell runs"),
+            ("%%realtime mirror bad/name", "bad/name", "no mirroring to it; the cell runs"),
+            ("%realtime mirror bad name", "bad name", "no mirroring to it; the cell runs"),
+            ("%realtime watch bad/name", "bad/name", "cannot watch it"),
+            ("%realtime watch bad name 10", "bad name", "cannot watch it"),
+            ("%%realtime publish bad/name", "bad/name", "nothing will be published; the cell"),
+            ("%%realtime publish bad name", "bad name", "nothing will be published; the cell"),
+        ):
+            shown = await execute(kernel, f"{code}\nprint('still runs')")
+            assert text_of(shown) == "still runs\n", code
+            (line,) = text_of(shown, "stderr").splitlines()  # one line: what, why, and then
+            assert line.startswith(f"jupyter_realtime: bad channel name {name!r}: {rule}; {then}")
+        # a cell magic always runs its cell; a line magic's bad usage is a UsageError
+        shown = await execute(kernel, "%%realtime mirorr x\nprint('still runs')")
+        assert text_of(shown) == "still runs\n"
+        assert text_of(shown, "stderr") == (
+            "jupyter_realtime: %%realtime mirorr x: expected %%realtime mirror CHANNEL or "
+            "%%realtime publish CHANNEL; the cell runs without it\n"
+        )
+        reply = await kernel.execute_interactive("%realtime mirorr x", timeout=60)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "UsageError"
 
 
 def free_port() -> int:

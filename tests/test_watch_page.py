@@ -7,10 +7,13 @@ the standalone modules are served as JavaScript to anyone, without leaving their
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from jupyter_process import Server, started
 
 from jupyter_realtime.transports.watch import STATIC_DIR, ClientModuleHandler
 
@@ -85,3 +88,29 @@ def test_the_client_module_is_public_on_purpose(jp_serverapp: Any) -> None:
     """Jupyter lists endpoints that are neither authenticated nor marked public; not this."""
     missing = jp_serverapp.web_app._check_handler_auth("realtime/static", ClientModuleHandler)
     assert missing == []
+
+
+def test_no_log_line_holds_a_token(tmp_path: Path) -> None:
+    """Tornado logs a failed request with its URL, and the watch page (like EventSource and
+    WebSocket) takes its token in the URL: the real server's log must not show it."""
+    token, wrong = "watch-log-token-7f3a9c", "wrong-token-5e1d"
+    runtime = tmp_path / "runtime"
+    with started(Server(tmp_path, tmp_path, runtime, token)) as (server,):
+        logged_before = len(server.output())  # jupyter_server prints its own URL with the token
+        with httpx.Client(base_url=server.url, follow_redirects=False) as http:
+            for path, status in (
+                (f"realtime/watch/no%20spaces?token={token}", {400}),
+                (f"realtime/watch/train:log?history=many&token={token}", {400}),
+                (f"realtime/watch/train:log?token={token}&history=5", {200}),
+                (f"realtime/watch/train:log?token={wrong}", {302}),
+                (f"realtime/sse?channel=a%20b&token={token}", {400}),
+                (f"realtime/api/channels?token={wrong}", {403}),
+                (f"realtime/static/..%2F__init__.py?token={token}", {403, 404}),
+            ):
+                assert http.get(path).status_code in status, path
+        time.sleep(0.5)  # the last lines reach the log file
+        log = server.output()[logged_before:]
+    assert token not in log and wrong not in log
+    # and the lines are there, saying what failed
+    assert "realtime/watch/no%20spaces?token=[secret] (127.0.0.1): bad channel name" in log
+    assert "realtime/watch/train:log?history=many&token=[secret] (127.0.0.1): history must" in log

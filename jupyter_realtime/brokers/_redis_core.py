@@ -15,7 +15,7 @@ import asyncio
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position, Publication
+from ..redact import redact_url
 from . import _redis_scripts as lua
 from .base import Broker
 from .feed import Feed
@@ -51,13 +52,8 @@ def _credentials(url: str) -> dict[str, Any]:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + netloc))
+    """The URL without its password (``:***@``, ``?password=[secret]``), for messages."""
+    return redact_url(url)
 
 
 class RedisCore(Broker):

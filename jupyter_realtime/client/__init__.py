@@ -2,7 +2,8 @@
 
 Public names: :func:`channel`, :func:`connect` (blocking, any thread), :class:`AsyncClient`
 (anyio), their channels and subscriptions, :class:`Message`, and one exception per error
-code of the wire protocol (``docs/protocol.md``), all subclasses of
+code of the wire protocol (``docs/protocol.md``) and a few for finding the server
+(:class:`AmbiguousServer`, :class:`NotRealtime`), all subclasses of
 :class:`~jupyter_realtime.errors.RealtimeError`. See ``docs/client.md``.
 
 In a kernel started by a Jupyter server with the extension, ``channel("demo")`` needs no
@@ -19,12 +20,14 @@ from ..protocol import Position
 from ._channel import AsyncChannel, AsyncSubscription
 from ._connection import AsyncClient, State
 from ._errors import (
+    AmbiguousServer,
     BadRequest,
     ConnectionLost,
     Forbidden,
     GapError,
     Internal,
     NotFound,
+    NotRealtime,
     RateLimited,
     TooLarge,
     Unauthorized,
@@ -34,6 +37,7 @@ from ._message import Message
 from ._sync import Channel, Client, Subscription
 
 __all__ = [
+    "AmbiguousServer",
     "AsyncChannel",
     "AsyncClient",
     "AsyncSubscription",
@@ -47,6 +51,7 @@ __all__ = [
     "Internal",
     "Message",
     "NotFound",
+    "NotRealtime",
     "Position",
     "RateLimited",
     "RealtimeError",

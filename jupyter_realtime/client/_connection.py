@@ -32,9 +32,10 @@ from websockets.exceptions import ConnectionClosed
 from ..protocol import Position, unpack_binary
 from ._channel import AsyncChannel
 from ._discovery import Endpoint, candidates, describe
-from ._errors import BadRequest, ConnectionLost, GapError, Unavailable, close_error, connect_error
+from ._errors import BadRequest, ConnectionLost, GapError, Unavailable, close_error
 from ._message import Message
 from ._outbox import Outbox, Pending
+from ._probe import explain
 from ._subscription import Listener, ServerSubscription
 
 __all__ = ["AsyncClient", "State"]
@@ -182,7 +183,7 @@ class AsyncClient:
             self.endpoint = endpoint
             return ws
         if failures:
-            raise connect_error(failures)
+            raise await anyio.to_thread.run_sync(explain, failures)
         raise Unavailable(
             f"no Jupyter server found; tried {describe(tried)}. Pass url= and token= "
             "(--url/--token), or set JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN."

@@ -9,6 +9,12 @@ that started this process (its parent) first. A client tries them in that order,
 again on every reconnection, so a client finds its server again after the server restarts
 with a new token (or, without a URL, on another port).
 
+Without a URL, the running servers are a guess unless one of them started this process
+(a kernel's or a terminal's own server). Among servers of one user and one root dir the
+first is as good as any (the command line says which it took); between servers of
+different users or root dirs the client does not guess: :class:`AmbiguousServer` lists
+them and says how to choose.
+
 In a kernel that a Jupyter server started, every request also carries the kernel's tag
 (:mod:`jupyter_realtime.kernel_tag`), so that the server names the kernel as the sender.
 """
@@ -29,7 +35,8 @@ from typing import Any
 
 from .. import kernel_tag
 from ..errors import ErrorCode
-from ._errors import Unavailable, error_for
+from ..redact import redact_url
+from ._errors import AmbiguousServer, Unavailable, error_for
 
 __all__ = ["ENV_TOKEN", "ENV_URL", "Endpoint", "candidates", "describe"]
 
@@ -40,11 +47,14 @@ LOOPBACK = ("localhost", "127.0.0.1", "::1", "")
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A server's base URL (``http://host:port/base_url/``), its token, and where they came from."""
+    """A server's base URL (``http://host:port/base_url/``), its token, and where they came
+    from; ``root_dir`` is the server's root dir when its runtime file names it."""
 
     url: str
     token: str
     source: str
+    root_dir: str = ""
+    discovered: bool = False  # found among the running servers, not given
 
     def http(self, path: str) -> str:
         return urllib.parse.urljoin(self.url.rstrip("/") + "/", path.lstrip("/"))
@@ -66,7 +76,7 @@ class Endpoint:
         return (urllib.parse.urlsplit(self.url).hostname or "") in LOOPBACK
 
     def __str__(self) -> str:
-        return f"{self.url} (from {self.source})"
+        return f"{redact_url(self.url)} (from {self.source})"
 
     def get_json(self, path: str) -> Any:
         """``GET`` a REST endpoint (blocking); its JSON body, or the typed error it answered."""
@@ -100,6 +110,8 @@ def candidates(
     env_url = os.environ.get(ENV_URL, "")
     target, source = (url, "the url argument") if url else (env_url, f"${ENV_URL}")
     if target:
+        target, pasted = _split_token(target)
+        token = pasted if token is None and pasted else token
         tried.append(f"{source} {target}")
         env_token = os.environ.get(ENV_TOKEN, "") if _same_server(env_url, target) else None
         first = token if token is not None else env_token
@@ -114,9 +126,59 @@ def candidates(
                 yield Endpoint(target, "", f"{source}, without a token")
         return
     tried.append(f"${ENV_URL} (not set)")
-    for info in _running_servers(tried):
+    servers = _running_servers(tried)
+    _refuse_to_guess(servers)
+    for info in servers:
         tok = token if token is not None else info.get("token", "")
-        yield Endpoint(info["url"], tok, f"the running server with pid {info.get('pid')}")
+        source = f"the running server with pid {info.get('pid')}"
+        yield Endpoint(info["url"], tok, source, _root_dir(info), discovered=True)
+
+
+def _split_token(url: str) -> tuple[str, str]:
+    """A URL as Jupyter prints it (``http://host:8888/lab?token=T``): the server's base URL,
+    without the query, and the token it carries ('' if none). Other URLs are kept as given."""
+    parts = urllib.parse.urlsplit(url)
+    tokens = urllib.parse.parse_qs(parts.query).get("token")
+    if not tokens:
+        return url, ""
+    path = re.sub(r"/(lab|tree|notebooks)(/.*)?$", "/", parts.path)
+    return urllib.parse.urlunsplit(parts._replace(path=path, query="", fragment="")), tokens[0]
+
+
+def _root_dir(info: dict[str, Any]) -> str:
+    return str(info.get("root_dir") or info.get("notebook_dir") or "")
+
+
+def _owner(info: dict[str, Any]) -> str:
+    uid = info.get("_owner")
+    if uid is None:
+        return ""
+    try:
+        import pwd  # POSIX only
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def _refuse_to_guess(servers: list[dict[str, Any]]) -> None:
+    """Raise :class:`AmbiguousServer` when the running servers differ in user or root dir
+    and none of them started this process."""
+    if len(servers) < 2 or servers[0]["pid"] in _ancestors():
+        return
+    kinds = {(_owner(i), os.path.realpath(_root_dir(i)) if _root_dir(i) else "") for i in servers}
+    if len(kinds) < 2:
+        return
+    listed = "; ".join(
+        f"{i.get('url')} (root dir {_root_dir(i) or 'unknown'}, user {_owner(i) or 'unknown'}, "
+        f"pid {i.get('pid')})"
+        for i in servers
+    )
+    raise AmbiguousServer(
+        f"{len(servers)} Jupyter servers are running, of different users or root dirs: "
+        f"{listed}. Choose one with --url URL (and --token TOKEN), or set {ENV_URL} "
+        f"(and {ENV_TOKEN})"
+    )
 
 
 def this_kernel_tag(token: str) -> str | None:
@@ -165,9 +227,11 @@ def _running_servers(tried: list[str]) -> list[dict[str, Any]]:
     for path in sorted(runtime.glob("jpserver-*.json")):
         try:
             info = json.loads(path.read_text())
-            os.kill(int(info["pid"]), 0)
+            info["_owner"] = path.stat().st_uid
+            if not _alive(int(info["pid"])):
+                continue  # its server is gone
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # unreadable, or its server is gone
+            continue  # unreadable
         servers.append(info)
     ancestors = _ancestors()
     servers.sort(
@@ -176,6 +240,16 @@ def _running_servers(tried: list[str]) -> list[dict[str, Any]]:
     listed = ", ".join(str(i.get("url")) for i in servers) or "none found"
     tried.append(f"{where} in {runtime} ({listed})")
     return servers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # another user's process
+    except OSError:
+        return False
+    return True
 
 
 def _ancestors() -> list[int]:

@@ -2,7 +2,8 @@
 
 Public names: :class:`BadRequest`, :class:`Unauthorized`, :class:`Forbidden`,
 :class:`NotFound`, :class:`TooLarge`, :class:`RateLimited`, :class:`Unavailable`,
-:class:`Internal`, :class:`ConnectionLost`, :class:`GapError`, :func:`error_for`.
+:class:`Internal`, :class:`ConnectionLost`, :class:`GapError`, :class:`AmbiguousServer`,
+:class:`NotRealtime`, :func:`error_for`.
 
 Each subclasses :class:`jupyter_realtime.errors.RealtimeError` and carries the contract's
 ``code`` (``docs/protocol.md``, *Error codes*), so ``except RealtimeError`` catches them all
@@ -22,12 +23,14 @@ if TYPE_CHECKING:
     from ._discovery import Endpoint
 
 __all__ = [
+    "AmbiguousServer",
     "BadRequest",
     "ConnectionLost",
     "Forbidden",
     "GapError",
     "Internal",
     "NotFound",
+    "NotRealtime",
     "RateLimited",
     "TooLarge",
     "Unauthorized",
@@ -78,6 +81,16 @@ class Unavailable(_CodedError):
 
 class Internal(_CodedError):
     default_code = ErrorCode.INTERNAL
+
+
+class AmbiguousServer(BadRequest):
+    """No server was named and the running servers differ in user or root dir: the client
+    does not guess between them (the message lists them and how to choose one)."""
+
+
+class NotRealtime(Unavailable):
+    """Something answered at the URL, but not jupyter-realtime: a Jupyter server without the
+    extension, a JupyterHub's own URL, another web server (the message says which)."""
 
 
 class ConnectionLost(Unavailable):
@@ -143,6 +156,8 @@ def connect_error(failures: list[tuple[Endpoint, Exception]]) -> RealtimeError:
 
 
 def _failure(endpoint: Endpoint, exc: Exception) -> _CodedError:
+    if isinstance(exc, _CodedError):
+        return exc  # explained already (``_probe``)
     status = exc.response.status_code if isinstance(exc, InvalidStatus) else 0
     if status == 401:
         return Unauthorized(f"{endpoint} asks for credentials: pass token=")

@@ -2,8 +2,10 @@
 
 Public name: :func:`main` (the ``jupyter-realtime`` console script, which ``jupyter``
 runs for ``jupyter realtime``). Output is one JSON object per line. Exit codes: 0 ok,
-1 the server refused (an error code of the protocol), 2 bad usage or data,
-3 no server reachable, 130 interrupted. Errors are one line on stderr.
+1 the server refused (an error code of the protocol), 2 bad usage or data (checked before
+connecting: channel names, limits, JSON data) or several running servers to choose from,
+3 no server reachable (or no jupyter-realtime at the URL), 130 interrupted. Errors are one
+line on stderr; so is the server taken when it was found among the running servers.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import anyio
 import orjson
 
 from ..errors import RealtimeError
+from ..protocol import validate_channel, validate_limit
 from ._channel import AsyncChannel
 from ._connection import AsyncClient
-from ._errors import GapError, Unavailable
+from ._errors import AmbiguousServer, GapError, NotRealtime, Unavailable
 
 __all__ = ["main"]
 
@@ -28,6 +31,24 @@ EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 class UsageError(Exception):
     pass
+
+
+class _HelpAll(argparse.Action):
+    """``--help-all``: every setting of the extension, as ``jupyter realtime config``."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        _print_settings()
+        parser.exit()
+
+
+def _print_settings() -> None:
+    from ..settings_doc import settings_help  # imports the server: only for this command
+
+    sys.stdout.write(settings_help())
+    sys.stdout.flush()
 
 
 def _connection_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -57,6 +78,11 @@ def parser() -> argparse.ArgumentParser:
         "--token, else JUPYTER_REALTIME_URL/JUPYTER_REALTIME_TOKEN, else the running servers. "
         "The connection options go before or after the command.",
     )
+    p.add_argument(
+        "--help-all",
+        action=_HelpAll,
+        help="list every setting of the server and kernel extensions (as the config command)",
+    )
     _connection_options(p, defaults=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -82,6 +108,12 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     h.add_argument("--since", type=int, metavar="OFFSET", help="the first after this offset")
 
+    sub.add_parser(
+        "config",
+        help="list every setting of the server (RealtimeApp) and kernel (RealtimeMirror) "
+        "extensions: help, units, default",
+    )
+
     w = sub.add_parser("watch", help="show output mirrored to a channel: history, then live")
     w.add_argument("channel")
     w.add_argument("--limit", type=int, default=1000, help="history shown first (default 1000)")
@@ -103,8 +135,26 @@ def _read_data(args: argparse.Namespace) -> Any:
         raise UsageError(f"data is not JSON ({exc}); use --binary for raw bytes") from None
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Refuse bad usage before connecting, by the protocol's own rules, so that it exits 2
+    whether or not a server answers (and says what is wrong, not what the server said)."""
+    try:
+        if getattr(args, "channel", None) is not None:
+            validate_channel(args.channel)
+        if args.command == "history" or (args.command == "watch" and args.limit != 0):
+            validate_limit(args.limit)  # watch --limit 0: live only
+    except RealtimeError as exc:
+        raise UsageError(exc.message) from None
+    for option in ("since", "count"):
+        value = getattr(args, option, None)
+        if value is not None and value < 0:
+            raise UsageError(f"--{option} must be 0 or more, not {value}")
+    if args.command == "publish":
+        args.data = _read_data(args)  # stdin is read once, before the connection
+
+
 async def _publish(channel: AsyncChannel, args: argparse.Namespace) -> None:
-    position = await channel.publish(_read_data(args))
+    position = await channel.publish(args.data)
     _line({"channel": channel.name, "epoch": position.epoch, "offset": position.offset})
 
 
@@ -136,6 +186,14 @@ async def _watch(channel: AsyncChannel, args: argparse.Namespace) -> None:
 
 async def _run(args: argparse.Namespace) -> None:
     async with AsyncClient(args.url, args.token, timeout=args.timeout) as client:
+        endpoint = client.endpoint
+        if endpoint is not None and endpoint.discovered:  # a guess: say which server it is
+            root = endpoint.root_dir or "unknown"
+            print(
+                f"jupyter realtime: using {endpoint.url} (root dir {root}; {endpoint.source})",
+                file=sys.stderr,
+                flush=True,
+            )
         if args.command == "channels":
             for info in await client.channels():
                 _line(info)
@@ -147,10 +205,18 @@ async def _run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "config":
+        _print_settings()
+        return 0
     try:
+        _check(args)
         anyio.run(_run, args)
     except UsageError as exc:
         return _fail(EXIT_USAGE, str(exc))
+    except AmbiguousServer as exc:
+        return _fail(EXIT_USAGE, exc.message)
+    except NotRealtime as exc:
+        return _fail(EXIT_UNREACHABLE, exc.message)
     except Unavailable as exc:
         return _fail(EXIT_UNREACHABLE, f"{exc.code.value}: {exc.message}")
     except RealtimeError as exc:

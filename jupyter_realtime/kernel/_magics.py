@@ -3,8 +3,10 @@
 Public name: :class:`RealtimeMagics`.
 
 A magic that cannot do its part (a bad channel name, a server that cannot be reached)
-prints why on stderr and lets the cell go on: the cell of ``%%realtime mirror`` and
-``%%realtime publish`` runs as if the magic were not there.
+prints why on stderr, in one line, and lets the cell go on: the cell of ``%%realtime``
+always runs (with an unknown command too), as if the magic were not there. Successes
+(``published to ...``) go to stdout: a notebook shows stderr as an error. A line magic with
+an unknown command is a ``UsageError``: there is nothing to run without it.
 """
 
 from __future__ import annotations
@@ -59,24 +61,25 @@ class RealtimeMagics(Magics):
             The server's channels: subscribers, last offset, age of the last publication.
 
         Channel names are 1-200 characters of A-Z a-z 0-9 _ - . : @. A bad name or an
-        unreachable server is reported on stderr and the cell still runs. The message
+        unreachable server is reported on stderr (one line) and the cell still runs; so does
+        a cell magic with an unknown command. A line magic's unknown command is a
+        UsageError. What the magics report goes to stderr, successes to stdout. The message
         format of mirrored output and progress is described in the project's docs/kernel.md.
         """
         __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
-        words = line.split()
-        command, args = (words[0], words[1:]) if words else ("", [])
+        command, rest = [*line.split(None, 1), "", ""][:2]
+        rest = rest.strip()  # the channel name (anything after the command, spaces included)
         try:
             if cell is not None:
-                if command not in ("mirror", "publish") or len(args) != 1:
-                    raise UsageError("%%realtime mirror CHANNEL, or %%realtime publish CHANNEL")
-                return self._cell(command, args[0], cell)
+                return self._cell(command, rest, cell)
             if command == "mirror":
-                return self._mirror(args)
-            if command == "watch" and 1 <= len(args) <= 2:
-                if len(args) == 2 and not args[1].isdigit():
-                    raise UsageError("%realtime watch CHANNEL [LIMIT]: LIMIT is a number")
-                return self._watch(args[0], int(args[1]) if len(args) == 2 else 1000)
-            if command == "channels" and not args:
+                return self._mirror(rest)
+            if command == "watch" and rest:
+                name, limit = [*rest.rsplit(None, 1), ""][:2]
+                if not limit.isdigit():  # no LIMIT: all of it is the name
+                    name, limit = rest, "1000"
+                return self._watch(name, int(limit))
+            if command == "channels" and not rest:
                 return self._channels()
         except _Skip:
             return None
@@ -85,8 +88,16 @@ class RealtimeMagics(Magics):
     # -- cells --
 
     def _cell(self, command: str, name: str, cell: str) -> Any:
+        """Run the cell, whatever the magic can do: a bad name, an unknown command or an
+        unreachable server leave it running as if the magic were not there, with a warning."""
         __tracebackhide__ = True
         number = self.mirror.count()
+        if command not in ("mirror", "publish") or not name:
+            _error(
+                f"%%realtime {command} {name}".rstrip() + ": expected %%realtime mirror CHANNEL "
+                "or %%realtime publish CHANNEL; the cell runs without it"
+            )
+            return run_body(self.shell, cell, number)
         if command == "mirror":
             try:
                 self._start(name)
@@ -95,7 +106,7 @@ class RealtimeMagics(Magics):
                 pass
             return run_body(self.shell, cell, number)
         try:
-            _check_name(name)  # before the cell runs, which it does either way
+            _check_name(name, "nothing will be published; the cell runs as usual")
         except _Skip:
             return run_body(self.shell, cell, number)
         value = run_body(self.shell, cell, number)
@@ -105,7 +116,7 @@ class RealtimeMagics(Magics):
         try:
             channel = self._channel(name, "publish to")
             position = channel.publish(value)
-            print(f"published to {name!r} at offset {position.offset}", file=sys.stderr)
+            print(f"published to {name!r} at offset {position.offset}")  # stdout: not an error
         except _Skip:
             pass
         except RealtimeError as exc:
@@ -114,30 +125,28 @@ class RealtimeMagics(Magics):
 
     # -- line commands --
 
-    def _mirror(self, args: list[str]) -> None:
+    def _mirror(self, name: str) -> None:
         mirror = self.mirror
-        if not args:
+        if not name:
             where = repr(mirror.every) if mirror.every else "off"
             sent, failed = mirror.published, mirror.failed
             print(f"mirroring: {where}; {sent} publications sent, {failed} failed")
             if mirror.last_error is not None:
                 print(f"last error: {mirror.last_error}")
             return
-        if args == ["off"]:
+        if name == "off":
             cell = mirror.parent_id()
             mirror.every = None
             mirror.end(cell)
             mirror.cells.pop(cell, None)
             return
-        if len(args) != 1:
-            raise UsageError("%realtime mirror CHANNEL, or %realtime mirror off")
-        self._start(args[0])
-        mirror.every = args[0]
+        self._start(name)
+        mirror.every = name
         cell = mirror.parent_id()
         if cell:  # the rest of this cell too (none when loaded by configuration)
             hist = getattr(self.shell, "history_manager", None)
             code = hist.input_hist_raw[-1] if hist is not None and hist.input_hist_raw else ""
-            mirror.follow(cell, args[0], code)
+            mirror.follow(cell, name, code)
 
     def _watch(self, name: str, limit: int) -> None:
         from ._watch import Watch
@@ -180,7 +189,7 @@ class RealtimeMagics(Magics):
         """The blocking channel ``name``, or :class:`_Skip` after printing why not."""
         from ..client import channel
 
-        _check_name(name)
+        _check_name(name, f"cannot {what} it")
         try:
             return channel(name)
         except RealtimeError as exc:
@@ -188,20 +197,21 @@ class RealtimeMagics(Magics):
             raise _Skip from None
 
     def _start(self, name: str) -> None:
-        _check_name(name)
+        _check_name(name, "no mirroring to it; the cell runs as usual")
         try:
             self.mirror.channel(name)
             self.mirror.start()
         except (RealtimeError, RuntimeError) as exc:
-            _error(f"cannot mirror to {name!r}: {exc}")
+            _error(f"cannot mirror to {name!r}: {exc}; the cell runs as usual")
             raise _Skip from None
 
 
-def _check_name(name: str) -> None:
+def _check_name(name: str, consequence: str) -> None:
+    """Print why ``name`` is no channel name, and what follows, and raise :class:`_Skip`."""
     try:
         validate_channel(name)
     except RealtimeError as exc:
-        _error(f"bad channel name {name!r}: {exc.message}")
+        _error(f"{exc.message}; {consequence}")
         raise _Skip from None
 
 

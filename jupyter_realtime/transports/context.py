@@ -35,6 +35,7 @@ from ..policy import Policy
 from ..protocol import max_frame_bytes
 from ..session import Identity, Session, Transport
 from . import fastwrite
+from .logs import RedactedLogMixin
 
 __all__ = ["RealtimeContext", "RealtimeHandlerMixin"]
 
@@ -115,8 +116,9 @@ class RealtimeContext:
             stream.close(SHUTDOWN)
 
 
-class RealtimeHandlerMixin:
-    """For Jupyter handlers of the realtime endpoints."""
+class RealtimeHandlerMixin(RedactedLogMixin):
+    """For Jupyter handlers of the realtime endpoints (their failures logged without the
+    token of their URL)."""
 
     context: RealtimeContext
     transport_name: str | None = None

@@ -33,6 +33,7 @@ from tornado import web
 from ..errors import RealtimeError
 from ..protocol import validate_channel
 from .context import RealtimeHandlerMixin
+from .logs import RedactedLogMixin
 
 __all__ = ["STATIC_DIR", "ClientModuleHandler", "WatchPageHandler"]
 
@@ -148,7 +149,7 @@ class WatchPageHandler(RealtimeHandlerMixin, JupyterHandler):
         JupyterHandler.write_error(self, status_code, **kwargs)
 
 
-class ClientModuleHandler(web.StaticFileHandler):
+class ClientModuleHandler(RedactedLogMixin, web.StaticFileHandler):
     """``GET realtime/static/<file>``: the standalone ES modules, revalidated on each load
     (by their ETag: a page gets the new client after an upgrade without a stale cache).
     Public on purpose (``@allow_unauthenticated``, so that a server with
