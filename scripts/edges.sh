@@ -53,5 +53,7 @@ VIRTUAL_ENV="$tmp/venv" uv pip freeze 2>/dev/null \
 existing=()
 for t in "${SUBSET[@]}"; do [ -f "$root/$t" ] && existing+=("$t"); done
 cd "$root"
-"$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider "${existing[@]}" "${@:2}"
+# tests start `jupyter server` and kernels by name: from this environment, not the caller's
+export VIRTUAL_ENV="$tmp/venv" PATH="$tmp/venv/bin:$PATH"
+python -m pytest -q -p no:cacheprovider "${existing[@]}" "${@:2}"
 echo "edges $kind: passed in $((SECONDS - started)) s"
