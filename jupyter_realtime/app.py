@@ -21,6 +21,7 @@ from .brokers.memory import MemoryBroker
 from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
 from .session import wait_background
+from .transports import _compat as transports_compat
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
 from .transports.context import RealtimeContext
 from .transports.documents import DocumentHandler
@@ -267,7 +268,8 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
         )
         self.context = RealtimeContext(
             hub=self.hub,
-            transports=set(self.transports),
+            # a transport that an installed tornado cannot carry is turned off, with a log line
+            transports=transports_compat.apply_check(set(self.transports)),
             jsonp_enabled=self.jsonp_enabled,
             outbox_limit=self.outbox_limit,
             heartbeat_interval=self.heartbeat_interval,
