@@ -16,7 +16,9 @@ library, so every layer may use it (see ``docs/compat.md``).
 from __future__ import annotations
 
 import dis
+import functools
 import importlib.metadata
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +54,17 @@ def version(package: str) -> str:
 
 
 def _code(func: Any) -> Any:
-    func = getattr(func, "fget", func)  # a property: its getter
-    func = getattr(func, "__func__", func)  # a classmethod or staticmethod
+    for _ in range(5):  # through the wrappers below, however nested
+        if isinstance(func, property):
+            func = func.fget
+        elif isinstance(func, (functools.partialmethod, functools.partial)):
+            func = func.func  # e.g. tqdm's @envwrap on __init__
+        elif isinstance(func, (staticmethod, classmethod)):
+            func = func.__func__
+        elif hasattr(func, "__wrapped__"):  # functools.wraps
+            func = func.__wrapped__
+        else:
+            break
     return getattr(func, "__code__", None)
 
 
@@ -103,9 +114,10 @@ def run(requirements: list[Requirement]) -> list[Problem]:
 
 
 def missing_store(owner: Any, method: str, name: str) -> str | None:
-    """"is missing" unless ``owner.method`` (a function or property) assigns ``.name``."""
-    func = getattr(owner, method, None)
-    if func is None:
+    """``"is missing"`` unless ``owner.method`` (a function or property) assigns ``.name``."""
+    try:
+        func = inspect.getattr_static(owner, method)  # the descriptor, not what it binds
+    except AttributeError:
         return f"is missing ({owner.__name__}.{method} is gone)"
     if isinstance(func, property):
         return None if stores(func.fget, name) or stores(func.fset, name) else "is missing"
