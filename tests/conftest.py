@@ -82,7 +82,7 @@ def server(
     manager = jp_serverapp.extension_manager
     if hasattr(manager, "start_all_extensions"):
         jp_asyncio_loop.run_until_complete(manager.start_all_extensions())
-    else:  # jupyter_server < 2.15: the extension starts itself once the loop runs
+    else:  # jupyter_server 2.14.0: the extension starts itself once the loop runs
         (app,) = manager.extension_apps["jupyter_realtime"]
         jp_asyncio_loop.run_until_complete(_started(app))
     return Server(jp_http_port, jp_base_url)
