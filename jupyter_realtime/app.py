@@ -307,7 +307,7 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
             ]
         )
         if not hasattr(ExtensionManager, "start_all_extensions"):
-            # jupyter_server 2.14.0 calls no post-start hook: start once the loop runs (docs/compat.md)
+            # jupyter_server 2.14.0 calls no post-start hook: start when the loop runs (compat.md)
             loop = ioloop.IOLoop.current()
             loop.add_callback(self._start_jupyter_server_extension, self.serverapp)
 
