@@ -74,14 +74,14 @@ class Mirror:
         """Install the hooks and the flusher (once); raise if this is not an ipykernel."""
         if self._hooks is not None:
             return
-        for problem in check():  # each says what still works without the internal
-            log.warning("%s", problem)
         hooks = ThreadHooks(
             self._hook,
             [self.shell.display_pub, self.shell.displayhook, sys.stdout, sys.stderr],
         )
         if not hooks.active:
             raise RuntimeError("mirroring needs an IPython kernel (ipykernel) to hook into")
+        for problem in check():  # each says what still works without the internal
+            log.warning("%s", problem)
         self._hooks = hooks
         self._stop = False
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
