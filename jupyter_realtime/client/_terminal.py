@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import orjson
 
 from ._channel import AsyncChannel
+from ._compat import set_elapsed
 from ._errors import GapError
 
 __all__ = ["TerminalView", "watch"]
@@ -119,7 +120,7 @@ class TerminalView:
         bar.n = data.get("n", 0)
         elapsed = data.get("elapsed")
         if isinstance(elapsed, (int, float)):  # tqdm's rate and ETA from the published time
-            bar.start_t = bar._time() - elapsed
+            set_elapsed(bar, elapsed)
         if data.get("postfix"):
             bar.set_postfix_str(str(data["postfix"]), refresh=False)
         bar.refresh()

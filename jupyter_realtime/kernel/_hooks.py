@@ -10,35 +10,22 @@ thread never sees a ``display()`` in a thread that a cell started. So :class:`Th
 gives every thread's list the hook, present and future threads alike: it swaps the object's
 thread-local storage for a ``threading.local`` subclass whose per-thread initializer
 registers the hook, sharing each thread's list with the original storage (hooks that others
-registered stay in place). :meth:`ThreadHooks.remove` puts the original storage back and takes
+registered stay in place; the storage is ipykernel's private internal, reached through
+``_compat``). :meth:`ThreadHooks.remove` puts the original storage back and takes
 the hook out of every list it entered. Where the storage is not found (another ipykernel),
 the hook is registered with ``register_hook`` in the calling thread only.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
+
+from ._compat import EveryThread, hook_storage, replace_hook_storage
 
 __all__ = ["ThreadHooks"]
 
 Hook = Callable[[dict[str, Any]], "dict[str, Any] | None"]
-
-STORAGE = ("_thread_local", "_local")  # ZMQDisplayPublisher/ZMQShellDisplayHook, OutStream
-
-
-class _EveryThread(threading.local):
-    """Per-thread hook lists that start with ``hook`` (``__init__`` runs once per thread)."""
-
-    def __init__(self, original: threading.local, hook: Hook, lists: list[list[Any]]) -> None:
-        hooks = getattr(original, "hooks", None)
-        if hooks is None:
-            hooks = original.hooks = []
-        if hook not in hooks:
-            hooks.append(hook)
-            lists.append(hooks)
-        self.hooks = hooks
 
 
 class ThreadHooks:
@@ -47,29 +34,26 @@ class ThreadHooks:
     def __init__(self, hook: Hook, targets: list[Any]) -> None:
         self.hook = hook
         self._lists: list[list[Any]] = []
-        self._swapped: list[tuple[Any, str, threading.local]] = []
+        self._swapped: list[tuple[Any, Any]] = []
         self._registered: list[Any] = []
         for target in targets:
             if not hasattr(target, "register_hook"):
                 continue
-            name = next(
-                (n for n in STORAGE if isinstance(getattr(target, n, None), threading.local)), None
-            )
-            if name is None:
+            original = hook_storage(target)
+            if original is None:
                 target.register_hook(hook)
                 self._registered.append(target)
                 continue
-            original = getattr(target, name)
-            setattr(target, name, _EveryThread(original, hook, self._lists))
-            self._swapped.append((target, name, original))
+            replace_hook_storage(target, EveryThread(original, hook, self._lists))
+            self._swapped.append((target, original))
 
     @property
     def active(self) -> bool:
         return bool(self._swapped or self._registered)
 
     def remove(self) -> None:
-        for target, name, original in self._swapped:
-            setattr(target, name, original)
+        for target, original in self._swapped:
+            replace_hook_storage(target, original)
         for hooks in self._lists:
             while self.hook in hooks:
                 hooks.remove(self.hook)

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import RealtimeError
 from . import _state
+from ._compat import check, has_result_hooks, last_traceback, running_count
 from ._format import VERSION, Batcher, Event, Limits, limit_bundle
 from ._hooks import ThreadHooks
 from ._settings import RealtimeMirror
@@ -79,6 +80,8 @@ class Mirror:
         )
         if not hooks.active:
             raise RuntimeError("mirroring needs an IPython kernel (ipykernel) to hook into")
+        for problem in check():  # each says what still works without the internal
+            log.warning("%s", problem)
         self._hooks = hooks
         self._stop = False
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
@@ -113,9 +116,7 @@ class Mirror:
 
     def count(self) -> int:
         """The running cell's execution count (IPython 9 counts it before running it)."""
-        import IPython
-
-        return int(self.shell.execution_count) - (IPython.version_info[0] >= 9)
+        return running_count(self.shell)
 
     def parent_id(self) -> str:
         """The msg_id of the execute request being run (what its outputs' parent is)."""
@@ -165,7 +166,7 @@ class Mirror:
         # the cell stays followed: output of threads that outlive it is mirrored after its end
         error = result.error_before_exec or result.error_in_exec
         cell = self.parent_id()
-        if result.result is not None and not hasattr(self.shell.displayhook, "register_hook"):
+        if result.result is not None and not has_result_hooks(self.shell.displayhook):
             self._result(cell, result)  # an ipykernel without hooks on its display hook
         self.end(cell, error, result.execution_count)
 
@@ -176,8 +177,8 @@ class Mirror:
             self.events.append(("execute_result", channel, cell, payload))
 
     def _error(self, error: BaseException) -> dict[str, Any]:
-        stb = getattr(self.shell, "_last_traceback", None)
-        if not isinstance(stb, list) or str(error) not in "".join(map(str, stb[-1:])):
+        stb = last_traceback(self.shell)
+        if stb is None or str(error) not in "".join(map(str, stb[-1:])):
             stb = traceback.format_exception(type(error), error, error.__traceback__)
         return {"ename": type(error).__name__, "evalue": str(error), "traceback": list(stb)}
 

@@ -35,6 +35,7 @@ from ..policy import Policy
 from ..protocol import max_frame_bytes
 from ..session import Identity, Session, Transport
 from . import fastwrite
+from ._compat import response_finished
 from .logs import RedactedLogMixin
 
 __all__ = ["RealtimeContext", "RealtimeHandlerMixin"]
@@ -135,7 +136,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         await super().prepare(*args, **kwargs)  # type: ignore[misc]
         handler: Any = self
         self._may_publish = False
-        if handler._finished or handler.current_user is None:
+        if response_finished(handler) or handler.current_user is None:
             return  # answered already, or @authenticated answers 403
         if not await self.jupyter_allows("read"):
             raise web.HTTPError(403, "Jupyter's authorizer denies read on realtime")

@@ -16,7 +16,9 @@ import asyncio
 
 from tornado import iostream
 
-__all__ = ["write"]
+from ._compat import queued, send_now
+
+__all__ = ["queued", "wait_writable", "write"]
 
 
 def write(stream: iostream.IOStream, data: bytes) -> None:
@@ -32,12 +34,7 @@ def write(stream: iostream.IOStream, data: bytes) -> None:
         # refuse it whole: half a frame sent, then a close frame, is a corrupt stream
         raise iostream.StreamBufferFullError("a frame larger than the outbox")
     if type(stream) is iostream.IOStream and not stream.writing():
-        try:
-            sent = stream.socket.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            sent = 0  # let IOStream.write meet the error and close the stream properly
+        sent = send_now(stream, data)  # an error is left to IOStream.write, which closes
         if sent == len(data):
             return
         if sent:
@@ -46,12 +43,6 @@ def write(stream: iostream.IOStream, data: bytes) -> None:
         stream.write(data)
     except iostream.StreamClosedError:
         pass
-
-
-def queued(stream: iostream.IOStream) -> int:
-    """Bytes waiting in the stream's write buffer (Tornado keeps no public counter)."""
-    buffer = getattr(stream, "_write_buffer", None)
-    return len(buffer) if buffer is not None else 0
 
 
 async def wait_writable(stream: iostream.IOStream, limit: int, timeout: float) -> None:

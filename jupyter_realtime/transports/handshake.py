@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_server.auth.identity import User
 from tornado import httputil
 
-__all__ = ["forget_handshake"]
+from ._compat import forget_request_state, forget_response_headers, forget_user
 
+__all__ = ["forget_handshake"]
 
 
 class _NoHeaders(httputil.HTTPHeaders):
@@ -34,10 +34,10 @@ class _NoHeaders(httputil.HTTPHeaders):
 _NO_HEADERS = _NoHeaders()
 _NO_ARGUMENTS: dict[str, list[bytes]] = {}
 
-# the handler's attributes only the handshake and the session's creation read
-_HANDLER_STATE = ("_new_cookie", "_token_holder", "_may_publish", "path_args", "path_kwargs",
-                  "open_args", "open_kwargs")
-_USER_STATE = ("_current_user", "_jupyter_current_user")
+# the handler's attributes only the handshake and the session's creation read (tornado's
+# private ones are dropped by ``_compat``)
+_HANDLER_STATE = ("_token_holder", "_may_publish", "path_args", "path_kwargs", "open_args",
+                  "open_kwargs")
 
 
 def forget_handshake(handler: Any, *, keep_user: bool = True) -> None:
@@ -49,20 +49,14 @@ def forget_handshake(handler: Any, *, keep_user: bool = True) -> None:
     WebSocket's handshake was logged when it was answered, and its session has the
     identity, so it keeps none.
     """
-    handler._headers = _NO_HEADERS
+    forget_response_headers(handler, _NO_HEADERS)
     state = handler.__dict__
-    user = state.get("_current_user")
-    for name in _HANDLER_STATE + _USER_STATE:
+    for name in _HANDLER_STATE:
         state.pop(name, None)
-    if keep_user and isinstance(user, User):
-        state["_current_user"] = state["_jupyter_current_user"] = User(user.username)
+    forget_user(handler, keep_name=keep_user)
     request = handler.request
     request.headers = _NO_HEADERS
     request.body = b""
-    request.__dict__.pop("_cookies", None)
     request.arguments = request.query_arguments = request.body_arguments = _NO_ARGUMENTS
     request.files = _NO_ARGUMENTS
-    connection = request.connection
-    if getattr(connection, "_request_headers", None) is not None:
-        # HTTP1Connection keeps its own reference, read only while writing the headers
-        connection._request_headers = _NO_HEADERS
+    forget_request_state(request, _NO_HEADERS)

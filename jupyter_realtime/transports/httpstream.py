@@ -21,6 +21,7 @@ from ..errors import SLOW_CONSUMER, Disconnect
 from ..hub import SubscribeResult
 from ..protocol import Position, Publication, encode_cursor
 from ..session import OutboxFull
+from ._compat import chunk, request_stream
 from .coalesce import CoalescingWriter
 from .context import RealtimeContext
 from .handshake import forget_handshake
@@ -45,7 +46,7 @@ class HTTPStreamTransport(CoalescingWriter):
 
     def __init__(self, handler: web.RequestHandler, context: RealtimeContext) -> None:
         request = handler.request
-        super().__init__(request.connection.stream)  # type: ignore[union-attr]
+        super().__init__(request_stream(request))
         self.handler = handler
         self.context = context
         self.positions: dict[str, Position] = {}
@@ -72,9 +73,7 @@ class HTTPStreamTransport(CoalescingWriter):
         return encode_cursor(self.positions).encode("ascii")
 
     def _chunk(self, data: bytes) -> bytes:
-        if self.chunked and self.started:
-            return b"%x\r\n" % len(data) + data + b"\r\n"
-        return data
+        return chunk(data) if self.chunked and self.started else data
 
     def _publication_bytes(self, pub: Publication) -> bytes:
         positions = self.positions

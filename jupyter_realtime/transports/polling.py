@@ -22,6 +22,7 @@ from ..errors import Disconnect, ErrorCode, RealtimeError
 from ..hub import SubscribeResult
 from ..protocol import Position, Publication, decode_cursor, encode_cursor, validate_channel
 from ..session import OutboxFull
+from ._compat import connection_closed
 from .context import RealtimeHandlerMixin
 
 __all__ = ["JSONPHandler", "PollHandler", "QueueTransport"]
@@ -178,8 +179,7 @@ class PollHandler(RealtimeHandlerMixin, APIHandler):
             await transport.wait(timeout)
         finally:
             self.context.touch(session)
-        connection: Any = self.request.connection
-        if connection.stream.closed():
+        if connection_closed(self.request):
             return None  # keep the queue for the next poll
         messages = transport.drain({})
         if transport.disconnect is not None and not transport.queue:

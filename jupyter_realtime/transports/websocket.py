@@ -30,6 +30,7 @@ from ..errors import (
 from ..hub import SubscribeResult
 from ..protocol import Publication
 from ..session import OutboxFull, Session
+from ._compat import websocket_stream
 from .coalesce import CoalescingWriter
 from .context import RealtimeHandlerMixin
 from .handshake import forget_handshake
@@ -149,8 +150,7 @@ class RealtimeWebSocketHandler(
         if self.refusal is not None:
             self.close(self.refusal.code, self.refusal.reason)
             return
-        assert self.ws_connection is not None
-        stream = self.ws_connection.stream  # type: ignore[attr-defined]
+        stream = websocket_stream(self)
         assert stream is not None
         stream.max_write_buffer_size = self.context.outbox_limit
         stream.set_nodelay(True)
