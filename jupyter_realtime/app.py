@@ -12,7 +12,6 @@ import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from jupyter_server.extension.manager import ExtensionManager
 from tornado import ioloop
 from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
 
@@ -229,8 +228,6 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     documents: DocumentService
     _sweeper: ioloop.PeriodicCallback | None = None
     _outbox_check: ioloop.PeriodicCallback | None = None
-    started = False  # the hub, documents and timers run (_start_jupyter_server_extension)
-    _starting = False
 
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
@@ -306,15 +303,8 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
                  {**spec, "documents": self.documents}),
             ]
         )
-        if not hasattr(ExtensionManager, "start_all_extensions"):
-            # jupyter_server 2.14.0 calls no post-start hook: start when the loop runs (compat.md)
-            loop = ioloop.IOLoop.current()
-            loop.add_callback(self._start_jupyter_server_extension, self.serverapp)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        if self._starting:
-            return
-        self._starting = True
         await self.hub.start()
         await self.documents.start()
         self._sweeper = ioloop.PeriodicCallback(
@@ -325,7 +315,6 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
         self._outbox_check.start()
         if self.set_kernel_env:
             self.export_kernel_env(serverapp)
-        self.started = True
 
     def export_kernel_env(self, serverapp: Any) -> None:
         """Kernels inherit the server's environment: tell them where the hub is.

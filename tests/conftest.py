@@ -79,18 +79,5 @@ def server(
     pytest-jupyter never runs the server's post-start hook, where extensions start their
     background work (the broker, heartbeats); run it here as ``jupyter server`` does.
     """
-    manager = jp_serverapp.extension_manager
-    if hasattr(manager, "start_all_extensions"):
-        jp_asyncio_loop.run_until_complete(manager.start_all_extensions())
-    else:  # jupyter_server 2.14.0: the extension starts itself once the loop runs
-        (app,) = manager.extension_apps["jupyter_realtime"]
-        jp_asyncio_loop.run_until_complete(_started(app))
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
     return Server(jp_http_port, jp_base_url)
-
-
-async def _started(app: Any) -> None:
-    for _ in range(1000):
-        if app.started:
-            return
-        await asyncio.sleep(0.01)
-    raise TimeoutError("the realtime extension did not start")

@@ -1,7 +1,7 @@
 """Every use of a private internal of tornado or jupyter_server, each behind one function.
 
 Public names: :func:`check`, :func:`apply_check`, and the accessors below. Verified on
-tornado 6.4 and 6.6 and jupyter_server 2.14 and 2.21 (Python 3.10 and 3.11).
+tornado 6.4 and 6.6 and jupyter_server 2.16 and 2.21 (Python 3.10 and 3.11).
 
 The transports write prepared bytes straight to a connection's ``IOStream`` (fan-out at
 a fraction of the cost of ``write_message``, see ``docs/performance.md``) and let go of
