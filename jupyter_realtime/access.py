@@ -99,10 +99,11 @@ class AccessConfig(HasTraits):
     )
 
     @validate("channel_rules")
-    def _valid_rules(self, proposal: dict) -> list:
+    def _valid_rules(self, proposal: dict[str, Any]) -> list[Any]:
         for spec in proposal["value"]:
             Rule.from_config(spec)  # raises ValueError naming the bad rule
-        return proposal["value"]
+        rules: list[Any] = proposal["value"]
+        return rules
 
     def make_policy(self) -> Policy:
         return Policy(

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from . import protocol
 from .brokers.base import Duplicate
 from .errors import BAD_FRAMES, SLOW_CONSUMER, Disconnect, ErrorCode, RealtimeError
@@ -233,7 +235,7 @@ class Session:
         cid = None
         if raw is not None:
             try:
-                cid = protocol.command_id(protocol.orjson.loads(raw))
+                cid = protocol.command_id(orjson.loads(raw))
             except ValueError:
                 pass
         return protocol.error_reply(cid, exc)

@@ -57,7 +57,7 @@ class RedisPresence(RedisCore):
 
     async def presence(self, channel: str) -> list[dict[str, Any]]:
         try:
-            values: list[bytes] = await self._redis.hvals(self._key(channel, "presence"))  # type: ignore[assignment]
+            values: list[bytes] = await self._redis.hvals(self._key(channel, "presence"))
             dead = await self._dead_nodes(values)
             if dead:
                 await self._reap(channel, dead)
@@ -118,6 +118,6 @@ class RedisPresence(RedisCore):
             await pipe.execute()
         for channel in list(self._feeds):
             values = await self._redis.hvals(self._key(channel, "presence"))
-            dead = await self._dead_nodes(values)  # type: ignore[arg-type]
+            dead = await self._dead_nodes(values)
             if dead:
                 await self._reap(channel, dead)

@@ -189,12 +189,17 @@ class AsyncClient:
             "(--url/--token), or set JUPYTER_REALTIME_URL and JUPYTER_REALTIME_TOKEN."
         )
 
+    def _closed(self) -> bool:
+        # a method, not an inline test: the state changes across the awaits of _run, which
+        # a type checker narrowing ``self.state`` cannot see
+        return self.state is State.CLOSED
+
     async def _run(self, ws: ClientConnection) -> None:
         attempt = 0
         while self.state is State.OPEN:
             started = anyio.current_time()
             code, reason = await self._serve(ws)
-            if self.state is State.CLOSED:
+            if self._closed():
                 return
             if anyio.current_time() - started > self.backoff[1]:
                 attempt = 0  # it was up for a while: start the backoff over
@@ -212,7 +217,7 @@ class AsyncClient:
                     break
                 except Exception as exc:
                     log.debug("reconnecting failed: %s", exc)
-            if self.state is State.CLOSED:
+            if self._closed():
                 await ws.close()
                 return
             self._ws = ws

@@ -92,7 +92,7 @@ def _hub_version(headers: Any) -> str | None:
     location = headers.get("Location") or ""
     if version is None and "/hub/" in urllib.parse.urlsplit(location).path:
         return ""
-    return version
+    return None if version is None else str(version)
 
 
 def _hub_message(endpoint: Endpoint, version: str) -> str:

@@ -48,7 +48,7 @@ class _Document:
     def __init__(self, channel: str, service: DocumentService) -> None:
         self.channel = channel
         self.service = service
-        self.doc: Doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.position = Position("", 0)
         self.unsaved = 0  # bytes of updates applied since the last save
         self.unsaved_since: float | None = None

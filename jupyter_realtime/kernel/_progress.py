@@ -25,7 +25,7 @@ __all__ = ["progress"]
 FLUSH_TIMEOUT = 5.0  # seconds close() waits for the server to have the final state
 
 
-class progress(_tqdm):  # type: ignore[misc,valid-type]  # noqa: N801 (named as tqdm is)
+class progress(_tqdm):  # type: ignore[misc]  # noqa: N801 (named as tqdm is)
     """``tqdm(iterable, **tqdm_kwargs)`` that publishes its state to ``channel``.
 
     ``channel``: a channel name; by default the channel the running cell is mirrored to

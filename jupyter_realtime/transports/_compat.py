@@ -88,7 +88,8 @@ def websocket_stream(handler: websocket.WebSocketHandler) -> iostream.IOStream |
 
 def request_stream(request: httputil.HTTPServerRequest) -> iostream.IOStream:
     """The stream of the connection a request came on (``HTTP1Connection.stream``)."""
-    return request.connection.stream  # type: ignore[union-attr]
+    stream: iostream.IOStream = request.connection.stream  # type: ignore[union-attr]
+    return stream
 
 
 def connection_closed(request: httputil.HTTPServerRequest) -> bool:

@@ -21,6 +21,7 @@ import inspect
 import logging
 import time
 from dataclasses import dataclass, field
+from http.client import responses
 from typing import Any
 
 import orjson
@@ -243,7 +244,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}.get(
             status_code, "bad_request" if 400 <= status_code < 500 else "internal"
         )
-        message = getattr(exc, "log_message", None) or web.httputil.responses.get(
+        message = getattr(exc, "log_message", None) or responses.get(
             status_code, "error"
         )
         handler: web.RequestHandler = self  # type: ignore[assignment]

@@ -112,7 +112,7 @@ class RealtimeWebSocketHandler(
     refusal: Disconnect | None = None
 
     @property
-    def max_message_size(self) -> int:  # type: ignore[override]
+    def max_message_size(self) -> int:
         # big enough that an oversized publication gets a too_large reply, not a close
         return 4 * self.hub.max_message_size + (64 << 10)
 

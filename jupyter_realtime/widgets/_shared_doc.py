@@ -61,7 +61,7 @@ class SharedDocument:
     def __init__(self, client: AsyncClient, channel: str) -> None:
         self.client = client
         self.channel = channel
-        self.doc: Doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.text = self.doc.get(SOURCE, type=Text)
         self.writable = False
         self.on_change: list[Callable[[str], Any]] = []
