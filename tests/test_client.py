@@ -92,6 +92,34 @@ async def test_publish_nowait_pipelines_and_flush_reports_errors(server: Any) ->
         await ch.flush()  # reported once
 
 
+async def test_publish_nowait_raises_only_for_its_own_publication(server: Any) -> None:
+    # as anyio's send_nowait: a call that returns has queued its message; an earlier
+    # publication's failure comes from flush() and that publication's callback, never from
+    # a later, unrelated publish_nowait (which used to raise it and drop its own message)
+    async with AsyncClient(server.http(), server.token) as client:
+        ch = client.channel("nowait-own")
+        answers: list[tuple[Any, Any]] = []
+        answered = anyio.Event()
+
+        def told(position: Any, error: Any) -> None:
+            answers.append((position, error))
+            answered.set()
+
+        ch.publish_nowait(b"x" * (2 << 20), callback=told)
+        with anyio.fail_after(10):
+            await answered.wait()  # the server refused it before the next call
+        ((position, error),) = answers
+        assert position is None and isinstance(error, rt.TooLarge)
+        ch.publish_nowait({"after": 1})  # does not raise the earlier failure
+        with pytest.raises(rt.TooLarge):
+            await ch.flush()
+        (last,) = await ch.history(limit=1)
+        assert (last.offset, last.data) == (1, {"after": 1})  # and was not dropped
+        ch.publish_nowait({"after": 2}, callback=told)
+        await ch.flush()
+        assert answers[-1] == (Position(last.epoch, 2), None)
+
+
 async def test_on_message_callbacks_sync_and_async(server: Any) -> None:
     async with AsyncClient(server.http(), server.token) as client:
         ch = client.channel("callbacks")
