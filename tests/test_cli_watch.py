@@ -145,7 +145,7 @@ async def test_watch_prints_html_outputs_as_text(server: Any) -> None:
         finally:
             await watcher.stop()
     assert watcher.out == (
-        "   model      loss\n"
+        "   model       loss\n"
         "0  resnet&co  0.912\n"
         "1  vit         12.5\n"
         "Results\nbest loss:\n0.31\n"

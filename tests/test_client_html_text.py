@@ -13,8 +13,8 @@ def test_a_table_becomes_aligned_columns_with_numbers_on_the_right() -> None:
         "<tr><th>1</th><td>bob &lt;b&gt;</td><td>10.25</td></tr></tbody></table>"
     )
     assert html_to_text(markup).splitlines() == [
-        "   name    score",
-        "0  alice     9.5",
+        "   name     score",
+        "0  alice      9.5",
         "1  bob <b>  10.25",
     ]
 

@@ -73,7 +73,7 @@ async def test_logging_in_from_a_watch_link_lands_on_the_watch_page(server: Any)
         assert login.status_code == 302, login.text
         landed = await http.get(httpx.URL(server.http()).join(login.headers["location"]))
     assert landed.status_code == 200, landed.headers.get("location")
-    assert landed.url.path == f"{server.base_url}realtime/watch/team%3Alog"
+    assert landed.url.raw_path == f"{server.base_url}realtime/watch/team%3Alog?history=5".encode()
     assert 'data-channel="team:log"' in landed.text and 'data-history="5"' in landed.text
 
 

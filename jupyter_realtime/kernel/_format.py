@@ -90,12 +90,13 @@ class Batcher:
     """Turns the events of one tick into messages to publish, in order, per channel.
 
     Streams are coalesced: consecutive text of one stream in one cell becomes one message,
-    holding back an unfinished last line for at most one tick (even while it keeps growing), and cut with :func:`cut_text`
-    beyond ``limits.stream_chars``. An ``update_display_data`` replaced by a later one for the
-    same display in the tick is dropped, as are outputs removed by a ``clear_output`` in the
-    tick. Over ``limits.outputs`` displays per channel and tick, the rest of that channel's
-    messages wait for the next tick, in order; when more than ``limits.backlog`` wait, the
-    oldest waiting displays are dropped, with a marker. Nothing else is ever dropped.
+    holding back an unfinished last line for at most one tick (even while it keeps growing), and
+    cut with :func:`cut_text` beyond ``limits.stream_chars``. An ``update_display_data``
+    replaced by a later one for the same display in the tick is dropped, as are outputs removed
+    by a ``clear_output`` in the tick. Over ``limits.outputs`` displays per channel and tick,
+    the rest of that channel's messages wait for the next tick, in order; when more than
+    ``limits.backlog`` wait, the oldest waiting displays are dropped, with a marker. Nothing
+    else is ever dropped.
     """
 
     def __init__(self, limits: Limits | None = None) -> None:

@@ -234,8 +234,9 @@ class Watch:
             self._counts[cell] = len(contents)
             if not contents:
                 del self._counts[cell]
+        counts = self._counts
         children = tuple(
-            self._blocks[(cell, i)][0] for cell in self.cells for i in range(self._counts.get(cell, 0))
+            self._blocks[(cell, i)][0] for cell in self.cells for i in range(counts.get(cell, 0))
         )
         if children != self.box.children:
             self.box.children = children
