@@ -153,7 +153,7 @@ FOLLOW_JS = """() => {
     const box = bar.getBoundingClientRect();
     return {top: s.scrollTop, bottom: s.scrollHeight - s.scrollTop - s.clientHeight,
             barInView: box.top >= 0 && box.bottom <= innerHeight,
-            button: !document.querySelector('.rw-follow').hidden};
+            button: !!document.querySelector('.rw-follow:not([hidden])')};
 }"""
 
 
@@ -173,7 +173,9 @@ async def test_watch_page_follows_new_output_and_keeps_the_bars_in_view(lab: Lab
         for start in range(0, 300, 50):  # arrives live: the page follows it down
             lab.publish(channel, lines(start, start + 50))
         await wait_text(page, "line 299")
-        await page.wait_for_function("() => document.scrollingElement.scrollTop > 1000")
+        await page.wait_for_function(
+            "() => document.scrollingElement.scrollTop > 1000", timeout=10_000
+        )
         state = await page.evaluate(FOLLOW_JS)
         assert state["bottom"] <= 24 and state["barInView"] and not state["button"], state
 
