@@ -182,9 +182,7 @@ async def test_an_unreachable_server_is_reported_and_the_cell_runs(
         await execute(
             kernel,
             f"""
-            import asyncio
-import json
-import os
+            import os
             os.environ["JUPYTER_REALTIME_URL"] = "http://127.0.0.1:{free_port()}/"
             %load_ext jupyter_realtime
             """,
