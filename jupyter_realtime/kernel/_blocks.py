@@ -21,20 +21,21 @@ BLOCK_CHARS = 16_384  # about how much one update of the view sends, at most
 
 
 def write_stream(text: str, new: str) -> str:
-    """``text`` after writing ``new`` to it as a terminal would: a ``\\r`` returns to the
-    start of the line and the characters after it overwrite the line (``\\r\\n`` is a line
+    """``text`` after writing ``new`` to it as a terminal would: a ``\r`` returns to the
+    start of the line and the characters after it overwrite the line (``\r\n`` is a line
     end). Only the last line can change, so the view's text stays the size of what it shows,
-    however often a progress line is rewritten."""
-    if "\r" not in new:
+    however often a progress line is rewritten. A ``\r`` at the very end is kept: the next
+    text (``print(i, end="\\r")``) overwrites the line it ends."""
+    if "\r" not in new and not text.endswith("\r"):
         return text + new
     start = text.rfind("\n") + 1
-    lines = (text[start:] + new.replace("\r\n", "\n")).split("\n")
+    lines = (text[start:] + new).replace("\r\n", "\n").split("\n")
     for i, line in enumerate(lines):
         if "\r" in line:
             shown = ""
             for part in line.split("\r"):
                 shown = part + shown[len(part) :]
-            lines[i] = shown
+            lines[i] = shown + "\r" if line.endswith("\r") else shown
     return text[:start] + "\n".join(lines)
 
 
