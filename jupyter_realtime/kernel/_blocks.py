@@ -21,10 +21,10 @@ BLOCK_CHARS = 16_384  # about how much one update of the view sends, at most
 
 
 def write_stream(text: str, new: str) -> str:
-    """``text`` after writing ``new`` to it as a terminal would: a ``\r`` returns to the
-    start of the line and the characters after it overwrite the line (``\r\n`` is a line
+    """``text`` after writing ``new`` to it as a terminal would: a ``\\r`` returns to the
+    start of the line and the characters after it overwrite the line (``\\r\\n`` is a line
     end). Only the last line can change, so the view's text stays the size of what it shows,
-    however often a progress line is rewritten. A ``\r`` at the very end is kept: the next
+    however often a progress line is rewritten. A ``\\r`` at the very end is kept: the next
     text (``print(i, end="\\r")``) overwrites the line it ends."""
     if "\r" not in new and not text.endswith("\r"):
         return text + new

@@ -193,7 +193,7 @@ class Batcher:
     ) -> None:
         """Keep the unfinished last line of each stream with nothing else after it in its cell.
 
-        A line that was already held and only grew (no line end since: a ``\r`` progress
+        A line that was already held and only grew (no line end since: a ``\\r`` progress
         line that tqdm, Keras or pip rewrites in place) keeps its age, so it still goes out
         after one tick instead of waiting for a newline that may never come."""
         trailing: dict[tuple[str, str], list[int]] = {}
