@@ -148,6 +148,60 @@ async def test_watch_page_shows_history_then_live(lab: Lab) -> None:
         assert replayed["text"] == (await page.evaluate(page_state_js()))["text"]
 
 
+FOLLOW_JS = """() => {
+    const s = document.scrollingElement, bar = document.querySelector('.jp-realtime-progress-row');
+    const box = bar.getBoundingClientRect();
+    return {top: s.scrollTop, bottom: s.scrollHeight - s.scrollTop - s.clientHeight,
+            barInView: box.top >= 0 && box.bottom <= innerHeight,
+            button: !!document.querySelector('.rw-follow:not([hidden])')};
+}"""
+
+
+def lines(start: int, stop: int) -> dict[str, Any]:
+    text = "".join(f"line {i}\n" for i in range(start, stop))
+    return {"type": "stream", "cell": CELL, "name": "stdout", "text": text}
+
+
+async def test_watch_page_follows_new_output_and_keeps_the_bars_in_view(lab: Lab) -> None:
+    channel = "follow:log"
+    lab.publish(channel, cell_messages()[0])
+    lab.publish(channel, cell_messages()[-1])  # a progress bar
+    async with chromium() as browser:
+        page = await open_watch(browser, lab, channel)
+        await page.set_viewport_size({"width": 420, "height": 600})
+        await wait_text(page, "In [7]")
+        for start in range(0, 300, 50):  # arrives live: the page follows it down
+            lab.publish(channel, lines(start, start + 50))
+        await wait_text(page, "line 299")
+        await page.wait_for_function(
+            "() => document.scrollingElement.scrollTop > 1000", timeout=10_000
+        )
+        state = await page.evaluate(FOLLOW_JS)
+        assert state["bottom"] <= 24 and state["barInView"] and not state["button"], state
+
+        await page.mouse.move(200, 400)
+        await page.mouse.wheel(0, -1500)  # the reader scrolls up to read: the page stays there
+        await page.wait_for_function("() => !document.querySelector('.rw-follow').hidden")
+        await page.wait_for_timeout(500)  # a smooth scroll ends
+        read_at = (await page.evaluate(FOLLOW_JS))["top"]
+        lab.publish(channel, lines(300, 400))
+        await wait_text(page, "line 399")
+        await page.wait_for_timeout(300)  # a frame or two for a scroll that must not come
+        state = await page.evaluate(FOLLOW_JS)
+        assert abs(state["top"] - read_at) <= 2 and state["bottom"] > 1000, (read_at, state)
+        assert state["barInView"] and state["button"]  # the bars stay put (sticky)
+
+        await page.mouse.wheel(0, 100_000)  # back down to the bottom: following again
+        await page.wait_for_function("() => document.querySelector('.rw-follow').hidden")
+        lab.publish(channel, lines(400, 500))
+        await wait_text(page, "line 499")
+        await page.wait_for_function(
+            "() => { const s = document.scrollingElement;"
+            " return s.scrollHeight - s.scrollTop - s.clientHeight <= 24; }"
+        )
+        assert (await page.evaluate(FOLLOW_JS))["barInView"]
+
+
 async def test_watch_page_shows_the_history_asked_for(lab: Lab) -> None:
     channel = "watch-history"
     for i in range(5):

@@ -113,6 +113,47 @@ async def test_watch_prints_history_then_live_output_and_a_progress_bar(server: 
     assert "train:  40%" in watcher.err and "train: 100%" in watcher.err
 
 
+TABLE_HTML = (  # as pandas writes a DataFrame's text/html
+    '<div><table border="1" class="dataframe">\n  <thead>\n    <tr style="text-align: right;">'
+    "\n      <th></th>\n      <th>model</th>\n      <th>loss</th>\n    </tr>\n  </thead>\n"
+    "  <tbody>\n    <tr>\n      <th>0</th>\n      <td>resnet&amp;co</td>\n      <td>0.912</td>"
+    "\n    </tr>\n    <tr>\n      <th>1</th>\n      <td>vit</td>\n      <td>12.5</td>\n"
+    "    </tr>\n  </tbody>\n</table>\n</div>"
+)
+
+
+async def test_watch_prints_html_outputs_as_text(server: Any) -> None:
+    # IPython.display.HTML gives only its repr as text/plain: the watcher printed
+    # `<IPython.core.display.HTML object>`; a table is now printed as aligned columns
+    channel = "cli-watch:html"
+    shown = [
+        {"type": "display_data", "cell": "c", "metadata": {}, "display_id": None,
+         "data": {"text/html": TABLE_HTML, "text/plain": "<IPython.core.display.HTML object>"}},
+        {"type": "display_data", "cell": "c", "metadata": {}, "display_id": None,
+         "data": {"text/html": "<h3>Results</h3><p>best <b>loss</b>:<br>0.31</p>"}},
+        {"type": "execute_result", "cell": "c", "metadata": {}, "execution_count": 5,
+         "data": {"text/html": TABLE_HTML, "text/plain": "   model  loss\n0  resnet  0.912"}},
+    ]  # fmt: skip
+    url = server.http("realtime/api/channels", channel)
+    async with httpx.AsyncClient(headers=server.headers) as http:
+        for msg in shown:
+            (await http.post(url, json=msg)).raise_for_status()
+        watcher = await Watcher.start(server.http(), server.token, channel)
+        try:
+            await watcher.wait_for("0.912\n", timeout=30)
+            await watcher.wait_for("resnet  0.912\n")
+        finally:
+            await watcher.stop()
+    assert watcher.out == (
+        "   model       loss\n"
+        "0  resnet&co  0.912\n"
+        "1  vit         12.5\n"
+        "Results\nbest loss:\n0.31\n"
+        "   model  loss\n0  resnet  0.912\n"  # its own text/plain, as pandas aligned it
+    )
+    assert "IPython.core.display.HTML" not in watcher.out
+
+
 @pytest.mark.redis
 @pytest.mark.timeout(180)
 async def test_watch_resumes_after_its_server_restarts(tmp_path: Path) -> None:

@@ -92,6 +92,30 @@ async def test_publish_nowait_pipelines_and_flush_reports_errors(server: Any) ->
         await ch.flush()  # reported once
 
 
+async def test_publish_nowait_raises_only_for_its_own_publication(server: Any) -> None:
+    # as anyio's send_nowait: a call that returns has queued its message; an earlier
+    # publication's failure comes from flush() and that publication's callback, never from
+    # a later, unrelated publish_nowait (which used to raise it and drop its own message)
+    async with AsyncClient(server.http(), server.token) as client:
+        ch = client.channel("nowait-own")
+        ch.publish_nowait(b"x" * (2 << 20))  # the server refuses it: too large
+        await client.channel("other").publish(1)  # a round trip after it: its reply is back
+        ch.publish_nowait({"after": 1})  # does not raise the earlier failure
+        with pytest.raises(rt.TooLarge):
+            await ch.flush()
+        (last,) = await ch.history(limit=1)
+        assert (last.offset, last.data) == (1, {"after": 1})  # and was not dropped
+
+        answers: list[tuple[Any, Any]] = []
+        ch.publish_nowait(b"x" * (2 << 20), callback=lambda *answer: answers.append(answer))
+        ch.publish_nowait({"after": 2}, callback=lambda *answer: answers.append(answer))
+        with pytest.raises(rt.TooLarge):
+            await ch.flush()
+        ((refused, error), accepted) = answers  # each publication's own answer, in order
+        assert refused is None and isinstance(error, rt.TooLarge)
+        assert accepted == (Position(last.epoch, 2), None)
+
+
 async def test_on_message_callbacks_sync_and_async(server: Any) -> None:
     async with AsyncClient(server.http(), server.token) as client:
         ch = client.channel("callbacks")

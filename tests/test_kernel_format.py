@@ -23,6 +23,21 @@ def test_stream_text_is_coalesced_into_lines_and_an_unfinished_line_waits_one_ti
     ]  # stdout got its line; stderr's waited a tick: it goes as it is
 
 
+def test_a_line_rewritten_with_carriage_returns_goes_out_every_other_tick() -> None:
+    # tqdm writing to a file, Keras, pip: the line never ends while it runs; it used to be
+    # held (and grow) until a newline came, however long that took
+    b = Batcher()
+    sent = []
+    for i in range(9):
+        sent.append("".join(m["text"] for _, m in b.tick([stream(f"\r{i * 10}%")])))
+    assert sent[0] == "" and all(sent[1::2])  # held at most one tick, though news kept coming
+    assert "".join(sent) == "".join(f"\r{i * 10}%" for i in range(8))
+    assert b.waiting == 1  # "\r80%" waits; a tick without news sends it
+    assert b.tick([]) == [("ch", {"type": "stream", "cell": "c1", "name": "stdout",
+                                  "text": "\r80%"})]  # fmt: skip
+    assert b.waiting == 0
+
+
 def test_a_display_sends_the_text_before_it_and_cell_end_everything() -> None:
     b = Batcher()
     out = b.tick([stream("tqdm 50%"), ("display_data", "ch", "c1", {"data": {}}), stream("y")])

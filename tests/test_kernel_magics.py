@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import socket
 import sys
@@ -48,7 +50,7 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
                 view = VIEWS[-2]
                 print(view.text())
                 print(VIEWS[-1].received)
-                print([sorted(o["data"]) for o in view.out.outputs if "data" in o])
+                print([sorted(o["data"]) for o in view.shown() if "data" in o])
                 """,
             )
             text = text_of(shown)
@@ -68,7 +70,7 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
                 """
                 import asyncio
                 for _ in range(300):  # the view is fed in the kernel's loop: await, not sleep
-                    seen = [v.text() for v in VIEWS[-2:]] + [str(view.out.outputs)]
+                    seen = [v.text() for v in VIEWS[-2:]] + [str(view.shown())]
                     if all("live line" in x for x in seen):
                         break
                     await asyncio.sleep(0.1)
@@ -77,6 +79,51 @@ async def test_watch_shows_a_run_nobody_watched_then_follows_live(
                 """,
             )
             assert text_of(shown).split() == ["1", "1", "1"]  # both views, once each
+
+
+async def test_watch_sends_each_update_not_the_whole_output_again(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    # the view was one ipywidgets Output whose whole `outputs` went to the browser on every
+    # render: about 2 MB per update after 20,000 lines; now an update sends one block
+    lines = [f"step {i:05d} loss {1 / (i + 1):.6f} lr 0.001 norm 1.25\n" for i in range(20_000)]
+    total = sum(map(len, lines))
+    async with started_kernel(jp_fetch, jp_serverapp) as watcher:
+        await execute(watcher, "%load_ext jupyter_realtime\n%realtime watch watch:big")
+        sizes: list[int] = []
+
+        async def drain() -> None:  # what the kernel sends to draw the view
+            while True:
+                msg = await watcher.get_iopub_msg(timeout=60)
+                if msg["msg_type"] in ("comm_open", "comm_msg"):
+                    body = json.dumps(msg["content"])
+                    sizes.append(len(body) + sum(len(b) for b in msg.get("buffers", [])))
+                    if "step 19999" in body:
+                        return
+
+        drawing = asyncio.ensure_future(drain())
+        async with AsyncClient(server.http(), server.token) as client:
+            ch = client.channel("watch:big")
+            await ch.publish({"type": "cell_start", "cell": "c", "v": 1, "execution_count": 3})
+            for i in range(0, len(lines), 200):  # a run: 100 publications over a few seconds
+                await ch.publish({"type": "stream", "cell": "c", "name": "stdout",
+                                  "text": "".join(lines[i : i + 200])})  # fmt: skip
+                await anyio.sleep(0.03)
+        await asyncio.wait_for(drawing, 120)
+        print(f"{len(sizes)} messages, {sum(sizes)} bytes, largest {max(sizes)} for {total} bytes")
+        assert len(sizes) > 10  # drawn as it came, not once at the end
+        assert max(sizes) < 40_000  # one block (about 16 KiB of text) per message at most
+        assert sum(sizes) < 2 * total  # in all, about the text once, not once per update
+        shown = await execute(
+            watcher,
+            """
+            from jupyter_realtime.kernel._watch import VIEWS
+            view = VIEWS[-1]
+            text = "".join(o["text"] for o in view.shown() if o["output_type"] == "stream")
+            print(text == view.text().split("\\n", 1)[1], len(text), len(view.box.children))
+            """,
+        )
+        assert text_of(shown).split()[:2] == ["True", str(total)]
 
 
 async def test_publish_and_channels(server: Any, jp_fetch: Any, jp_serverapp: Any) -> None:

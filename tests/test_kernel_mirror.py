@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import textwrap
+import time
 import zlib
 from typing import Any
 
@@ -157,6 +159,46 @@ async def test_a_print_loop_is_coalesced_and_threads_are_mirrored(
     assert threaded[2]["data"]["text/plain"] == "display from a thread"
     assert not any("print('not mirrored')" in d.get("code", "") for d in data)
     assert not any(d.get("text") == "not mirrored\n" for d in data)
+
+
+async def test_a_line_rewritten_with_carriage_returns_is_mirrored_while_it_runs(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    # Keras, tqdm writing to a file, pip: `\r` rewrites one line that ends only when the
+    # run does; the mirror held that line (and all its states) until a newline came
+    async with started_kernel(jp_fetch, jp_serverapp) as kernel:
+        await execute(kernel, "%load_ext jupyter_realtime")
+        async with AsyncClient(server.http(), server.token) as client:
+            arrived: list[tuple[float, dict[str, Any]]] = []
+            async with client.channel("mirror:cr").subscribe() as sub:
+                cell = asyncio.ensure_future(
+                    execute(
+                        kernel,
+                        """
+                        %%realtime mirror mirror:cr
+                        import sys, time
+                        for i in range(60):
+                            sys.stdout.write(f"\\r{i:3d}/60 loss {1 / (i + 1):.3f}")
+                            sys.stdout.flush()
+                            time.sleep(0.1)
+                        print(" done")
+                        """,
+                    )
+                )
+                with anyio.fail_after(120):
+                    async for msg in sub:
+                        arrived.append((time.monotonic(), msg.data))
+                        if msg.data["type"] == "cell_end":
+                            break
+                await cell
+    start = next(t for t, d in arrived if d["type"] == "cell_start")
+    running = [(t, d) for t, d in arrived if d["type"] == "stream" and " done" not in d["text"]]
+    print([round(t - start, 2) for t, _ in running])
+    assert len(running) >= 3, arrived  # the line's state, while it ran (was: none)
+    assert running[0][0] - start < 2.5  # the first state within a couple of seconds
+    assert all("\r" in d["text"] and "\n" not in d["text"] for _, d in running)
+    text = "".join(d["text"] for _, d in arrived if d["type"] == "stream")
+    assert text.startswith("\r  0/60 loss 1.000") and text.endswith("\r 59/60 loss 0.017 done\n")
 
 
 async def test_errors_and_in_place_updates_are_mirrored(

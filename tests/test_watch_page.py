@@ -7,6 +7,8 @@ the standalone modules are served as JavaScript to anyone, without leaving their
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,28 @@ async def test_the_page_is_behind_the_login(server: Any) -> None:
         answer = await http.get(server.http("realtime/watch/train:log"))
     assert answer.status_code == 302
     assert "/login?next=" in answer.headers["location"]
+
+
+async def test_logging_in_from_a_watch_link_lands_on_the_watch_page(server: Any) -> None:
+    # Jupyter's login handler turned a raw `:` in `next` into `team://log` (a 404 after the
+    # login): the redirect to the login page carries it as %3A, and the route decodes it
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        first = await http.get(server.http("realtime/watch/team:log"), params={"history": "5"})
+        assert first.status_code == 302
+        form = await http.get(httpx.URL(server.http()).join(first.headers["location"]))
+        assert form.status_code == 200 and 'name="password"' in form.text
+        xsrf = http.cookies["_xsrf"]
+        action = re.search(r'<form[^>]* action="([^"]+)"', form.text)
+        assert action is not None
+        login = await http.post(
+            httpx.URL(server.http()).join(html.unescape(action.group(1))),
+            data={"password": server.token, "_xsrf": xsrf},
+        )
+        assert login.status_code == 302, login.text
+        landed = await http.get(httpx.URL(server.http()).join(login.headers["location"]))
+    assert landed.status_code == 200, landed.headers.get("location")
+    assert landed.url.raw_path == f"{server.base_url}realtime/watch/team%3Alog?history=5".encode()
+    assert 'data-channel="team:log"' in landed.text and 'data-history="5"' in landed.text
 
 
 async def test_a_bad_name_or_a_channel_the_user_may_not_read(server: Any) -> None:

@@ -12,6 +12,7 @@ publication themselves.
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import itertools
 import os
@@ -74,7 +75,7 @@ class AsyncChannel:
             raise BadRequest(exc.message) from None
         self.client = client
         self._callbacks: _Callbacks | None = None
-        self._error: BaseException | None = None  # of a publish_nowait, raised on the next call
+        self._error: BaseException | None = None  # of a publish_nowait, raised by flush()
 
     def __repr__(self) -> str:
         return f"AsyncChannel({self.name!r})"
@@ -96,21 +97,33 @@ class AsyncChannel:
         )
         return Position(result["epoch"], result["offset"])
 
-    def publish_nowait(self, data: Any, *, idempotency_key: str | None = None) -> None:
+    def publish_nowait(
+        self,
+        data: Any,
+        *,
+        idempotency_key: str | None = None,
+        callback: Callable[[Position | None, BaseException | None], Any] | None = None,
+    ) -> None:
         """Queue a publication and return at once; safe to call from any thread.
 
+        As anyio's ``send_nowait``: if this raises, the publication was not queued
+        (:class:`RateLimited` when too many wait to be sent, :class:`BadRequest` for data
+        that is not JSON, the client's error when it is closed); if it returns, it was.
         Publications are sent in order and pipelined. Each carries an idempotency key
         (``idempotency_key``, else a new one), so a publication in flight when the
-        connection drops is sent again on the next one, and stored once. An error of one is
-        raised by the next ``publish_nowait`` or :meth:`flush`; :class:`RateLimited` when too
-        many wait to be sent.
+        connection drops is sent again on the next one, and stored once.
+
+        The server's answer comes later: ``callback(position, None)`` or
+        ``callback(None, error)`` (in the client's loop; it must not block), and the first
+        error since the last :meth:`flush` is raised by the next :meth:`flush`. A failure is
+        never raised by a later ``publish_nowait``: that call is about its own message.
         """
-        self._raise_pending_error()
+        done = self._done if callback is None else functools.partial(self._done_with, callback)
         self.client.command(
             "publish",
             channel=self.name,
             data=data,
-            callback=self._done,
+            callback=done,
             idempotency_key=idempotency_key or new_key(),
         )
 
@@ -143,8 +156,18 @@ class AsyncChannel:
         self._raise_pending_error()
 
     def _done(self, p: Pending) -> None:
+        """A publish_nowait settled: its error is kept for the next flush()."""
         if p.error is not None and self._error is None:
             self._error = p.error
+
+    def _done_with(self, callback: Callable[..., Any], p: Pending) -> None:
+        """As :meth:`_done`, then tell the publication's own callback."""
+        self._done(p)
+        position = None if p.error else Position(p.result["epoch"], p.result["offset"])
+        try:
+            callback(position, p.error)
+        except Exception as exc:  # a callback never breaks the client's loop
+            report(callback, exc)
 
     def _raise_pending_error(self) -> None:
         error, self._error = self._error, None

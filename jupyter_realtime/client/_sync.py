@@ -164,9 +164,15 @@ class Channel:
             self._async.publish, data, timeout=timeout, idempotency_key=idempotency_key
         )
 
-    def publish_nowait(self, data: Any, *, idempotency_key: str | None = None) -> None:
-        # thread-safe: no round trip to the client's thread
-        self._async.publish_nowait(data, idempotency_key=idempotency_key)
+    def publish_nowait(
+        self,
+        data: Any,
+        *,
+        idempotency_key: str | None = None,
+        callback: Callable[[Position | None, BaseException | None], Any] | None = None,
+    ) -> None:
+        # thread-safe: no round trip to the client's thread; `callback` runs in that thread
+        self._async.publish_nowait(data, idempotency_key=idempotency_key, callback=callback)
 
     def publish_many(self, items: Iterable[Any], *, timeout: float | None = None) -> list[Position]:
         return self.client.call(self._async.publish_many, list(items), timeout=timeout)  # type: ignore[no-any-return]

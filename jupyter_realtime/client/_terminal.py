@@ -5,7 +5,8 @@ Public names: :class:`TerminalView`, :func:`watch`.
 The messages are those of ``docs/kernel.md`` (version 1). What a terminal can show, it shows
 as ``%realtime watch`` does: a header per cell, its text as it comes (stdout to stdout, stderr
 to stderr, raw, so a ``\\r`` returns to the start of the line as in the cell), the text form
-of displays and results (``[image/png, 27.1 KiB]`` for an image alone), tracebacks, and a
+of displays and results (``text/plain``, else ``text/html`` as text with tables as aligned
+columns, else ``[image/png, 27.1 KiB]`` for an image alone), tracebacks, and a
 status line when the cell ends. Progress messages become tqdm bars on stderr, one per bar
 id. A terminal cannot change what it printed: ``update_display_data`` and ``clear_output``
 are not shown. Data that is not a mirrored message is printed as a JSON line.
@@ -27,6 +28,7 @@ import orjson
 from ._channel import AsyncChannel
 from ._compat import set_elapsed
 from ._errors import GapError
+from ._html_text import html_to_text
 
 __all__ = ["TerminalView", "watch"]
 
@@ -37,11 +39,23 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
 
 
+#: the repr of an object without a text form of its own: ``<IPython.core.display.HTML object>``
+DEFAULT_REPR = re.compile(r"<[\w.]+ object( at 0x[0-9a-fA-F]+)?>")
+
+
 def plain_text(data: dict[str, Any]) -> str:
-    """The text form of a MIME bundle: ``text/plain``, else a line naming what it holds."""
+    """The text form of a MIME bundle: ``text/plain`` (a pandas table is already aligned
+    there), else ``text/html`` as text (tables as columns), else a line naming what it holds.
+
+    A ``text/plain`` that is only an object's default repr does not count: that is what
+    ``IPython.display.HTML`` and many rich objects give.
+    """
     text = data.get("text/plain")
-    if isinstance(text, str):
+    html = data.get("text/html")
+    if isinstance(text, str) and not (isinstance(html, str) and DEFAULT_REPR.fullmatch(text)):
         return text
+    if isinstance(html, str):
+        return html_to_text(html)
     parts = [f"{mime}, {_size(len(v))}" if isinstance(v, str) else mime for mime, v in data.items()]
     return f"[{'; '.join(parts) or 'empty output'}]"
 

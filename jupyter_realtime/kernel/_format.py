@@ -90,12 +90,13 @@ class Batcher:
     """Turns the events of one tick into messages to publish, in order, per channel.
 
     Streams are coalesced: consecutive text of one stream in one cell becomes one message,
-    holding back an unfinished last line for at most one tick, and cut with :func:`cut_text`
-    beyond ``limits.stream_chars``. An ``update_display_data`` replaced by a later one for the
-    same display in the tick is dropped, as are outputs removed by a ``clear_output`` in the
-    tick. Over ``limits.outputs`` displays per channel and tick, the rest of that channel's
-    messages wait for the next tick, in order; when more than ``limits.backlog`` wait, the
-    oldest waiting displays are dropped, with a marker. Nothing else is ever dropped.
+    holding back an unfinished last line for at most one tick (even while it keeps growing), and
+    cut with :func:`cut_text` beyond ``limits.stream_chars``. An ``update_display_data``
+    replaced by a later one for the same display in the tick is dropped, as are outputs removed
+    by a ``clear_output`` in the tick. Over ``limits.outputs`` displays per channel and tick,
+    the rest of that channel's messages wait for the next tick, in order; when more than
+    ``limits.backlog`` wait, the oldest waiting displays are dropped, with a marker. Nothing
+    else is ever dropped.
     """
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -117,6 +118,7 @@ class Batcher:
         clearable: dict[tuple[str, str], list[int]] = {}  # (channel, cell) -> indexes in out
         waiting_clear: set[tuple[str, str]] = set()  # a clear(wait=True) awaits an output
         updates: dict[tuple[str, Any], int] = {}  # (channel, display_id) -> index in out
+        ages: dict[int, int] = {}  # id of a message that continues a held line -> its age
         for kind, channel, cell, payload in events:
             target = (channel, cell)
             if target in waiting_clear and kind in (*DISPLAYS, "stream"):
@@ -132,7 +134,10 @@ class Batcher:
                 text = (held[0] if held else "") + payload["text"]
                 open_streams[key] = len(out)
                 clearable.setdefault(target, []).append(len(out))
-                out.append((channel, {"type": "stream", "cell": cell, **payload, "text": text}))
+                msg = {"type": "stream", "cell": cell, **payload, "text": text}
+                if held:
+                    ages[id(msg)] = held[1]  # the line goes on: it keeps its age
+                out.append((channel, msg))
                 continue
             if kind == "cell_end":
                 self._release(channel, cell, out)
@@ -154,7 +159,7 @@ class Batcher:
                 updates[(channel, payload.get("display_id"))] = len(out)
             out.append((channel, {"type": kind, "cell": cell, **payload}))
         messages = [m for m in out if m is not None]
-        self._hold_partial(messages, ending)
+        self._hold_partial(messages, ending, ages)
         self._age_partial(messages)
         for _, msg in messages:
             if msg["type"] == "stream":
@@ -165,8 +170,9 @@ class Batcher:
 
     @property
     def waiting(self) -> int:
-        """Messages ready but held back by the rate of displays."""
-        return len(self._backlog)
+        """Messages held back: by the rate of displays, or unfinished lines (either goes out
+        on a later tick even if nothing else comes, so the caller ticks while this is not 0)."""
+        return len(self._backlog) + len(self._partial)
 
     # -- helpers --
 
@@ -182,8 +188,14 @@ class Batcher:
         for key in [k for k in self._partial if (k[0], k[1]) == target]:
             del self._partial[key]
 
-    def _hold_partial(self, messages: list[tuple[str, dict[str, Any]]], ending: Any) -> None:
-        """Keep the unfinished last line of each stream with nothing else after it in its cell."""
+    def _hold_partial(
+        self, messages: list[tuple[str, dict[str, Any]]], ending: Any, ages: dict[int, int]
+    ) -> None:
+        """Keep the unfinished last line of each stream with nothing else after it in its cell.
+
+        A line that was already held and only grew (no line end since: a ``\\r`` progress
+        line that tqdm, Keras or pip rewrites in place) keeps its age, so it still goes out
+        after one tick instead of waiting for a newline that may never come."""
         trailing: dict[tuple[str, str], list[int]] = {}
         for i, (channel, msg) in enumerate(messages):
             run = trailing.setdefault((channel, msg["cell"]), [])
@@ -197,7 +209,8 @@ class Batcher:
                 if msg["cell"] in ending or msg["text"].endswith("\n"):
                     continue
                 cut = msg["text"].rfind("\n") + 1
-                self._partial[(channel, msg["cell"], msg["name"])] = [msg["text"][cut:], 0]
+                age = ages.get(id(msg), 0) if cut == 0 else 0
+                self._partial[(channel, msg["cell"], msg["name"])] = [msg["text"][cut:], age]
                 msg["text"] = msg["text"][:cut]
 
     def _release(self, channel: str, cell: str, out: list[Any]) -> None:

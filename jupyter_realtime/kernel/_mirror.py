@@ -236,12 +236,18 @@ class Mirror:
                 if cut:
                     msg["truncated"] = cut
             try:
-                self.channel(channel).publish_nowait(msg)
+                self.channel(channel).publish_nowait(msg, callback=self._settled)
                 self.published += 1
             except RealtimeError as exc:  # reported by `%realtime mirror` (status)
                 self.failed += 1
                 self.last_error = exc
         return True
+
+    def _settled(self, position: Any, error: BaseException | None) -> None:
+        """A publication's answer (in the client's thread): the server's refusal counts."""
+        if error is not None:
+            self.failed += 1
+            self.last_error = error
 
 
 def _payload(kind: str, content: dict[str, Any]) -> dict[str, Any] | None:

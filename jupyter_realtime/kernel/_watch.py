@@ -2,12 +2,18 @@
 
 Public names: :class:`Watch`, :data:`VIEWS`.
 
-The view is an ipywidgets ``Output`` whose ``outputs`` are rebuilt from the mirrored
-messages (``docs/kernel.md``): it starts with the channel's history, so a run that happened
-while nobody watched is shown, then follows the channel live from the last offset it read
-(no gap, no repeat). Updates arrive in the kernel's event loop and are drawn at most every
-``RENDER_INTERVAL`` seconds; an ``Output`` widget needs no running cell to change, so the
-view stays live after its cell ends. Progress messages become progress bars above it.
+The view's outputs are rebuilt from the mirrored messages (``docs/kernel.md``): it starts
+with the channel's history, so a run that happened while nobody watched is shown, then
+follows the channel live from the last offset it read (no gap, no repeat). Updates arrive
+in the kernel's event loop and are drawn at most every ``RENDER_INTERVAL`` seconds; an
+ipywidgets ``Output`` needs no running cell to change, so the view stays live after its
+cell ends. Progress messages become progress bars above it.
+
+An ``Output`` widget has no "append": a change of its ``outputs`` sends all of them again,
+so one ``Output`` for the whole view cost the full text on every update (2 MB per update
+after 20,000 lines). The view is therefore a column of ``Output`` blocks of about
+``BLOCK_CHARS`` characters each, cut at line ends (:mod:`._blocks`): new output only changes
+the last block of its cell or adds new ones, and an update sends that block alone.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import asyncio
 import collections
 import html
 from typing import Any
+
+from ._blocks import blocks, shown, write_stream
 
 __all__ = ["VIEWS", "Watch"]
 
@@ -33,8 +41,11 @@ class Watch:
         self.channel = channel
         self.status = w.HTML()
         self.bars_box = w.VBox()
-        self.out = w.Output()
-        self.widget = w.VBox([self.status, self.bars_box, self.out])
+        self.box = w.VBox()  # the Output blocks, cell by cell
+        self.widget = w.VBox([self.status, self.bars_box, self.box])
+        self._blocks: dict[tuple[str, int], tuple[Any, tuple[dict[str, Any], ...]]] = {}
+        self._counts: dict[str, int] = {}  # cell -> its number of blocks
+        self._dirty: set[str] = set()  # cells whose blocks may have changed
         self.cells: collections.OrderedDict[str, list[dict[str, Any]]] = collections.OrderedDict()
         self._clear_pending: set[str] = set()
         self._bars: dict[str, tuple[Any, Any]] = {}
@@ -100,16 +111,18 @@ class Watch:
         """Take one mirrored message into the view."""
         self.received += 1
         if not isinstance(data, dict) or "type" not in data:
-            self._add("", {"output_type": "stream", "name": "stdout", "text": f"{data!r}\n"})
+            self._dirty.add("")
+            self._stream("", "stdout", f"{data!r}\n")
             return
         kind, cell = data["type"], str(data.get("cell", ""))
+        self._dirty.add(cell)
         if kind == "cell_start":
             self.cells.pop(cell, None)
             count = data.get("execution_count")
             label = f"In [{count}]" if count is not None else "cell"
             self.cells[cell] = [_header(label)]
             while len(self.cells) > MAX_CELLS:
-                self.cells.popitem(last=False)
+                self._dirty.add(self.cells.popitem(last=False)[0])
             self._state = f"{label} running"
         elif kind == "cell_end":
             self._state = f"In [{data.get('execution_count')}] {data.get('status', 'done')}"
@@ -125,9 +138,11 @@ class Watch:
                 output["display_id"] = data["display_id"]
             self._add(cell, output)
         elif kind == "update_display_data":
-            for o in self.outputs():
-                if o.get("display_id") == data.get("display_id"):
-                    o["data"], o["metadata"] = data.get("data", {}), data.get("metadata", {})
+            for name, outputs in self.cells.items():
+                for o in outputs:
+                    if o.get("display_id") == data.get("display_id"):
+                        o["data"], o["metadata"] = data.get("data", {}), data.get("metadata", {})
+                        self._dirty.add(name)
         elif kind == "clear_output":
             if data.get("wait"):
                 self._clear_pending.add(cell)
@@ -160,10 +175,10 @@ class Watch:
             self._clear(cell)
         outputs = self._cell(cell)
         last = outputs[-1] if outputs else None
-        if last is not None and last["output_type"] == "stream" and last["name"] == name:
-            last["text"] += text
-        else:
-            outputs.append({"output_type": "stream", "name": name, "text": text})
+        if last is None or last["output_type"] != "stream" or last["name"] != name:
+            last = {"output_type": "stream", "name": name, "text": ""}
+            outputs.append(last)
+        last["text"] = write_stream(last["text"], text)
 
     def _progress(self, data: dict[str, Any]) -> None:
         import ipywidgets as w
@@ -197,14 +212,38 @@ class Watch:
             self.render()
 
     def render(self) -> None:
+        """Draw what changed: the status, and the blocks whose outputs differ from what
+        their ``Output`` holds (an unchanged block sends nothing)."""
+        import ipywidgets as w
+
         self._scheduled = False
         name = html.escape(self.channel.name)
         self.status.value = f"<small>watching <b>{name}</b>: {html.escape(self._state)}</small>"
-        shown = []
-        for o in self.outputs():
-            o = {k: v for k, v in o.items() if k not in ("display_id", "header")}
-            shown.append(o)
-        self.out.outputs = tuple(shown)
+        dirty, self._dirty = self._dirty, set()
+        for cell in dirty:
+            contents = blocks(self.cells.get(cell, []))
+            for i, content in enumerate(contents):
+                old = self._blocks.get((cell, i))
+                if old is None:
+                    self._blocks[(cell, i)] = (w.Output(outputs=content), content)
+                elif old[1] != content:
+                    old[0].outputs = content
+                    self._blocks[(cell, i)] = (old[0], content)
+            for i in range(len(contents), self._counts.get(cell, 0)):  # cleared, or gone
+                self._blocks.pop((cell, i))[0].close()
+            self._counts[cell] = len(contents)
+            if not contents:
+                del self._counts[cell]
+        counts = self._counts
+        children = tuple(
+            self._blocks[(cell, i)][0] for cell in self.cells for i in range(counts.get(cell, 0))
+        )
+        if children != self.box.children:
+            self.box.children = children
+
+    def shown(self) -> list[dict[str, Any]]:
+        """The outputs the view shows, block after block (for tests and logs)."""
+        return shown(self.box.children)
 
 
 class _Listener:

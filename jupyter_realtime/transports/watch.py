@@ -8,7 +8,8 @@ Public names: :class:`WatchPageHandler`, :class:`ClientModuleHandler`, :data:`ST
   '<base_url>realtime/static/realtime-client.js'``. ``watch.js`` beside it is the watch
   page's script. Both are built by ``npm run build:standalone`` in ``labextension/``. They are
   code, not data, so they are served without login, as JupyterLab's own scripts are.
-* ``GET realtime/watch/<channel>[?history=N]``: a small page, behind Jupyter's login, that
+* ``GET realtime/watch/<channel>[?history=N]``: a small page, behind Jupyter's login (whose
+  ``next`` comes back with the channel's ``:`` as ``%3A``: see :meth:`get_login_url`), that
   shows the output mirrored to ``channel`` (``docs/kernel.md``) live, starting from its last
   ``N`` publications (default 1000, at most 10000). The
   page's script talks to the realtime endpoints like any other client, so the channel
@@ -24,6 +25,7 @@ import html
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
@@ -57,8 +59,13 @@ PAGE = """<!doctype html>
   .rw-connection::before {{ content: "●"; margin-right: 4px; color: #f57c00; }}
   .rw-connection[data-state="connected"]::before {{ color: #388e3c; }}
   .rw-connection[data-state="disconnected"]::before {{ color: #d32f2f; }}
+  header .jp-realtime-progress {{ max-height: 35vh; overflow-y: auto; }}
+  header .jp-realtime-progress:not(:empty) {{ margin-top: 6px; }}
   main {{ padding: 8px 12px 40px; }}
-  .jp-realtime-progress:not(:empty) {{ margin-bottom: 8px; }}
+  .rw-follow {{ position: fixed; right: 12px; bottom: 12px; z-index: 2; padding: 6px 12px;
+                border: 1px solid var(--muted); border-radius: 16px; background: Canvas;
+                color: CanvasText; font: inherit; font-size: 12px; cursor: pointer; }}
+  .rw-follow[hidden] {{ display: none; }}
   .rw-cell {{ margin: 10px 0; border-left: 3px solid var(--bg2); padding-left: 8px; }}
   .rw-cell[data-state="running"] {{ border-left-color: #1976d2; }}
   .rw-cell[data-state="error"] {{ border-left-color: #d32f2f; }}
@@ -83,6 +90,7 @@ PAGE = """<!doctype html>
   <span class="rw-status">loading</span></div>
 </header>
 <main class="rw-main"></main>
+<button class="rw-follow" type="button" hidden>↓ follow new output</button>
 <noscript>This page needs JavaScript.</noscript>
 <script type="module" src="{script}"></script>
 </body>
@@ -115,6 +123,20 @@ class WatchPageHandler(RealtimeHandlerMixin, JupyterHandler):
                 "form-action 'none'",
             ]
         )
+
+    def get_login_url(self) -> str:
+        """Jupyter's login page, with ``next`` pointing back here, its ``:`` encoded.
+
+        Jupyter's login handler (``LoginFormHandler._redirect_safe``) reads a ``:`` in
+        ``next`` as the end of a URL scheme and turns ``.../watch/team:log`` into
+        ``team://log``, a 404 after a successful login; ``%3A`` goes through unchanged, and
+        the route decodes it back into the channel's name. (Tornado keeps a login URL that
+        already has a query as it is.)
+        """
+        url = super().get_login_url()
+        if "?" in url or self.request.uri is None:
+            return url
+        return f"{url}?{urlencode({'next': self.request.uri.replace(':', '%3A')})}"
 
     @web.authenticated
     async def get(self, channel: str) -> None:

@@ -9,6 +9,8 @@
  * After that the browser client resumes by itself with `since` whenever the connection
  * drops, and reports a loss it could not replay (shown as a marker).
  *
+ * The page follows new output (`follow.ts`) and keeps the progress bars in its sticky header.
+ *
  * Credentials: the login cookie (with `_xsrf`), or a `?token=` in the page's URL.
  *
  * Public names: `startWatch`, `WatchOptions`.
@@ -17,6 +19,7 @@ import { RealtimeClient } from '../client/client.js';
 import type { ChannelEvent } from '../client/client.js';
 import type { ConnectionState } from '../client/connection.js';
 import { decodeBase64, morePages, type Position, type PublicationFrame } from '../client/protocol.js';
+import { Follower } from './follow.js';
 import { OutputsView } from './outputs.js';
 
 export interface WatchOptions {
@@ -51,6 +54,9 @@ export async function startWatch(
   const connection = root.querySelector<HTMLElement>('.rw-connection');
   const status = root.querySelector<HTMLElement>('.rw-status');
   root.querySelector('.rw-main')?.appendChild(view.el);
+  // the bars stay in view in the sticky header while the outputs scroll under it
+  root.querySelector('header')?.appendChild(view.bars.el);
+  const follower = new Follower(undefined, root.querySelector<HTMLElement>('.rw-follow') ?? undefined);
   const client = new RealtimeClient();
   const showState = (state: ConnectionState): void => {
     if (connection) {
@@ -65,6 +71,7 @@ export async function startWatch(
       status.textContent = view.state;
     }
     document.title = `${view.state} · ${options.channel}`; // what a phone's tab list shows
+    follower.changed();
   };
   const channel = options.channel;
   try {
