@@ -77,6 +77,7 @@ export class ChannelLinkModel extends DOMWidgetModel {
       return;
     }
     this.target = target;
+    this.stopWithNotebook();
     this.lease = acquireClient(this.get('transports') ?? []);
     this.client = this.lease.client;
     const trait: string = this.get('trait');
@@ -96,6 +97,17 @@ export class ChannelLinkModel extends DOMWidgetModel {
         this.trigger(FAILED, this.failure);
       }
     );
+  }
+
+  /**
+   * A link works while the page has its notebook open. Closing a notebook disposes its
+   * widget manager (JupyterLab's, Notebook 7's) but destroys none of its models, and a
+   * link has no view whose removal would say so: follow the manager's document instead.
+   */
+  private stopWithNotebook(): void {
+    type Disposed = { connect(slot: () => void): unknown };
+    const manager = this.widget_manager as unknown as { context?: { disposed?: Disposed } };
+    manager.context?.disposed?.connect(() => this.stop());
   }
 
   /** The client the link uses, once it started. */
