@@ -579,7 +579,8 @@ async def test_transports_notebook_shows_each_transport_live(lab: Lab) -> None:
         # the status bar counts the page's live connections, forced ones included: one per
         # transport (the picker's view shares the first view's)
         status = page.locator(".jp-realtime-status")
-        await page.wait_for_function(f"() => ({STATUS})() === 'Realtime: 4 live · ws, sse, stream, poll'")
+        every = "Realtime: 4 live · ws, sse, stream, poll"
+        await page.wait_for_function(f"() => ({STATUS})() === '{every}'")
         assert await status.get_attribute("data-state") == "connected"
         assert await status.get_attribute("data-connections") == "4"
         await close_notebook(page)
