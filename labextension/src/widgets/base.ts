@@ -90,7 +90,8 @@ export abstract class ChannelView extends DOMWidgetView {
     if (this.lease) {
       const lease = this.lease;
       this.lease = null;
-      void this.client.unsubscribe(this.channel, this.handler).finally(() => lease.release());
+      const release = (): void => lease.release();
+      this.client.unsubscribe(this.channel, this.handler).then(release, release);
     }
     super.remove();
   }

@@ -102,7 +102,7 @@ export class ChannelLinkModel extends DOMWidgetModel {
   /**
    * A link works while the page has its notebook open. Closing a notebook disposes its
    * widget manager (JupyterLab's, Notebook 7's) but destroys none of its models, and a
-   * link has no view whose removal would say so: follow the manager's document instead.
+   * link need not be displayed (no view's removal says so): follow the manager's document.
    */
   private stopWithNotebook(): void {
     type Disposed = { connect(slot: () => void): unknown };
@@ -117,10 +117,12 @@ export class ChannelLinkModel extends DOMWidgetModel {
 
   private stop(): void {
     this.target?.off(null, this.onChange, this);
+    this.target = null; // a reply still on its way applies nothing
     const lease = this.lease;
     this.lease = null;
     if (lease && this.client) {
-      void this.client.unsubscribe(this.get('channel'), this.handler).finally(() => lease.release());
+      const release = (): void => lease.release();
+      this.client.unsubscribe(this.get('channel'), this.handler).then(release, release);
     }
   }
 
