@@ -369,6 +369,23 @@ async def test_falls_back_and_keeps_order(
             await latency(page, "lat", expected, 20)
 
 
+# -- the status bar and closing a notebook --
+
+STATUS = "() => document.querySelector('.jp-realtime-status')?.textContent"
+
+
+async def close_notebook(page: Any) -> None:
+    """Save the current notebook (so that no dialog asks) and close its tab."""
+    await page.evaluate(
+        """async () => {
+            const p = window.jupyterapp.shell.currentWidget;
+            await p.context.save();
+            await window.jupyterapp.commands.execute('application:close');
+        }"""
+    )
+    await page.wait_for_function("() => document.querySelectorAll('.jp-Notebook').length === 0")
+
+
 # -- two browsers, one slider --
 
 LINK_CELL = (
@@ -422,6 +439,36 @@ async def test_two_browsers_share_a_channel_link_slider(lab: Lab) -> None:
         history = lab.get("realtime/api/channels/knob/history?limit=100")["publications"]
         assert [p["data"]["value"] for p in history] == [37, 12, 80]
         await screenshot(b.locator(".jp-OutputArea-output").first, "channel-link.png")
+
+
+async def test_the_readme_channel_link_cell_shows_the_live_slider(lab: Lab) -> None:
+    # the README's cell as it is, and a link shown with display()
+    name = lab.notebook(
+        "link_readme.ipynb",
+        "from ipywidgets import IntSlider\n"
+        "from jupyter_realtime.widgets import ChannelLink\n"
+        'slider = IntSlider(); ChannelLink(slider, "value", channel="knob-readme")',
+        'link = ChannelLink(IntSlider(), channel="knob-display")\ndisplay(link)',
+    )
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, name)
+        outputs = page.locator(".jp-OutputArea-output")
+        for index in (0, 1):
+            link = outputs.nth(index).locator(".jp-realtime-link")
+            await link.locator(".widget-slider").wait_for()
+            await link.locator(".jp-realtime-badge", has_text="live · ws").wait_for()
+        texts = await page.locator(".jp-OutputArea-output").all_text_contents()
+        assert not any("ChannelLink(" in text for text in texts), texts
+        await wait_until(lambda: lab.subscribers("knob-readme") == 1)
+        lab.publish("knob-readme", {"value": 42})  # live: the shown slider moves
+        await page.wait_for_function(
+            "() => document.querySelector('.widget-readout')?.textContent === '42'"
+        )
+        await page.wait_for_function(f"() => ({STATUS})() === 'Realtime: live · ws'")
+        assert await page.locator(".jp-realtime-status").get_attribute("data-connections") == "1"
+        await close_notebook(page)
+        await page.wait_for_function(f"() => ({STATUS})() === 'Realtime: idle'")
+        await wait_until(lambda: lab.subscribers("knob-readme") == 0)
 
 
 # -- LiveLog, LiveChart and Chat: history when opened, live after, screenshots --
@@ -529,6 +576,16 @@ async def test_transports_notebook_shows_each_transport_live(lab: Lab) -> None:
         labels = await badges.all_text_contents()
         assert labels == ["live · ws", "live · sse", "live · stream", "live · poll", "live · ws"]
         await screenshot(page.locator(".jp-OutputArea-output").first, "transports.png")
+        # the status bar counts the page's live connections, forced ones included: one per
+        # transport (the picker's view shares the first view's)
+        status = page.locator(".jp-realtime-status")
+        every = "Realtime: 4 live · ws, sse, stream, poll"
+        await page.wait_for_function(f"() => ({STATUS})() === '{every}'")
+        assert await status.get_attribute("data-state") == "connected"
+        assert await status.get_attribute("data-connections") == "4"
+        await close_notebook(page)
+        await page.wait_for_function(f"() => ({STATUS})() === 'Realtime: idle'")
+        await wait_until(lambda: lab.subscribers("latency") == 0)
 
 
 async def test_notebook_7_shows_live_widgets(tmp_path: Path) -> None:

@@ -181,6 +181,29 @@ async def test_reader_without_publish_gets_a_read_only_editor(lab: Lab) -> None:
         assert await text(page, "ro:notes") == ""
 
 
+async def test_a_shared_cell_shows_its_connection_in_a_badge(lab: Lab) -> None:
+    # as every realtime view does; under the editor, so that it hides no code
+    name = lab.notebook(
+        "badge.ipynb",
+        "from jupyter_realtime.widgets import SharedCell\n"
+        'display(SharedCell("badge:a"), SharedCell("badge:b", transports=["poll"]))',
+    )
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, name)
+        await page.locator(EDITOR).nth(1).wait_for(timeout=60_000)
+        cells = page.locator(".jp-realtime-sharedcell")
+        for index, label in enumerate(["live · ws", "live · poll"]):
+            badge = cells.nth(index).locator(".jp-realtime-badge")
+            await badge.filter(has_text=label).wait_for()
+            assert await badge.get_attribute("data-state") == "connected"
+            assert await badge.get_attribute("title") == (
+                f"badge:{'ab'[index]}: Live over {'websocket' if index == 0 else 'poll'}"
+            )
+            editor = await cells.nth(index).locator(".jp-realtime-sharedcell-editor").bounding_box()
+            box = await badge.bounding_box()
+            assert editor and box and box["y"] >= editor["y"] + editor["height"]
+
+
 async def test_an_offline_edit_is_merged_once(lab: Lab) -> None:
     channel = "offline:test"
     # on long polling every exchange is a new request, which offline mode refuses

@@ -69,10 +69,23 @@ def test_channel_link_serializes_its_target() -> None:
     link = ChannelLink(slider, "value", channel="knob")
     state = link.get_state()
     assert state["target"] == f"IPY_MODEL_{slider.model_id}"
-    assert (state["trait"], state["channel"], state["_view_name"]) == ("value", "knob", None)
+    assert (state["trait"], state["channel"]) == ("value", "knob")
     assert state["_model_name"] == "ChannelLinkModel"
     link.unlink()
     assert link.comm is None
+
+
+def test_a_channel_link_displays_as_a_view_of_the_extension() -> None:
+    # the result of the README's one-line cell: a widget view, not the text ChannelLink(...)
+    link = ChannelLink(IntSlider(), "value", channel="knob")
+    bundle = link._repr_mimebundle_()
+    assert bundle is not None
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == link.model_id
+    state = link.get_state()
+    assert (state["_view_module"], state["_view_name"]) == (MODULE_NAME, "ChannelLinkView")
+    assert state["_view_module_version"] == MODULE_VERSION
+    link.unlink()
 
 
 def test_channel_link_needs_a_synced_trait() -> None:

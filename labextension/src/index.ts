@@ -1,11 +1,12 @@
 /**
  * The jupyter-realtime JupyterLab plugin.
  *
- * It exposes one shared `RealtimeClient` per JupyterLab page, connected to the page's own
+ * It keeps one shared `RealtimeClient` per JupyterLab page, connected to the page's own
  * Jupyter server with the page's credentials, so every panel and widget view of the page
- * shares one connection (see docs/browser-client.md and `shared.ts`). The status-bar item
- * (`status.ts`) and the widget views (`widgets/`) are plugins of their own, so JupyterLab
- * without the widget manager still gets the status bar.
+ * shares one connection, plus one per transport list that views force (see
+ * docs/browser-client.md and `shared.ts`). The status-bar item (`status.ts`, every open
+ * connection of the page) and the widget views (`widgets/`) are plugins of their own, so
+ * JupyterLab without the widget manager still gets the status bar.
  */
 import {
   JupyterFrontEnd,

@@ -1,10 +1,12 @@
 /**
- * The page's realtime connections: one shared `RealtimeClient` per page (every widget view
- * and the status bar use it), plus one per forced transport list for views that ask for
- * a specific transport (the transports demo). Connected lazily, on first use, to the
- * page's own Jupyter server with its credentials (`ServerConnection.makeSettings()`).
+ * The page's realtime connections: one shared client per page for the views that leave
+ * the transport to the client (shared with the page's other tabs too), plus one per forced
+ * transport list for views that ask for specific transports (the transports demo). Each
+ * is connected on first use, to the page's own Jupyter server with its credentials
+ * (`ServerConnection.makeSettings()`), and closed shortly after its last user lets it go
+ * (`pool.ts`). The status bar follows every one of them (`connections`, `onConnections`).
  *
- * Public names: `sharedClient`, `clientFor`, `describeState`, `onSharedClient`.
+ * Public names: `acquireClient`, `connections`, `onConnections`, `describeState`.
  */
 import { ServerConnection } from '@jupyterlab/services';
 
@@ -12,85 +14,47 @@ import {
   RealtimeClient,
   TRANSPORTS,
   connectShared,
-  type ConnectionState,
   type RealtimeClientLike,
   type TransportName
 } from './client/index.js';
+import { ClientPool, type Lease, type PoolEntry } from './pool.js';
 
-const clients = new Map<string, RealtimeClientLike>();
-const created = new Set<(client: RealtimeClientLike) => void>();
-
-/** Short transport names as the server spells them (`RealtimeApp.transports`). */
-export const SHORT: Record<TransportName, string> = {
-  websocket: 'ws',
-  sse: 'sse',
-  stream: 'stream',
-  poll: 'poll'
-};
+export { describeState } from './states.js';
 
 function normalize(transports: readonly string[]): TransportName[] {
   const wanted = new Set(transports.map(t => (t === 'ws' ? 'websocket' : t)));
   return TRANSPORTS.filter(name => wanted.has(name));
 }
 
+function create(allowed: readonly TransportName[]): RealtimeClientLike {
+  const settings = ServerConnection.makeSettings();
+  if (allowed.length === 0) {
+    // shared between the tabs of this origin (`connectShared`: one leader tab holds the
+    // connection), so open tabs do not use up the browser's six HTTP/1.1 connections
+    return connectShared(settings.baseUrl, settings.token);
+  }
+  const own = new RealtimeClient({ transports: [...allowed] });
+  own.connect(settings.baseUrl, settings.token);
+  return own;
+}
+
+const pool = new ClientPool({ create });
+
 /**
- * The client for `transports` (names as `websocket`/`ws`, `sse`, `stream`, `poll`); an
- * empty list is the page's shared client, allowed every transport. The shared client is
- * shared between the tabs of this origin too (`connectShared`: one leader tab holds the
- * connection), so open tabs do not use up the browser's six HTTP/1.1 connections.
+ * Lease the client for `transports` (names as `websocket`/`ws`, `sse`, `stream`, `poll`);
+ * an empty list is the page's shared client, allowed every transport. Release the lease
+ * when the view goes away.
  */
-export function clientFor(transports: readonly string[] = []): RealtimeClientLike {
-  const allowed = normalize(transports);
-  const key = allowed.length === 0 ? '' : allowed.join(',');
-  let client = clients.get(key);
-  if (client === undefined) {
-    const settings = ServerConnection.makeSettings();
-    if (key === '') {
-      client = connectShared(settings.baseUrl, settings.token);
-    } else {
-      const own = new RealtimeClient({ transports: allowed });
-      own.connect(settings.baseUrl, settings.token);
-      client = own;
-    }
-    clients.set(key, client);
-    if (key === '') {
-      created.forEach(callback => callback(client as RealtimeClientLike));
-    }
-  }
-  return client;
+export function acquireClient(transports: readonly string[] = []): Lease {
+  return pool.acquire(normalize(transports));
 }
 
-/** The page's shared client (connects it if nothing has yet). */
-export function sharedClient(): RealtimeClientLike {
-  return clientFor([]);
+/** The page's open realtime connections. */
+export function connections(): PoolEntry[] {
+  return pool.entries;
 }
 
-/** Call `callback` with the shared client once it exists (at once if it does). */
-export function onSharedClient(callback: (client: RealtimeClientLike) => void): void {
-  const client = clients.get('');
-  if (client) {
-    callback(client);
-  } else {
-    created.add(callback);
-  }
-}
-
-/** A short label (`live · ws`) and a longer description of a connection state. */
-export function describeState(state: ConnectionState): { label: string; title: string } {
-  switch (state.state) {
-    case 'connecting':
-      return { label: 'connecting', title: 'Connecting to the realtime hub' };
-    case 'connected':
-      return {
-        label: `live · ${SHORT[state.transport]}`,
-        title: `Live over ${state.transport}`
-      };
-    case 'reconnecting':
-      return {
-        label: 'reconnecting',
-        title: `Reconnecting (attempt ${state.attempt}, in ${Math.round(state.delay)} ms): ${state.reason}`
-      };
-    default:
-      return { label: 'offline', title: `Disconnected: ${state.reason}` };
-  }
+/** Call `listener` whenever a connection of the page opens, closes, or changes state. */
+export function onConnections(listener: () => void): () => void {
+  return pool.onChange(listener);
 }

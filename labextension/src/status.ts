@@ -1,7 +1,8 @@
 /**
- * The status-bar item: the state of the page's shared realtime connection and the
- * transport in use (`Realtime: live · ws`). It shows `idle` until something on the page
- * (a widget view) uses the connection: the item itself never opens one.
+ * The status-bar item: the page's realtime connections, every one of them (the shared
+ * connection and those of views forced onto a transport): `Realtime: live · ws` for one,
+ * `Realtime: 4 live · ws, sse, stream, poll` for several, `Realtime: idle` when none is
+ * open. The item itself never opens one; the tooltip lists each connection.
  *
  * Public names: `statusPlugin`, `RealtimeStatus`.
  */
@@ -9,34 +10,50 @@ import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/applica
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
-import type { ConnectionState } from './client/index.js';
-import { describeState, onSharedClient } from './shared.js';
+import { connections, onConnections } from './shared.js';
+import { SHORT, describeState, statusText, summarize } from './states.js';
 
 export class RealtimeStatus extends Widget {
+  private readonly stop: () => void;
+
   constructor() {
     super();
     this.addClass('jp-realtime-status');
-    this.node.textContent = 'Realtime: idle';
-    this.node.title = 'No realtime connection yet: opened by the first live widget';
-    this.node.dataset.state = 'idle';
-    onSharedClient(client => {
-      this.showState(client.state);
-      client.on('state', state => this.showState(state));
-    });
+    this.refresh();
+    this.stop = onConnections(() => this.refresh());
   }
 
-  private showState(state: ConnectionState): void {
-    const { label, title } = describeState(state);
-    this.node.textContent = `Realtime: ${label}`;
-    this.node.title = title;
-    this.node.dataset.state = state.state;
-    this.node.dataset.transport = state.state === 'connected' ? state.transport : '';
+  dispose(): void {
+    this.stop();
+    super.dispose();
+  }
+
+  private refresh(): void {
+    const entries = connections();
+    const states = entries.map(entry => entry.client.state);
+    const summary = summarize(states);
+    this.node.textContent = `Realtime: ${statusText(states)}`;
+    this.node.title =
+      entries.length === 0
+        ? 'No realtime connection: a live widget opens one'
+        : entries
+            .map(entry => {
+              const which = entry.transports.length
+                ? `forced ${entry.transports.map(name => SHORT[name]).join(', ')}`
+                : 'shared';
+              return `${which}: ${describeState(entry.client.state).title}`;
+            })
+            .join('\n');
+    this.node.dataset.state = summary.state;
+    this.node.dataset.connections = String(summary.total);
+    this.node.dataset.live = String(summary.live);
+    this.node.dataset.transport = summary.transports.join(',');
   }
 }
 
 export const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-realtime:status',
-  description: 'Shows the realtime connection state and transport in the status bar.',
+  description: 'Shows the page\'s realtime connections, their state and transports, in the status bar.',
   autoStart: true,
   optional: [IStatusBar],
   activate: (_app: JupyterFrontEnd, statusBar: IStatusBar | null): void => {

@@ -1,6 +1,6 @@
 /**
  * What every channel widget view shares: the model's common traits, a connection-state
- * badge, and a subscription that first shows the channel's recent history and then goes
+ * badge (`badge.ts`), and a subscription that first shows the channel's recent history and then goes
  * live, without losing or repeating a publication in between.
  *
  * The view subscribes through the page's browser client (`../shared.ts`), never through
@@ -13,14 +13,11 @@
 import { DOMWidgetModel, DOMWidgetView } from '@jupyter-widgets/base';
 import type * as Backbone from 'backbone';
 
-import type {
-  ChannelEvent,
-  ConnectionState,
-  PublicationFrame,
-  RealtimeClientLike
-} from '../client/index.js';
+import type { ChannelEvent, PublicationFrame, RealtimeClientLike } from '../client/index.js';
 import { decodeBase64 } from '../client/protocol.js';
-import { clientFor, describeState } from '../shared.js';
+import type { Lease } from '../pool.js';
+import { acquireClient } from '../shared.js';
+import { StateBadge } from './badge.js';
 
 export const MODULE_NAME = 'jupyter-realtime';
 export const MODULE_VERSION = '0.1.0';
@@ -70,29 +67,32 @@ function fromFrame(frame: PublicationFrame): Publication {
 export abstract class ChannelView extends DOMWidgetView {
   protected client!: RealtimeClientLike;
   protected channel = '';
-  protected badge!: HTMLSpanElement;
+  protected badge!: StateBadge;
+  private lease: Lease | null = null;
   /** The last publication shown: replayed or live ones at or before it are skipped. */
   private last: { epoch: string; offset: number } | null = null;
   private buffer: ChannelEvent[] | null = [];
-  private stopState: (() => void) | null = null;
   private readonly handler = (event: ChannelEvent): void => this.onEvent(event);
 
   render(): void {
     this.el.classList.add('jp-realtime-widget');
-    this.badge = document.createElement('span');
-    this.badge.className = 'jp-realtime-badge';
-    this.build();
-    this.el.appendChild(this.badge);
     this.channel = this.model.get('channel');
-    this.client = clientFor(this.model.get('transports') ?? []);
-    this.showState(this.client.state);
-    this.stopState = this.client.on('state', state => this.showState(state));
+    this.lease = acquireClient(this.model.get('transports') ?? []);
+    this.client = this.lease.client;
+    this.badge = new StateBadge(this.client, this.channel);
+    this.build();
+    this.el.appendChild(this.badge.node);
     void this.start();
   }
 
   remove(): void {
-    this.stopState?.();
-    void this.client?.unsubscribe(this.channel, this.handler);
+    this.badge?.dispose();
+    if (this.lease) {
+      const lease = this.lease;
+      this.lease = null;
+      const release = (): void => lease.release();
+      this.client.unsubscribe(this.channel, this.handler).then(release, release);
+    }
     super.remove();
   }
 
@@ -127,9 +127,7 @@ export abstract class ChannelView extends DOMWidgetView {
         }
       }
     } catch (err) {
-      this.badge.dataset.state = 'error';
-      this.badge.textContent = 'error';
-      this.badge.title = `Cannot subscribe to ${this.channel}: ${String(err)}`;
+      this.badge.error(`cannot subscribe: ${String(err)}`);
     }
     const held = this.buffer ?? [];
     this.buffer = null;
@@ -166,12 +164,5 @@ export abstract class ChannelView extends DOMWidgetView {
     } catch (err) {
       console.error(`jupyter-realtime: showing a publication of ${this.channel} failed`, err);
     }
-  }
-
-  private showState(state: ConnectionState): void {
-    const { label, title } = describeState(state);
-    this.badge.dataset.state = state.state;
-    this.badge.textContent = label;
-    this.badge.title = `${this.channel}: ${title}`;
   }
 }

@@ -10,7 +10,7 @@ import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/applica
 import { MODULE_NAME, MODULE_VERSION } from './base.js';
 import { ChatModel, ChatView } from './chat.js';
 import { LiveChartModel, LiveChartView } from './chart.js';
-import { ChannelLinkModel } from './link.js';
+import { ChannelLinkModel, ChannelLinkView } from './link.js';
 import { LiveLogModel, LiveLogView } from './log.js';
 import { LiveProgressModel, LiveProgressView } from './progress.js';
 import { LiveValueModel, LiveValueView } from './value.js';
@@ -19,6 +19,7 @@ import { SharedCellModel, SharedCellView } from './sharedcell.js';
 /** What the widget manager looks up by `_model_name` and `_view_name`. */
 export const WIDGET_CLASSES = {
   ChannelLinkModel,
+  ChannelLinkView,
   ChatModel,
   ChatView,
   LiveChartModel,

@@ -1,7 +1,8 @@
 /**
  * `ChannelLink`: binds one trait of another widget to a channel, both ways, in the
- * browser (no view; the model does the work as soon as the page has it, and keeps working
- * while the kernel is busy).
+ * browser. The model does the work as soon as the page has it (displayed or not), and keeps
+ * working while the kernel is busy; its view shows the linked widget with the badge of
+ * the link's connection.
  *
  * A change of the trait publishes `{"value": V, "source": ID}`, `ID` being this model
  * instance's random id; a publication from elsewhere sets the trait (and syncs it to the
@@ -9,24 +10,39 @@
  * not publish a change it is applying itself, and does not apply or publish a value equal
  * to the current one. When it starts it applies the channel's latest value, if any.
  *
- * Public names: `ChannelLinkModel`.
+ * Public names: `ChannelLinkModel`, `ChannelLinkView`.
  */
-import { WidgetModel, unpack_models } from '@jupyter-widgets/base';
+import {
+  DOMWidgetModel,
+  DOMWidgetView,
+  unpack_models,
+  type WidgetModel,
+  type WidgetView
+} from '@jupyter-widgets/base';
+import { Widget } from '@lumino/widgets';
 import type * as Backbone from 'backbone';
 
 import type { ChannelEvent, RealtimeClientLike } from '../client/index.js';
-import { clientFor } from '../shared.js';
+import type { Lease } from '../pool.js';
+import { acquireClient } from '../shared.js';
+import { StateBadge } from './badge.js';
 import { MODULE_NAME, MODULE_VERSION } from './base.js';
 import { LinkState } from './logic.js';
 
-export class ChannelLinkModel extends WidgetModel {
+/** Why the link does not work (it could not subscribe), for its views' badges. */
+const FAILED = 'realtime:failed';
+
+export class ChannelLinkModel extends DOMWidgetModel {
   static serializers = {
-    ...WidgetModel.serializers,
+    ...DOMWidgetModel.serializers,
     target: { deserialize: unpack_models }
   };
 
   private link = new LinkState();
   private client: RealtimeClientLike | null = null;
+  private lease: Lease | null = null;
+  /** Set once subscribing failed: the message its views show. */
+  failure: string | null = null;
   private target: WidgetModel | null = null;
   private lastSeen: unknown = undefined;
   private readonly handler = (event: ChannelEvent): void => this.onEvent(event);
@@ -37,8 +53,9 @@ export class ChannelLinkModel extends WidgetModel {
       _model_name: 'ChannelLinkModel',
       _model_module: MODULE_NAME,
       _model_module_version: MODULE_VERSION,
-      _view_name: null,
-      _view_module: null,
+      _view_name: 'ChannelLinkView',
+      _view_module: MODULE_NAME,
+      _view_module_version: MODULE_VERSION,
       target: null,
       trait: 'value',
       channel: '',
@@ -60,7 +77,9 @@ export class ChannelLinkModel extends WidgetModel {
       return;
     }
     this.target = target;
-    this.client = clientFor(this.get('transports') ?? []);
+    this.stopWithNotebook();
+    this.lease = acquireClient(this.get('transports') ?? []);
+    this.client = this.lease.client;
     const trait: string = this.get('trait');
     this.lastSeen = target.get(trait);
     target.on(`change:${trait}`, this.onChange, this);
@@ -72,13 +91,39 @@ export class ChannelLinkModel extends WidgetModel {
           this.apply(latest.data);
         }
       },
-      err => console.error(`jupyter-realtime: ChannelLink cannot subscribe to ${channel}`, err)
+      err => {
+        console.error(`jupyter-realtime: ChannelLink cannot subscribe to ${channel}`, err);
+        this.failure = `cannot subscribe: ${String(err)}`;
+        this.trigger(FAILED, this.failure);
+      }
     );
+  }
+
+  /**
+   * A link works while the page has its notebook open. Closing a notebook disposes its
+   * widget manager (JupyterLab's, Notebook 7's) but destroys none of its models, and a
+   * link need not be displayed (no view's removal says so): follow the manager's document.
+   */
+  private stopWithNotebook(): void {
+    type Disposed = { connect(slot: () => void): unknown };
+    const manager = this.widget_manager as unknown as { context?: { disposed?: Disposed } };
+    manager.context?.disposed?.connect(() => this.stop());
+  }
+
+  /** The client the link uses, once it started. */
+  get linkClient(): RealtimeClientLike | null {
+    return this.client;
   }
 
   private stop(): void {
     this.target?.off(null, this.onChange, this);
-    void this.client?.unsubscribe(this.get('channel'), this.handler);
+    this.target = null; // a reply still on its way applies nothing
+    const lease = this.lease;
+    this.lease = null;
+    if (lease && this.client) {
+      const release = (): void => lease.release();
+      this.client.unsubscribe(this.get('channel'), this.handler).then(release, release);
+    }
   }
 
   private onEvent(event: ChannelEvent): void {
@@ -120,5 +165,59 @@ export class ChannelLinkModel extends WidgetModel {
     this.client.publish(this.get('channel'), data).catch(err => {
       console.error('jupyter-realtime: ChannelLink cannot publish', err);
     });
+  }
+}
+
+/**
+ * The link displayed: the linked widget's own view, and the badge of the link's
+ * connection in the top right corner (so the README's one-line cell shows a live slider).
+ */
+export class ChannelLinkView extends DOMWidgetView {
+  private badge: StateBadge | null = null;
+  private child: WidgetView | null = null;
+  private badgeLease: Lease | null = null;
+
+  render(): void {
+    this.el.classList.add('jp-realtime-widget', 'jp-realtime-link');
+    const model = this.model as ChannelLinkModel;
+    const channel: string = model.get('channel');
+    this.el.dataset.channel = channel;
+    // the model's client when it has started, else the same one leased for the badge
+    let client = model.linkClient;
+    if (client === null) {
+      this.badgeLease = acquireClient(model.get('transports') ?? []);
+      client = this.badgeLease.client;
+    }
+    this.badge = new StateBadge(client, channel);
+    if (model.failure !== null) {
+      this.badge.error(model.failure);
+    }
+    this.listenTo(model, FAILED, (message: string) => this.badge?.error(message));
+    this.el.appendChild(this.badge.node);
+    void this.showTarget();
+  }
+
+  private async showTarget(): Promise<void> {
+    const target = this.model.get('target') as WidgetModel | null;
+    if (!target) {
+      return;
+    }
+    const view = (await this.create_child_view(target)) as WidgetView & { luminoWidget?: Widget };
+    this.child = view;
+    await this.displayed;
+    const host = this.badge?.node ?? null;
+    if (view.luminoWidget) {
+      Widget.attach(view.luminoWidget, this.el, host);
+    } else {
+      this.el.insertBefore(view.el, host);
+    }
+  }
+
+  remove(): void {
+    this.badge?.dispose();
+    this.child?.remove();
+    this.badgeLease?.release();
+    this.badgeLease = null;
+    super.remove();
   }
 }

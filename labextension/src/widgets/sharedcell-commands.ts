@@ -17,7 +17,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import type * as Y from 'yjs';
 
 import { isValidChannel } from '../client/protocol.js';
-import { clientFor } from '../shared.js';
+import { acquireClient } from '../shared.js';
 import { SharedText } from './sharedcell-sync.js';
 
 export const CommandIDs = {
@@ -42,8 +42,15 @@ function cellText(cell: Cell): Y.Text {
 
 /** Keep `cell`'s text and the shared text the same, from now on, in both directions. */
 async function bind(cell: Cell, channel: string, share: boolean): Promise<Binding> {
-  const shared = new SharedText(clientFor([]), channel);
-  await shared.start();
+  const lease = acquireClient([]);
+  const shared = new SharedText(lease.client, channel);
+  try {
+    await shared.start();
+  } catch (err) {
+    shared.dispose();
+    lease.release();
+    throw err;
+  }
   const local = cellText(cell);
   const localDoc = local.doc as Y.Doc;
   if (share && shared.text.length === 0 && shared.writable) {
@@ -74,6 +81,7 @@ async function bind(cell: Cell, channel: string, share: boolean): Promise<Bindin
       local.unobserve(toShared);
       shared.text.unobserve(toLocal);
       shared.dispose();
+      lease.release();
       cell.removeClass('jp-realtime-shared-cell');
       delete cell.node.dataset.realtimeChannel;
       bindings.delete(cell);

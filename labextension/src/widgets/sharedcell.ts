@@ -2,7 +2,8 @@
  * `SharedCell`: a CodeMirror 6 editor (JupyterLab's editor) bound to a shared Yjs text by
  * y-codemirror.next, with the other editors' cursors and selections labelled with their
  * Jupyter name in their colour, read-only for a user who may not publish on the channel,
- * and the kernel's `run()` output under it.
+ * and the kernel's `run()` output under it. Like every realtime view, it shows its
+ * connection's state in a badge (`badge.ts`).
  *
  * Public names: `SharedCellModel`, `SharedCellView`.
  */
@@ -20,9 +21,11 @@ import { Widget } from '@lumino/widgets';
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next';
 import * as Y from 'yjs';
 
+import type { Lease } from '../pool.js';
+import { acquireClient } from '../shared.js';
+import { StateBadge } from './badge.js';
 import { ChannelModel } from './base.js';
 import { SharedText } from './sharedcell-sync.js';
-import { clientFor } from '../shared.js';
 
 let languages: EditorLanguageRegistry | null = null;
 
@@ -63,6 +66,8 @@ export class SharedCellView extends DOMWidgetView {
   private readonly language = new Compartment();
   private status!: HTMLDivElement;
   private outputView: WidgetView | null = null;
+  private lease: Lease | null = null;
+  private badge: StateBadge | null = null;
 
   render(): void {
     this.el.classList.add('jp-realtime-widget', 'jp-realtime-sharedcell');
@@ -73,8 +78,14 @@ export class SharedCellView extends DOMWidgetView {
     this.status = document.createElement('div');
     this.status.className = 'jp-realtime-sharedcell-status';
     this.status.textContent = `${channel}: loading…`;
-    this.el.append(host, this.status);
-    const client = clientFor(this.model.get('transports') ?? []);
+    this.lease = acquireClient(this.model.get('transports') ?? []);
+    const client = this.lease.client;
+    this.badge = new StateBadge(client, channel);
+    // under the editor, so that the badge never hides code
+    const footer = document.createElement('div');
+    footer.className = 'jp-realtime-sharedcell-footer';
+    footer.append(this.status, this.badge.node);
+    this.el.append(host, footer);
     this.shared = new SharedText(client, channel);
     // for tests and the console: the page's shared cells by channel
     const registry = ((window as unknown as { jupyterRealtimeCells?: Map<string, SharedText[]> })
@@ -91,6 +102,7 @@ export class SharedCellView extends DOMWidgetView {
     } catch (err) {
       this.status.dataset.state = 'error';
       this.status.textContent = `${shared.channel}: ${String(err)}`;
+      this.badge?.error(String(err));
       return;
     }
     const undoManager = new Y.UndoManager(shared.text);
@@ -146,6 +158,9 @@ export class SharedCellView extends DOMWidgetView {
         .jupyterRealtimeCells;
       registry?.set(shared.channel, (registry.get(shared.channel) ?? []).filter(s => s !== shared));
     }
+    this.badge?.dispose();
+    this.lease?.release();
+    this.lease = null;
     super.remove();
   }
 }
