@@ -80,7 +80,9 @@ def blocks(path: Path, name: str | None = None) -> list[Block]:
                 j += 1
             while body and not body[-1].strip():
                 body.pop()
-            found.append(Block(name, i + 1, "", "\n".join(body) + "\n", _tag_above(lines, i), "indented"))
+            found.append(
+                Block(name, i + 1, "", "\n".join(body) + "\n", _tag_above(lines, i), "indented")
+            )
             i, previous_blank = j, False
             continue
         cell = INLINE_CELL.match(line) if name == "README.md" and previous_blank else None

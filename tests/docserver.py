@@ -166,7 +166,7 @@ class Kernel:
         self.client.start_channels(hb=False)  # its first beat may come after the first check
         self.client.wait_for_ready(timeout=60)
 
-    def run(self, code: str, timeout: float = 60) -> CellResult:
+    def run(self, code: str, timeout: float = 30) -> CellResult:
         result = CellResult()
         comms: dict[str, str] = {}
 
@@ -183,12 +183,21 @@ class Kernel:
                 state = content.get("data", {}).get("state", {})
                 comms[content["comm_id"]] = str(state.get("_model_name", "?"))
 
-        reply = self.client.execute_interactive(code, output_hook=hook, timeout=timeout)
+        try:
+            reply = self.client.execute_interactive(code, output_hook=hook, timeout=timeout)
+        except TimeoutError:
+            self.interrupt()  # so that the page's next block finds the kernel idle
+            raise
         result.status = reply["content"]["status"]
         if result.status == "error" and not result.error:
             result.error = "\n".join(reply["content"].get("traceback", []))
         result.widgets = comms
         return result
+
+    def interrupt(self) -> None:
+        url = self.server.http(f"api/kernels/{self.id}/interrupt")
+        httpx.post(url, headers=self.server.headers, timeout=30)
+        self.client.execute_interactive("", timeout=30)  # drains what the cell still sends
 
     def stop(self) -> None:
         self.client.stop_channels()

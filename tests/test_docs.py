@@ -23,12 +23,15 @@ block is decides what its test does:
   server's channels, their REST history, list and shared-document answers. A documented
   object with a ``type`` is compared with real ones of that type, when the page produced any;
   at least one object of the block must be compared.
+- **shown** (```` ```text ```` that is not JSON: a byte layout, a request line): skipped.
 - A block whose Markdown has ``<!-- docs-test: skip: REASON -->`` just above is reported as
   skipped with that reason. Browser code (TypeScript, HTML) and commands that cannot run
   here (``jupyter lab``, a JupyterHub, a benchmark) are tagged that way.
 
-Each page gets its own ``jupyter server`` (so pages do not see each other's channels) and
-one kernel, shared by the page's blocks; the servers are stopped page by page. A block
+One ``jupyter server`` serves every page (it takes seconds to start on a loaded machine, a
+kernel one); each page gets a kernel of its own, shared by its blocks in order, and shut
+down when the next page starts. Pages share the server's channels, as users of one
+server do. A block
 whose earlier blocks did not run (``-k`` selected it alone) runs them first.
 
 Known mismatches between the docs and the code are ``xfail(strict=True)`` here (``XFAIL``),
@@ -38,10 +41,9 @@ that are prose, not blocks, are checked at the end (``test_claim``).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
-import tempfile
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,17 @@ from docserver import Command, DocServer, Kernel, run_shell
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PYTHON, SHELL = {"python", "py", "ipython"}, {"sh", "bash", "shell", ""}
+
+# What a page's examples show needs something to show: cells run in the page's kernel first.
+SETUP = {
+    "protocol.md": [
+        'import jupyter_realtime as rt\nrt.channel("train:metrics").publish({"loss": 0.31})'
+    ],
+    "watch.md": [
+        "%load_ext jupyter_realtime",
+        '%%realtime mirror train:log\nfor epoch in range(3):\n    print(f"epoch {epoch} loss 0.9")',
+    ],
+}
 
 # (page, a snippet of the block) -> the known mismatch its test shows
 XFAIL = {
@@ -99,6 +112,8 @@ def kind(block: Block) -> str:
     """What the block is (see the module doc)."""
     if block.tag.startswith("skip"):
         return "skip"
+    if block.lang == "text" and not is_json_lines(block.text):
+        return "shown"
     if block.lang in ("json", "text") or block.tag == "output" or is_json_lines(block.text):
         return "output"
     if block.lang in PYTHON:
@@ -118,8 +133,21 @@ def is_json_lines(text: str) -> bool:
 
 
 def is_config(text: str) -> bool:
-    statements = [line for line in text.splitlines() if line.strip() and not line.startswith(("#", " "))]
-    return bool(statements) and all(line.startswith("c.") for line in statements)
+    """Whether every statement assigns to ``c.Class.trait``, as a config file does."""
+    try:
+        statements = ast.parse(text).body
+    except SyntaxError:  # a %magic
+        return False
+
+    def sets_config(node: ast.stmt) -> bool:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            return False
+        target = node.targets[0]
+        owner = target.value if isinstance(target, ast.Attribute) else None
+        base = owner.value if isinstance(owner, ast.Attribute) else None
+        return isinstance(base, ast.Name) and base.id == "c"
+
+    return bool(statements) and all(sets_config(node) for node in statements)
 
 
 def params() -> list[Any]:
@@ -128,6 +156,8 @@ def params() -> list[Any]:
         marks: list[Any] = []
         if kind(block) == "skip":
             marks.append(pytest.mark.skip(reason=block.tag.partition(":")[2].strip()))
+        if kind(block) == "shown":
+            marks.append(pytest.mark.skip(reason="text shown (a layout, a request line), not run"))
         for (page, snippet), reason in XFAIL.items():
             if block.path == page and snippet in block.text:
                 marks.append(pytest.mark.xfail(strict=True, reason=reason))
@@ -141,15 +171,16 @@ def params() -> list[Any]:
 class Page:
     """One page's server, kernel, the blocks that ran and what they printed."""
 
-    def __init__(self, name: str, workdir: Path) -> None:
+    def __init__(self, name: str, server: DocServer) -> None:
         self.name = name
-        self.workdir = workdir
         self.blocks = [b for path in PAGES if page_name(path) == name for b in blocks(path, name)]
-        self.server = DocServer(workdir)
-        self.server.start()
+        self.server = server
         self._kernel: Kernel | None = None
         self.done = 0
         self.printed = ""  # what the last block that ran printed
+        for cell in SETUP.get(name, []):
+            result = self.kernel.run(cell)
+            assert result.status == "ok" and not result.stderr, f"{name} setup: {result.text()}"
 
     @property
     def kernel(self) -> Kernel:
@@ -163,7 +194,7 @@ class Page:
         while self.done < index:
             earlier = self.blocks[self.done]
             self.done += 1
-            if kind(earlier) != "skip":
+            if kind(earlier) not in ("skip", "shown"):
                 try:
                     run_block(self, earlier)
                 except (AssertionError, Exception):  # noqa: BLE001 - it has its own test
@@ -174,24 +205,34 @@ class Page:
     def close(self) -> None:
         if self._kernel is not None:
             self._kernel.stop()
-        self.server.stop()
 
 
 class Pages:
+    """The server (started once: 20 s on a loaded machine) and the current page."""
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self.server: DocServer | None = None
         self.current: Page | None = None
 
     def get(self, name: str) -> Page:
+        if self.server is None:
+            self.server = DocServer(self.workdir)
+            self.server.start()
         if self.current is None or self.current.name != name:
-            self.close()
-            self.current = Page(name, Path(tempfile.mkdtemp(dir=self.workdir, prefix="page-")))
+            self.close_page()
+            self.current = Page(name, self.server)
         return self.current
 
-    def close(self) -> None:
+    def close_page(self) -> None:
         if self.current is not None:
             self.current.close()
             self.current = None
+
+    def close(self) -> None:
+        self.close_page()
+        if self.server is not None:
+            self.server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +286,9 @@ def console_commands(text: str) -> list[tuple[str, list[str]]]:
 
 def shell_commands(text: str) -> list[str]:
     joined = text.replace("\\\n", " ")
-    return [line for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def run_commands(page: Page, block: Block) -> None:
@@ -263,7 +306,7 @@ def run_commands(page: Page, block: Block) -> None:
         def ready(command: Command) -> bool:
             return '"sender"' in command.out
 
-    done = run_shell(commands, page.server, page.workdir, ready)
+    done = run_shell(commands, page.server, ROOT, ready)
     page.printed = "\n".join(command.out for command in done)
     for command, (_, outputs) in zip(done, documented, strict=True):
         if command.background:

@@ -59,11 +59,12 @@ class RealtimeMagics(Magics):
             The server's channels: subscribers, last offset, age of the last publication.
 
         Channel names are 1-200 characters of A-Z a-z 0-9 _ - . : @. A bad name or an
-        unreachable server is reported on stderr and the cell still runs. The message
+        unreachable server is reported on stderr and the cell still runs. A "#" starts a
+        comment, as in Python. The message
         format of mirrored output and progress is described in the project's docs/kernel.md.
         """
         __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
-        words = line.split()
+        words = line.partition("#")[0].split()  # a comment may follow; names hold no "#"
         command, args = (words[0], words[1:]) if words else ("", [])
         try:
             if cell is not None:
