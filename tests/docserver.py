@@ -252,7 +252,12 @@ class Background:
 
 
 def run_shell(
-    commands: list[str], server: DocServer, cwd: Path, ready: Any = None, timeout: float = 60
+    commands: list[str],
+    server: DocServer,
+    cwd: Path,
+    ready: Any = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> list[Command]:
     """Run ``commands`` in order with bash; background ones until ``ready(command)``.
 
@@ -260,7 +265,7 @@ def run_shell(
     it is waited for (at most 20 s) once every foreground command ran, and then the
     background commands are interrupted (SIGINT, as Ctrl-C).
     """
-    env = server.env()
+    env = env or server.env()
     done: list[Command] = []
     running: list[Background] = []
     try:

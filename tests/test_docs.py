@@ -418,3 +418,110 @@ def claim_line(page: str, snippet: str) -> int:
         if snippet in line:
             return number
     raise LookupError(f"{page}: no line with {snippet!r}")
+
+
+def sh(server: DocServer, command: str, env: dict[str, str] | None = None) -> Command:
+    return run_shell([command], server, ROOT, env=env)[0]
+
+
+def claim_extension_enabled(page: Page) -> None:
+    """Enabled on install: with no config of the user's, only what the package installed."""
+    env = {**page.server.env(), "JUPYTER_CONFIG_DIR": str(page.server.home / "empty")}
+    done = sh(page.server, "jupyter server extension list", env)
+    listed = re.sub(r"\x1b\[[0-9;]*m", "", done.out + done.err)  # colours on a terminal
+    assert re.search(r"jupyter_realtime\s+enabled", listed), listed
+
+
+def claim_help_all(page: Page) -> None:
+    done = sh(page.server, "jupyter server --help-all")
+    for trait in ("history_size", "max_message_size", "token_user", "max_publish_rate"):
+        assert f"--RealtimeApp.{trait}" in done.out, f"--help-all does not list {trait}"
+
+
+def exit_code(expected: int, command: str) -> Any:
+    def claim(page: Page) -> None:
+        done = sh(page.server, command)
+        assert done.code == expected, f"{command!r} exited {done.code}: {done.err}"
+        assert done.err.startswith("jupyter realtime: error: "), done.err
+
+    return claim
+
+
+def claim_magic_bad_name_runs_the_cell(page: Page) -> None:
+    page.kernel.run("%load_ext jupyter_realtime\nran = False")
+    result = page.kernel.run("%%realtime mirror bad name\nran = True")
+    assert result.status == "ok", result.error + result.stderr
+    assert page.kernel.run("ran").results == [{"text/plain": "True"}]
+    assert result.stderr.startswith("jupyter_realtime: "), result.stderr
+
+
+def claim_cell_publish_is_quiet(page: Page) -> None:
+    page.kernel.run("%load_ext jupyter_realtime")
+    result = page.kernel.run('%%realtime publish claims\n{"x": 41 + 1}')
+    assert result.status == "ok", result.error
+    newest = page.server.get("realtime/api/channels/claims/history?limit=1")["publications"]
+    assert [p["data"] for p in newest] == [{"x": 42}]
+    assert result.stderr == "", "success is reported on stderr, which the docs keep for failures"
+
+
+CLAIMS = [
+    # (page, a snippet of the line that says it, test id, check, known mismatch or "")
+    ("README.md", "`jupyter server extension list` shows", "enabled", claim_extension_enabled, ""),
+    (
+        "README.md",
+        "`jupyter server --help-all` lists them all",
+        "help-all",
+        claim_help_all,
+        "jupyter server --help-all lists none of the extension's settings",
+    ),
+    (
+        "client.md",
+        "Exit codes: `0` ok;",
+        "exit-2-not-json",
+        exit_code(2, "jupyter realtime publish demo 'not json'"),
+        "",
+    ),
+    (
+        "client.md",
+        "Exit codes: `0` ok;",
+        "exit-2-bad-channel",
+        exit_code(2, "jupyter realtime publish 'bad name' 1"),
+        "a bad channel name makes the CLI exit 1 (or 3), not the documented 2",
+    ),
+    (
+        "client.md",
+        "Exit codes: `0` ok;",
+        "exit-3-no-server",
+        exit_code(3, "jupyter realtime publish demo 1 --url http://127.0.0.1:9/ --token x"),
+        "",
+    ),
+    (
+        "kernel.md",
+        "When a magic cannot do",
+        "bad-name-runs-cell",
+        claim_magic_bad_name_runs_the_cell,
+        "%%realtime mirror bad name raises a UsageError and the cell does not run",
+    ),
+    (
+        "kernel.md",
+        "`%%realtime publish CHANNEL` | runs the cell",
+        "publish-quiet",
+        claim_cell_publish_is_quiet,
+        "%%realtime publish reports success on stderr",
+    ),
+]
+
+
+def claim_params() -> list[Any]:
+    found = []
+    for page, snippet, name, check, mismatch in CLAIMS:
+        marks = [pytest.mark.xfail(strict=True, reason=mismatch)] if mismatch else []
+        label = f"{page}:{claim_line(page, snippet)}:{name}"
+        found.append(pytest.param(check, id=label, marks=marks))
+    return found
+
+
+@pytest.mark.parametrize("check", claim_params())
+def test_claim(check: Any, pages: Pages) -> None:
+    """A documented claim made in prose, checked on the real server (a kernel of its own)."""
+    check(pages.get("claims"))
