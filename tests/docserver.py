@@ -150,15 +150,23 @@ class CellResult:
         return "\n".join([self.stdout, self.stderr, self.error, *plain])
 
 
+def start_kernel(server: DocServer) -> str:
+    """Start a kernel with ``POST api/kernels``; its id. The kernel goes on starting up.
+
+    Only HTTP, so it may run on a thread of its own while the tests go on.
+    """
+    reply = httpx.post(server.http("api/kernels"), headers=server.headers,
+                       json={"name": "python3"}, timeout=60)  # fmt: skip
+    reply.raise_for_status()
+    return str(reply.json()["id"])
+
+
 class Kernel:
     """A kernel the server started, and a jupyter_client on its connection file."""
 
-    def __init__(self, server: DocServer) -> None:
+    def __init__(self, server: DocServer, kernel_id: str | None = None) -> None:
         self.server = server
-        reply = httpx.post(server.http("api/kernels"), headers=server.headers,
-                           json={"name": "python3"}, timeout=60)  # fmt: skip
-        reply.raise_for_status()
-        self.id = reply.json()["id"]
+        self.id = kernel_id or start_kernel(server)
         path = server.runtime / f"kernel-{self.id}.json"
         deadline_wait(path.exists, 30, f"connection file {path}")
         self.client = BlockingKernelClient(connection_file=str(path))
@@ -201,8 +209,11 @@ class Kernel:
 
     def stop(self) -> None:
         self.client.stop_channels()
-        httpx.delete(self.server.http(f"api/kernels/{self.id}"), headers=self.server.headers,
-                     timeout=30)  # fmt: skip
+        stop_kernel(self.server, self.id)
+
+
+def stop_kernel(server: DocServer, kernel_id: str) -> None:
+    httpx.delete(server.http(f"api/kernels/{kernel_id}"), headers=server.headers, timeout=30)
 
 
 @dataclass

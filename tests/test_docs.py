@@ -44,14 +44,16 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from docblocks import Block, blocks
-from docserver import Command, DocServer, Kernel, run_shell
+from docserver import Command, DocServer, Kernel, run_shell, start_kernel, stop_kernel
+from traitlets.config import Config, Configurable
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -171,11 +173,13 @@ def params() -> list[Any]:
 class Page:
     """One page's server, kernel, the blocks that ran and what they printed."""
 
-    def __init__(self, name: str, server: DocServer) -> None:
+    def __init__(self, name: str, server: DocServer, kernels: Callable[[], Kernel]) -> None:
         self.name = name
         self.blocks = [b for path in PAGES if page_name(path) == name for b in blocks(path, name)]
         self.server = server
+        self._kernels = kernels
         self._kernel: Kernel | None = None
+        self.prefetched: dict[str, Future[Command]] = {}
         self.done = 0
         self.printed = ""  # what the last block that ran printed
         for cell in SETUP.get(name, []):
@@ -185,7 +189,7 @@ class Page:
     @property
     def kernel(self) -> Kernel:
         if self._kernel is None:
-            self._kernel = Kernel(self.server)
+            self._kernel = self._kernels()
         return self._kernel
 
     def run_to(self, block: Block) -> None:
@@ -197,7 +201,7 @@ class Page:
             if kind(earlier) not in ("skip", "shown"):
                 try:
                     run_block(self, earlier)
-                except (AssertionError, Exception):  # noqa: BLE001 - it has its own test
+                except Exception:  # it fails in its own test, with its own id
                     pass
         self.done = index + 1
         run_block(self, block)
@@ -208,20 +212,36 @@ class Page:
 
 
 class Pages:
-    """The server (started once: 20 s on a loaded machine) and the current page."""
+    """The server (started once: 20 s on a loaded machine) and the current page.
+
+    The next page's kernel starts while a page runs (a kernel takes seconds to start).
+    """
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.server: DocServer | None = None
         self.current: Page | None = None
+        self.starter = ThreadPoolExecutor(1)
+        self.spare: Future[str] | None = None  # a kernel's id
+        self.slow = ThreadPoolExecutor(2)
+        self.prefetched: dict[str, Future[Command]] = {}
+
+    def kernel(self) -> Kernel:
+        assert self.server is not None
+        spare = self.spare or self.starter.submit(start_kernel, self.server)
+        self.spare = self.starter.submit(start_kernel, self.server)
+        return Kernel(self.server, spare.result(timeout=120))
 
     def get(self, name: str) -> Page:
         if self.server is None:
             self.server = DocServer(self.workdir)
+            for command, env in slow_commands(self.server):  # they need no server: start now
+                self.prefetched[command] = self.slow.submit(run_one, command, self.server, env)
             self.server.start()
         if self.current is None or self.current.name != name:
             self.close_page()
-            self.current = Page(name, self.server)
+            self.current = Page(name, self.server, self.kernel)
+            self.current.prefetched = self.prefetched
         return self.current
 
     def close_page(self) -> None:
@@ -231,6 +251,10 @@ class Pages:
 
     def close(self) -> None:
         self.close_page()
+        if self.spare is not None and self.server is not None:
+            stop_kernel(self.server, self.spare.result(timeout=120))
+        self.starter.shutdown()
+        self.slow.shutdown()
         if self.server is not None:
             self.server.stop()
 
@@ -383,7 +407,7 @@ def check_output(page: Page, block: Block) -> None:
 # -- config blocks ---------------------------------------------------------------------------
 
 
-def config_classes() -> dict[str, type]:
+def config_classes() -> dict[str, type[Configurable]]:
     from IPython.core.shellapp import InteractiveShellApp
 
     from jupyter_realtime.app import RealtimeApp
@@ -393,10 +417,8 @@ def config_classes() -> dict[str, type]:
 
 
 def check_config(block: Block) -> None:
-    from traitlets.config import Config
-
     config = Config()
-    exec(compile(block.text, block.id, "exec"), {"c": config})  # noqa: S102 - the docs' own text
+    exec(compile(block.text, block.id, "exec"), {"c": config})  # as traitlets loads a .py config
     classes = config_classes()
     for section, values in config.items():
         assert section in classes, f"{block.id}: unknown class {section}"
@@ -420,27 +442,45 @@ def claim_line(page: str, snippet: str) -> int:
     raise LookupError(f"{page}: no line with {snippet!r}")
 
 
-def sh(server: DocServer, command: str, env: dict[str, str] | None = None) -> Command:
+def sh(page: Page, command: str, env: dict[str, str] | None = None) -> Command:
+    if command in page.prefetched:
+        return page.prefetched[command].result(timeout=120)
+    return run_shell([command], page.server, ROOT, env=env)[0]
+
+
+def run_one(command: str, server: DocServer, env: dict[str, str]) -> Command:
     return run_shell([command], server, ROOT, env=env)[0]
+
+
+def slow_commands(server: DocServer) -> list[tuple[str, dict[str, str]]]:
+    """Commands of the claims that take seconds and need no server: started with it."""
+    return [(EXTENSION_LIST, bare_env(server)), (HELP_ALL, server.env())]
+
+
+EXTENSION_LIST, HELP_ALL = "jupyter server extension list", "jupyter server --help-all"
+
+
+def bare_env(server: DocServer) -> dict[str, str]:
+    """No config of the user's: what the package installed only."""
+    return {**server.env(), "JUPYTER_CONFIG_DIR": str(server.home / "empty")}
 
 
 def claim_extension_enabled(page: Page) -> None:
     """Enabled on install: with no config of the user's, only what the package installed."""
-    env = {**page.server.env(), "JUPYTER_CONFIG_DIR": str(page.server.home / "empty")}
-    done = sh(page.server, "jupyter server extension list", env)
+    done = sh(page, EXTENSION_LIST, bare_env(page.server))
     listed = re.sub(r"\x1b\[[0-9;]*m", "", done.out + done.err)  # colours on a terminal
     assert re.search(r"jupyter_realtime\s+enabled", listed), listed
 
 
 def claim_help_all(page: Page) -> None:
-    done = sh(page.server, "jupyter server --help-all")
+    done = sh(page, HELP_ALL)
     for trait in ("history_size", "max_message_size", "token_user", "max_publish_rate"):
         assert f"--RealtimeApp.{trait}" in done.out, f"--help-all does not list {trait}"
 
 
 def exit_code(expected: int, command: str) -> Any:
     def claim(page: Page) -> None:
-        done = sh(page.server, command)
+        done = sh(page, command)
         assert done.code == expected, f"{command!r} exited {done.code}: {done.err}"
         assert done.err.startswith("jupyter realtime: error: "), done.err
 
