@@ -63,10 +63,12 @@ class RealtimeMagics(Magics):
         Channel names are 1-200 characters of A-Z a-z 0-9 _ - . : @. A bad name or an
         unreachable server is reported on stderr (one line) and the cell still runs; so does
         a cell magic with an unknown command. A line magic's unknown command is a
-        UsageError. What the magics report goes to stderr, successes to stdout. The message
+        UsageError. A "#" starts a comment, as in Python. What the magics report goes to
+        stderr, successes to stdout. The message
         format of mirrored output and progress is described in the project's docs/kernel.md.
         """
         __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
+        line = line.partition("#")[0]  # a comment may follow; names hold no "#"
         command, rest = [*line.split(None, 1), "", ""][:2]
         rest = rest.strip()  # the channel name (anything after the command, spaces included)
         try:
