@@ -164,7 +164,7 @@ async def test_a_file_in_use_by_another_broker_is_refused_naming_it(tmp_path: Pa
 
 @pytest.mark.parametrize(
     "content",
-    [b"not a database at all, but long enough to be read " * 100, b"SQLite format 3\x00" + b"\xff" * 4000],
+    [b"not a database, but long enough to be read " * 100, b"SQLite format 3\x00" + b"\xff" * 4000],
 )
 async def test_a_corrupt_file_is_refused_naming_it_and_left_as_it_is(
     tmp_path: Path, content: bytes
