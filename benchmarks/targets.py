@@ -121,6 +121,7 @@ def _hub(name: str, subscribe: Subscribe, env: dict[str, str] | None = None) -> 
         startup_timeout=60.0,
         env={
             "JUPYTER_RUNTIME_DIR": str(_HUB_DIR / "runtime"),
+            "JUPYTER_DATA_DIR": str(_HUB_DIR / "data"),  # the channels' database
             "JUPYTER_PLATFORM_DIRS": "1",
             **(env or {}),
         },
