@@ -86,15 +86,16 @@ class Loaded:
 class Batch:
     """Writes of one event-loop turn, applied in this order: ``resets`` (channels that
     start a new epoch lose their rows), ``publications`` and ``keys`` (inserted or
-    replaced), ``channels`` (upserted), ``trims`` (channel, first kept offset, newest
-    offset, first kept key offset: rows outside are deleted), ``forget`` (channels
-    deleted), then ``expire_keys`` (keys expired at that time are deleted)."""
+    replaced), ``channels`` (upserted), ``trims`` (channel, first kept offset, first kept
+    key offset: older rows are deleted), ``forget`` (channels deleted), then
+    ``expire_keys`` (keys expired at that time are deleted). Rows newer than a channel's
+    offset exist only from an older epoch, and ``resets`` removed those."""
 
     resets: list[str] = field(default_factory=list)
     publications: list[PubRow] = field(default_factory=list)
     keys: list[tuple[str, str, int, float]] = field(default_factory=list)
     channels: list[tuple[str, str, int, float | None]] = field(default_factory=list)
-    trims: list[tuple[str, int, int, int]] = field(default_factory=list)
+    trims: list[tuple[str, int, int]] = field(default_factory=list)
     forget: list[str] = field(default_factory=list)
     expire_keys: float | None = None
 
@@ -108,12 +109,12 @@ class Batch:
         db.executemany("INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?)", self.keys)
         db.executemany("INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?)", self.channels)
         db.executemany(
-            "DELETE FROM publications WHERE channel = ? AND (offset < ? OR offset > ?)",
-            [(name, first, newest) for name, first, newest, _ in self.trims],
+            "DELETE FROM publications WHERE channel = ? AND offset < ?",
+            [(name, first) for name, first, _ in self.trims],
         )
         db.executemany(
-            "DELETE FROM idempotency_keys WHERE channel = ? AND (offset < ? OR offset > ?)",
-            [(name, first_key, newest) for name, _, newest, first_key in self.trims],
+            "DELETE FROM idempotency_keys WHERE channel = ? AND offset < ?",
+            [(name, first_key) for name, _, first_key in self.trims],
         )
         gone = [(name,) for name in self.forget]
         db.executemany("DELETE FROM channels WHERE name = ?", gone)

@@ -77,6 +77,7 @@ class SQLiteBroker(MemoryBroker):
         self._opened = False
         self._batch = Batch()
         self._dirty: set[str] = set()
+        self._trimmed: dict[str, tuple[int, int]] = {}  # what the file keeps from, per channel
         self._scheduled = False
         self._pending: asyncio.Future[None] | None = None  # the batch being gathered
         self._last: asyncio.Future[None] | None = None  # the newest batch submitted
@@ -179,18 +180,26 @@ class SQLiteBroker(MemoryBroker):
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._batch = self._batch, Batch()
+        trimmed = self._trimmed
+        for name in batch.resets:
+            trimmed.pop(name, None)
         for name in self._dirty:
             ch = self._channels.get(name)
             if ch is not None:
                 first_key = next(iter(ch.keys.values()))[0] if ch.keys else ch.offset + 1
                 batch.channels.append((name, ch.epoch, ch.offset, None))
-                batch.trims.append((name, ch.first_kept, ch.offset, first_key))
+                trim = (ch.first_kept, first_key)
             elif name in self._retired:
                 epoch, offset, until = self._retired[name]
                 batch.channels.append((name, epoch, offset, until))
-                batch.trims.append((name, offset + 1, offset, offset + 1))
+                trim = (offset + 1, offset + 1)
             else:
                 batch.forget.append(name)
+                trimmed.pop(name, None)
+                continue
+            if trimmed.get(name) != trim:  # else nothing older is left to delete
+                trimmed[name] = trim
+                batch.trims.append((name, *trim))
         self._dirty.clear()
         pending, self._pending = self._pending, None
         self._last = committed = self.store.submit(batch)
