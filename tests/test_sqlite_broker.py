@@ -182,3 +182,17 @@ def test_the_default_file_is_one_per_root_dir(tmp_path: Path):
     assert sqlite_path("", tmp_path / "data", tmp_path / "a" / ".." / "a") == one
     assert sqlite_path("", tmp_path / "data", tmp_path / "b") != one
     assert sqlite_path(f"sqlite://{tmp_path}/x.db", "ignored", "ignored") == tmp_path / "x.db"
+
+
+def test_the_broker_url_picks_the_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from jupyter_realtime.app import RealtimeApp
+    from jupyter_realtime.brokers.memory import MemoryBroker
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    default = RealtimeApp().make_broker()  # nothing is opened before the server starts
+    assert type(default) is SQLiteBroker
+    assert default.path.parent == tmp_path / "data" / "realtime"
+    assert type(RealtimeApp(broker_url="memory://").make_broker()) is MemoryBroker
+    explicit = RealtimeApp(broker_url=f"sqlite://{tmp_path}/x.sqlite3").make_broker()
+    assert isinstance(explicit, SQLiteBroker) and explicit.path == tmp_path / "x.sqlite3"
+    assert not list(tmp_path.rglob("*.sqlite3"))
