@@ -200,6 +200,11 @@ class SQLiteStore:
 
     # -- writing --
 
+    @property
+    def running(self) -> bool:
+        """Whether the writer thread takes batches (between :meth:`start` and :meth:`close`)."""
+        return self._thread is not None
+
     def start(self) -> None:
         """Start the writer thread (after :meth:`open`), resolving futures on this loop."""
         assert self._db is not None, "open() first"

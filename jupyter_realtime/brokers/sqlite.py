@@ -78,7 +78,7 @@ class SQLiteBroker(MemoryBroker):
         self._batch = Batch()
         self._dirty: set[str] = set()
         self._trimmed: dict[str, tuple[int, int]] = {}  # what the file keeps from, per channel
-        self._scheduled = False
+        self._scheduled: asyncio.Handle | None = None  # the flush of this loop turn
         self._pending: asyncio.Future[None] | None = None  # the batch being gathered
         self._last: asyncio.Future[None] | None = None  # the newest batch submitted
 
@@ -101,8 +101,9 @@ class SQLiteBroker(MemoryBroker):
     async def close(self) -> None:
         await super().close()
         if self._opened:
-            if self._scheduled or self._dirty:
-                self._flush()
+            if self._scheduled is not None:
+                self._scheduled.cancel()
+            self._flush()  # whatever is left
             await self.store.close()
             self._opened = False
 
@@ -170,15 +171,14 @@ class SQLiteBroker(MemoryBroker):
 
     def _flush_soon(self) -> None:
         """Submit what this event-loop turn changed at the start of the next one."""
-        if self._scheduled or self.store._thread is None:
+        if self._scheduled is not None or not self.store.running:
             return  # before start: everything is written by the first flush
-        self._scheduled = True
         loop = asyncio.get_running_loop()
         self._pending = loop.create_future()
-        loop.call_soon(self._flush)
+        self._scheduled = loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         batch, self._batch = self._batch, Batch()
         trimmed = self._trimmed
         for name in batch.resets:
