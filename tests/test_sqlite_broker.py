@@ -196,3 +196,16 @@ def test_the_broker_url_picks_the_broker(tmp_path: Path, monkeypatch: pytest.Mon
     explicit = RealtimeApp(broker_url=f"sqlite://{tmp_path}/x.sqlite3").make_broker()
     assert isinstance(explicit, SQLiteBroker) and explicit.path == tmp_path / "x.sqlite3"
     assert not list(tmp_path.rglob("*.sqlite3"))
+
+
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+async def test_the_synchronous_setting_reaches_sqlite(tmp_path: Path, synchronous: str):
+    broker = await started(tmp_path / "c.sqlite3", synchronous=synchronous)
+    try:
+        db = broker.store._db
+        assert db is not None
+        level = db.execute("PRAGMA synchronous").fetchone()[0]
+        assert level == {"normal": 1, "full": 2}[synchronous]
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        await broker.close()

@@ -6,6 +6,10 @@ last acknowledgement, and started again on the same file: nothing acknowledged i
 no epoch changes, and a client that stayed subscribed through it all resumes with
 ``recovered: true``, getting each publication exactly once. A second server on the same
 file, and a corrupt file, stop the server at start with a message naming the file.
+
+A commit takes milliseconds, so a kill right after the last acknowledgement rarely lands
+between a publication's delivery and its commit: that an acknowledgement waits for the
+commit is checked deterministically, with a writer held back, in ``test_sqlite_broker.py``.
 """
 
 from __future__ import annotations
