@@ -209,3 +209,12 @@ async def test_the_synchronous_setting_reaches_sqlite(tmp_path: Path, synchronou
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         await broker.close()
+
+
+async def test_a_broker_opened_but_never_started_closes_and_releases_the_file(tmp_path: Path):
+    """As a server whose extension was loaded but never started, then stopped."""
+    path = tmp_path / "c.sqlite3"
+    broker = SQLiteBroker(path=path)
+    broker.open()
+    await broker.close()
+    await (await started(path)).close()

@@ -103,7 +103,8 @@ class SQLiteBroker(MemoryBroker):
         if self._opened:
             if self._scheduled is not None:
                 self._scheduled.cancel()
-            self._flush()  # whatever is left
+            if self.store.running:  # else never started: nothing changed since open()
+                self._flush()  # whatever is left
             await self.store.close()
             self._opened = False
 
