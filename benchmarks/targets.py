@@ -76,9 +76,19 @@ REFERENCE: list[Target] = [
 _HUB_DIR = REPO / "benchmarks" / "results" / "jupyter"  # root and runtime dir (ignored by git)
 
 
-def _jupyter_server(port: int) -> list[str]:
-    """``jupyter server ...``, run as ``python -m jupyter_server`` so the PID is the server's."""
+def _jupyter_server(port: int, broker: str = "sqlite") -> list[str]:
+    """``jupyter server ...``, run as ``python -m jupyter_server`` so the PID is the server's.
+
+    ``broker``: ``sqlite`` (the default broker, on a new file for each server process, so
+    that runs start alike and never share a file) or ``memory``."""
     _HUB_DIR.mkdir(parents=True, exist_ok=True)
+    if broker == "memory":
+        url = "memory://"
+    else:
+        database = _HUB_DIR / "data" / f"bench-{port}.sqlite3"
+        for old in database.parent.glob(f"{database.name}*"):
+            old.unlink()
+        url = f"sqlite://{database}"
     return [
         sys.executable, "-m", "jupyter_server",
         f"--ServerApp.port={port}",
@@ -91,6 +101,7 @@ def _jupyter_server(port: int) -> list[str]:
         f"--ServerApp.root_dir={_HUB_DIR}",
         # every subscriber is the same token user: no per-user connection limit
         "--RealtimeApp.max_connections_per_user=0",
+        f"--RealtimeApp.broker_url={url}",
     ]  # fmt: skip
 
 
@@ -110,10 +121,12 @@ def _hub_importable() -> str | None:
     return f"the extension is not importable yet ({last})"
 
 
-def _hub(name: str, subscribe: Subscribe, env: dict[str, str] | None = None) -> Target:
+def _hub(
+    name: str, subscribe: Subscribe, env: dict[str, str] | None = None, broker: str = "sqlite"
+) -> Target:
     return Target(
         name=name,
-        command=_jupyter_server,
+        command=functools.partial(_jupyter_server, broker=broker),
         subscribe=subscribe,
         publish=Publish("http", "/realtime/api/channels/bench"),
         headers={"Authorization": f"token {TOKEN}"},
@@ -121,6 +134,7 @@ def _hub(name: str, subscribe: Subscribe, env: dict[str, str] | None = None) -> 
         startup_timeout=60.0,
         env={
             "JUPYTER_RUNTIME_DIR": str(_HUB_DIR / "runtime"),
+            "JUPYTER_DATA_DIR": str(_HUB_DIR / "data"),  # the channels' database
             "JUPYTER_PLATFORM_DIRS": "1",
             **(env or {}),
         },
@@ -141,6 +155,12 @@ _SSE = HUB[1].subscribe
 HUB += [
     _hub("jupyter_realtime_ws_uncoalesced", _WS, {"JUPYTER_REALTIME_COALESCE": "0"}),
     _hub("jupyter_realtime_sse_uncoalesced", _SSE, {"JUPYTER_REALTIME_COALESCE": "0"}),
+]
+# the same servers with the in-memory broker instead of the durable default, to measure
+# what keeping channels in SQLite costs
+HUB += [
+    _hub("jupyter_realtime_ws_memory", _WS, broker="memory"),
+    _hub("jupyter_realtime_sse_memory", _SSE, broker="memory"),
 ]
 
 ALL: dict[str, Target] = {t.name: t for t in REFERENCE + HUB}

@@ -11,13 +11,26 @@ import getpass
 import os
 from typing import Any
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado import ioloop
-from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Enum,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 
 from .access import AccessConfig
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
+from .brokers.sqlite import SQLiteBroker, StoreError, sqlite_path
 from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
 from .session import wait_background
@@ -36,6 +49,7 @@ __all__ = ["RealtimeApp"]
 
 TRANSPORTS = ("ws", "sse", "stream", "poll")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+MEMORY_URL = "memory://"
 CHANNEL = r"(?P<channel>[^/]+)"
 
 
@@ -44,18 +58,30 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     load_other_extensions = True
 
     broker_class = Type(
-        default_value=MemoryBroker,
+        default_value=SQLiteBroker,
         klass=Broker,
         config=True,
         help="The broker that keeps history and delivers publications. Default: the "
-        "in-memory broker; a redis:// broker_url selects the Redis broker.",
+        "durable SQLite broker; broker_url selects the in-memory (memory://) or the Redis "
+        "broker (redis://...).",
     )
     broker_url = Unicode(
         "",
         config=True,
-        help="Address of the broker, e.g. redis://127.0.0.1:6379/0, or any node of a Redis "
-        "Cluster as redis+cluster://127.0.0.1:7000 (rediss+cluster:// with TLS). "
-        "Default: '' (in memory).",
+        help="Where channels are kept. '' (the default): a SQLite file in Jupyter's data "
+        "directory, one per server root directory (realtime/<hash of root_dir>.sqlite3); "
+        "sqlite:///path/to/file: that SQLite file; memory://: in memory, lost on restart; "
+        "redis://127.0.0.1:6379/0, or any node of a Redis Cluster as "
+        "redis+cluster://127.0.0.1:7000 (rediss+cluster:// with TLS): shared by several "
+        "servers. See docs/storage.md.",
+    )
+    sqlite_synchronous = Enum(
+        ["normal", "full"],
+        "normal",
+        config=True,
+        help="SQLite broker: when a commit is durable. 'normal': it survives the server "
+        "process dying (kill -9 included); 'full': it also survives the machine losing "
+        "power, at the cost of an fsync per commit. Default: 'normal'.",
     )
     redis_key_prefix = Unicode(
         "jupyter_realtime",
@@ -86,22 +112,23 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     channel_meta_ttl = Float(
         3600.0,
         config=True,
-        help="In-memory broker: seconds a channel that was let go (no subscribers, presence "
-        "or history) keeps its epoch and offset, so that a client resuming from it learns "
-        "exactly what it lost; after that it starts a new epoch (0: forever). About 220 "
-        "bytes per channel let go. Default: 3600.",
+        help="In-memory and SQLite brokers: seconds a channel that was let go (no "
+        "subscribers, presence or history) keeps its epoch and offset, so that a client "
+        "resuming from it learns exactly what it lost; after that it starts a new epoch "
+        "(0: forever). About 220 bytes per channel let go. Default: 3600.",
     )
     history_max_bytes = Int(
         64 << 20,
         config=True,
-        help="In-memory broker: bytes of history per channel (payload, sender and about "
-        "320 bytes of bookkeeping per publication); the oldest go first (0: no limit). "
+        help="In-memory and SQLite brokers: bytes of history per channel (payload, sender "
+        "and about 320 bytes of bookkeeping per publication); the oldest go first (0: no limit). "
         "Default: 67108864 (64 MiB).",
     )
     history_max_bytes_total = Int(
         256 << 20,
         config=True,
-        help="In-memory broker: bytes of history of every channel together; above it the "
+        help="In-memory and SQLite brokers: bytes of history of every channel together "
+        "(held in memory as well as on disk); above it the "
         "oldest publications of the largest channels go first, down to 90% of it, and "
         "resumes from before them get recovered: false (0: no limit). "
         "Default: 268435456 (256 MiB).",
@@ -232,10 +259,12 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
         options: dict[str, Any] = {}
+        if self.broker_url == MEMORY_URL and cls is SQLiteBroker:
+            cls = MemoryBroker
         if self.broker_url.startswith(REDIS_SCHEMES):
             from .brokers.redis import RedisBroker
 
-            if cls is MemoryBroker:
+            if cls is SQLiteBroker:
                 cls = RedisBroker
             if issubclass(cls, RedisBroker):
                 options = {
@@ -250,6 +279,10 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
                 "history_bytes": self.history_max_bytes,
                 "history_bytes_total": self.history_max_bytes_total,
             }
+        if issubclass(cls, SQLiteBroker):
+            options["synchronous"] = self.sqlite_synchronous
+            root_dir = self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
+            options["path"] = sqlite_path(self.broker_url, jupyter_data_dir(), root_dir)
         return cls(
             history_size=self.history_size,
             history_ttl=self.history_ttl,
@@ -259,9 +292,23 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
             **options,
         )
 
+    def open_broker(self) -> Broker:
+        """The broker, its store opened: a file that another server holds, or that is
+        corrupt, stops the server here with a message naming it, rather than letting it
+        run with no realtime channels (or, worse, empty ones)."""
+        broker = self.make_broker()
+        if isinstance(broker, SQLiteBroker):
+            try:
+                broker.open()
+            except StoreError as exc:
+                self.log.critical("jupyter_realtime cannot start: %s", exc.message)
+                raise SystemExit(f"jupyter_realtime: {exc.message}") from exc
+            self.log.info("jupyter_realtime: channels are kept in %s", broker.path)
+        return broker
+
     def initialize_settings(self) -> None:
         self.hub = Hub(
-            self.make_broker(),
+            self.open_broker(),
             max_message_size=self.max_message_size,
             max_recover=self.max_recover,
             page_bytes=self.outbox_limit // 4,

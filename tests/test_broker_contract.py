@@ -20,6 +20,7 @@ from redis_fixtures import RedisServer, redis_cluster_module  # noqa: F401 (a fi
 from jupyter_realtime.brokers.base import Broker, Duplicate
 from jupyter_realtime.brokers.memory import MemoryBroker
 from jupyter_realtime.brokers.recovery import BEFORE_START
+from jupyter_realtime.brokers.sqlite import SQLiteBroker
 from jupyter_realtime.protocol import Position, Publication
 
 pytestmark = pytest.mark.timeout(30)
@@ -59,6 +60,7 @@ BrokerFactory = Callable[..., Any]
 @pytest.fixture(
     params=[
         "memory",
+        "sqlite",
         pytest.param("redis", marks=pytest.mark.redis),
         pytest.param("redis-cluster", marks=pytest.mark.redis),
     ]
@@ -68,6 +70,7 @@ def new_broker(
 ) -> Iterator[BrokerFactory]:
     """``await new_broker(**options)``: a started broker with a :class:`Recorder`.
 
+    ``sqlite`` keeps each broker's channels in a file of its own under ``tmp_path``.
     ``redis-cluster`` is a Redis Cluster of three primaries, shared by the module's tests
     (each test under a key prefix of its own)."""
     url, prefix = "", f"t{secrets.token_hex(4)}"
@@ -86,6 +89,8 @@ def new_broker(
             from jupyter_realtime.brokers.redis import RedisBroker
 
             broker = RedisBroker(url=url, key_prefix=prefix, **options)
+        elif request.param == "sqlite":
+            broker = SQLiteBroker(path=tmp_path / f"broker{len(brokers)}.sqlite3", **options)
         else:
             broker = MemoryBroker(**options)
         broker.set_handler(Recorder())

@@ -82,6 +82,7 @@ class Server:
         )
         env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config)}
         env["JUPYTER_RUNTIME_DIR"] = str(tmp / "runtime")
+        env["JUPYTER_DATA_DIR"] = str(tmp / "data")  # channels' database lives there
         args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={self.port}"]
         args += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser"]
         args += [f"--IdentityProvider.token={TOKEN}", "--allow-root", f"--ServerApp.root_dir={tmp}"]

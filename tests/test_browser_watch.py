@@ -293,9 +293,10 @@ async def test_watch_page_resumes_after_the_connection_drops(tmp_path: Path) -> 
 
 
 async def test_watch_page_marks_what_it_could_not_replay(tmp_path: Path) -> None:
-    """A server restarted without Redis starts its channels over (a new epoch): the page
-    says that output may have been missed, then shows what comes next."""
-    channel, server = "watch-gap", Lab(tmp_path / "m")
+    """A server restarted with the in-memory broker starts its channels over (a new epoch):
+    the page says that output may have been missed, then shows what comes next."""
+    memory = ("--RealtimeApp.broker_url=memory://",)
+    channel, server = "watch-gap", Lab(tmp_path / "m", extra=memory)
     try:
         server.wait_ready()
         server.publish(channel, {"type": "stream", "cell": "g", "name": "stdout", "text": "old\n"})
@@ -303,7 +304,7 @@ async def test_watch_page_marks_what_it_could_not_replay(tmp_path: Path) -> None
             page = await open_watch(browser, server, channel)
             await wait_text(page, "old")
             server.stop()
-            server = Lab(tmp_path / "m", port=server.port)
+            server = Lab(tmp_path / "m", extra=memory, port=server.port)
             server.wait_ready()
             server.publish(channel, {"type": "stream", "cell": "g", "name": "stdout",
                                      "text": "new\n"})  # fmt: skip

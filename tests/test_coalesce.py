@@ -15,10 +15,18 @@ from typing import Any
 import anyio
 import httpx
 import orjson
+import pytest
 from httpx_sse import aconnect_sse
 from websockets.asyncio.client import connect
 
 BURST = 50
+
+
+@pytest.fixture
+def realtime_config() -> dict[str, Any]:
+    """The in-memory broker delivers and returns inside ``publish``, so a loop of publishes
+    is one event-loop turn; the SQLite broker's ``publish`` also waits for its commit."""
+    return {"broker_url": "memory://"}
 
 
 class CountingSocket:

@@ -28,6 +28,7 @@ def open_server(tmp_path: Path) -> Iterator[str]:
         **os.environ,
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),  # channels' database lives there
     }
     args = [
         JUPYTER, "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",

@@ -1,9 +1,14 @@
-"""The in-memory broker: the default, for one Jupyter server.
+"""The in-memory broker: for tests and throwaway servers (``broker_url = "memory://"``).
 
 Public name: :class:`MemoryBroker`. History lives in a deque per channel; a restart of the
 server loses it, and the new process gives every channel a new epoch, so clients that
 resume learn of the gap (``recovered: false``) instead of missing messages. Everything
 runs on the event loop thread, so publish is atomic without locks.
+
+**Persistence hooks.** ``_changed``, ``_fresh`` and ``_appended`` are called whenever a
+channel's kept state changes; they do nothing here. The durable default
+(:mod:`.sqlite`) keeps this broker's state as its working set and writes what the hooks
+report to disk.
 
 **Lifecycle.** A channel exists while it has subscribers (the hub's ``subscribe``),
 presence or history. Reads (``history``, ``position``, ``presence``) create nothing. A
@@ -53,9 +58,10 @@ def kept_size(pub: Publication) -> int:
 
 
 class _Channel:
-    __slots__ = ("epoch", "offset", "history", "presence", "subscribed", "size", "keys")
+    __slots__ = ("name", "epoch", "offset", "history", "presence", "subscribed", "size", "keys")
 
-    def __init__(self, epoch: str, offset: int) -> None:
+    def __init__(self, name: str, epoch: str, offset: int) -> None:
+        self.name = name
         self.epoch = epoch
         self.offset = offset
         self.history: deque[Publication] = deque()
@@ -143,6 +149,7 @@ class MemoryBroker(Broker):
             forgotten.append(name)
         for name in forgotten:
             del self._retired[name]
+            self._changed(name)
 
     def is_live(self, channel: str) -> bool:
         return channel in self._channels
@@ -152,9 +159,25 @@ class MemoryBroker(Broker):
         ch = self._channels.get(name)
         if ch is None:
             old = self._retired.pop(name, None)
-            ch = _Channel(*old[:2]) if old else _Channel(secrets.token_hex(4), 0)
+            ch = _Channel(name, *old[:2]) if old else _Channel(name, secrets.token_hex(4), 0)
             self._channels[name] = ch
+            if old is None:
+                self._fresh(name)
+            else:
+                self._changed(name)
         return ch
+
+    # -- what a persistent subclass writes down (nothing, here) --
+
+    def _changed(self, name: str) -> None:
+        """The channel's position, kept history, keys or liveness changed."""
+
+    def _fresh(self, name: str) -> None:
+        """The channel starts a new epoch: anything kept of an older one is gone."""
+
+    def _appended(self, pub: Publication, key: str | None, expires: float) -> None:
+        """``pub`` was published (kept in history when ``history_size``), with its
+        idempotency ``key`` remembered until ``expires`` (when not None)."""
 
     def _release(self, name: str, ch: _Channel) -> None:
         if not ch.live:
@@ -169,11 +192,13 @@ class MemoryBroker(Broker):
         else:
             until = float("inf")
         self._retired[name] = (ch.epoch, ch.offset, until)
+        self._changed(name)
 
     def _drop_oldest(self, ch: _Channel) -> None:
         size = kept_size(ch.history.popleft())
         ch.size -= size
         self.bytes -= size
+        self._changed(ch.name)
 
     def _expire(self, ch: _Channel, now: float) -> None:
         if self.history_ttl > 0:
@@ -226,6 +251,7 @@ class MemoryBroker(Broker):
     ) -> Publication:
         ch = self._open(channel)
         key = idempotency_key if self.idempotency_ttl > 0 else None
+        now = 0.0
         if key is not None:
             now = self.clock()
             ch.expire_keys(now)
@@ -244,6 +270,7 @@ class MemoryBroker(Broker):
                 ch.keys.popitem(last=False)
         if self.history_size:
             self._keep(ch, pub)
+        self._appended(pub, key, now + self.idempotency_ttl)
         if self.handler is not None:
             self.handler.on_publication(pub)
         self._release(channel, ch)
