@@ -5,8 +5,8 @@
 #   which builds the lab extension (Node.js and npm are needed for that).
 # Python packages are installed at the exact versions of constraints/lock.txt (refreshed by
 # `bash scripts/lock.sh`), so a release elsewhere cannot change what the suite runs against.
-# Before pytest, scripts/check_install.sh proves the README's run command in a bare venv
-# (about a minute; SKIP_INSTALL_CHECK=1 skips it for a quick local run).
+# Beside pytest, scripts/check_install.sh proves the README's run command in a bare venv
+# (a minute or more; SKIP_INSTALL_CHECK=1 skips it for a quick local run).
 # EDGES=1 (what CI sets) also runs scripts/edges.sh for the newest releases and for the
 # declared minimums (Python 3.10), at low priority beside the main suite.
 # Extra arguments go to pytest, e.g.  bash scripts/test.sh -k websocket
@@ -63,20 +63,25 @@ trap stop_edges EXIT
 python -m ruff check jupyter_realtime
 python -m mypy
 
-# the README's run command, word for word, in a new venv
+# the README's run command, word for word, in a new venv: mostly waiting on pip and on a
+# starting server, so it runs beside pytest
+install_check=""
 if [ "${SKIP_INSTALL_CHECK:-}" != 1 ]; then
-    PIP_CONSTRAINT="$PWD/constraints/lock.txt" bash scripts/check_install.sh
+    PIP_CONSTRAINT="$PWD/constraints/lock.txt" setsid bash scripts/check_install.sh \
+        >"$edge_logs/install.log" 2>&1 &
+    install_check=$!
+    edge_pids+=("install:$install_check")
 fi
 
 status=0
 python -m pytest "$@" || status=$?
 
-for entry in "${edge_pids[@]}"; do
+for entry in "${edge_pids[@]}"; do  # the edge runs and the install check
     kind="${entry%%:*}"
     if wait "${entry#*:}"; then
-        echo "edges $kind: ok ($(tail -n 1 "$edge_logs/$kind.log"))"
+        echo "$kind: ok ($(tail -n 1 "$edge_logs/$kind.log"))"
     else
-        echo "edges $kind: FAILED" >&2
+        echo "$kind: FAILED" >&2
         tail -n 60 "$edge_logs/$kind.log" >&2
         status=1
     fi
