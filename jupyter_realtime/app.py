@@ -11,26 +11,21 @@ import getpass
 import os
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado import ioloop
 from traitlets import (
     Bool,
-    Enum,
     Float,
     Int,
     List,
     TraitError,
-    Type,
     Unicode,
     default,
     validate,
 )
 
 from .access import AccessConfig
-from .brokers.base import Broker
-from .brokers.memory import MemoryBroker
-from .brokers.sqlite import SQLiteBroker, StoreError, sqlite_path
+from .broker_config import BrokerConfig
 from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
 from .session import wait_background
@@ -48,116 +43,13 @@ from .transports.websocket import RealtimeWebSocketHandler
 __all__ = ["RealtimeApp"]
 
 TRANSPORTS = ("ws", "sse", "stream", "poll")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
-MEMORY_URL = "memory://"
 CHANNEL = r"(?P<channel>[^/]+)"
 
 
-class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
+class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
     name = "jupyter_realtime"
     load_other_extensions = True
 
-    broker_class = Type(
-        default_value=SQLiteBroker,
-        klass=Broker,
-        config=True,
-        help="The broker that keeps history and delivers publications. Default: the "
-        "durable SQLite broker; broker_url selects the in-memory (memory://) or the Redis "
-        "broker (redis://...).",
-    )
-    broker_url = Unicode(
-        "",
-        config=True,
-        help="Where channels are kept. '' (the default): a SQLite file in Jupyter's data "
-        "directory, one per server root directory (realtime/<hash of root_dir>.sqlite3); "
-        "sqlite:///path/to/file: that SQLite file; memory://: in memory, lost on restart; "
-        "redis://127.0.0.1:6379/0, or any node of a Redis Cluster as "
-        "redis+cluster://127.0.0.1:7000 (rediss+cluster:// with TLS): shared by several "
-        "servers. See docs/storage.md.",
-    )
-    sqlite_synchronous = Enum(
-        ["normal", "full"],
-        "normal",
-        config=True,
-        help="SQLite broker: when a commit is durable. 'normal': it survives the server "
-        "process dying (kill -9 included); 'full': it also survives the machine losing "
-        "power, at the cost of an fsync per commit. Default: 'normal'.",
-    )
-    redis_key_prefix = Unicode(
-        "jupyter_realtime",
-        config=True,
-        help="Redis broker: prefix of every key and pub/sub channel, so that several "
-        "deployments can share one Redis. Default: 'jupyter_realtime'.",
-    )
-    redis_presence_ttl = Float(
-        30.0,
-        config=True,
-        help="Redis broker: seconds after which the clients of a server that stopped "
-        "(crashed) leave presence; servers heartbeat every third of it. Default: 30.",
-    )
-    redis_meta_ttl = Float(
-        30 * 86400.0,
-        config=True,
-        help="Redis broker: seconds an idle channel keeps its epoch and offset (at least "
-        "history_ttl; 0: forever). After that it starts a new epoch. Default: 2592000 (30 days).",
-    )
-    redis_ping_interval = Float(
-        5.0,
-        config=True,
-        help="Redis broker: seconds of silence on the pub/sub connection after which it is "
-        "PINGed; with no answer within as long again it is taken for dead (a half-open "
-        "TCP connection), replaced, and live delivery catches up from the streams "
-        "(0: no PING). Default: 5.",
-    )
-    channel_meta_ttl = Float(
-        3600.0,
-        config=True,
-        help="In-memory and SQLite brokers: seconds a channel that was let go (no "
-        "subscribers, presence or history) keeps its epoch and offset, so that a client "
-        "resuming from it learns exactly what it lost; after that it starts a new epoch "
-        "(0: forever). About 220 bytes per channel let go. Default: 3600.",
-    )
-    history_max_bytes = Int(
-        64 << 20,
-        config=True,
-        help="In-memory and SQLite brokers: bytes of history per channel (payload, sender "
-        "and about 320 bytes of bookkeeping per publication); the oldest go first (0: no limit). "
-        "Default: 67108864 (64 MiB).",
-    )
-    history_max_bytes_total = Int(
-        256 << 20,
-        config=True,
-        help="In-memory and SQLite brokers: bytes of history of every channel together "
-        "(held in memory as well as on disk); above it the "
-        "oldest publications of the largest channels go first, down to 90% of it, and "
-        "resumes from before them get recovered: false (0: no limit). "
-        "Default: 268435456 (256 MiB).",
-    )
-    history_size = Int(
-        1000,
-        config=True,
-        help="Publications kept per channel for history and recovery. Default: 1000.",
-    )
-    history_ttl = Float(
-        86400.0,
-        config=True,
-        help="Seconds a publication stays in history (0: until pushed out by size). "
-        "Default: 86400 (a day).",
-    )
-    idempotency_ttl = Float(
-        600.0,
-        config=True,
-        help="Seconds a channel remembers the idempotency_key of a publication (publish "
-        "command, or the Idempotency-Key header of a REST publish): a publish repeated "
-        "with the key within that time stores nothing and is answered with the first "
-        "one's epoch and offset (0: keys are not remembered). Default: 600 (10 minutes).",
-    )
-    idempotency_keys_max = Int(
-        10_000,
-        config=True,
-        help="Idempotency keys remembered per channel at most; above it the oldest are "
-        "forgotten first (about 150 bytes each in memory or Redis). Default: 10000.",
-    )
     max_message_size = Int(
         1 << 20, config=True, help="Bytes of data in one publication. Default: 1048576 (1 MiB)."
     )
@@ -255,56 +147,6 @@ class RealtimeApp(ExtensionApp, AccessConfig, DocumentsConfig):
     documents: DocumentService
     _sweeper: ioloop.PeriodicCallback | None = None
     _outbox_check: ioloop.PeriodicCallback | None = None
-
-    def make_broker(self) -> Broker:
-        cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
-        options: dict[str, Any] = {}
-        if self.broker_url == MEMORY_URL and cls is SQLiteBroker:
-            cls = MemoryBroker
-        if self.broker_url.startswith(REDIS_SCHEMES):
-            from .brokers.redis import RedisBroker
-
-            if cls is SQLiteBroker:
-                cls = RedisBroker
-            if issubclass(cls, RedisBroker):
-                options = {
-                    "key_prefix": self.redis_key_prefix,
-                    "presence_ttl": self.redis_presence_ttl,
-                    "meta_ttl": self.redis_meta_ttl,
-                    "ping_interval": self.redis_ping_interval,
-                }
-        if issubclass(cls, MemoryBroker):
-            options = {
-                "meta_ttl": self.channel_meta_ttl,
-                "history_bytes": self.history_max_bytes,
-                "history_bytes_total": self.history_max_bytes_total,
-            }
-        if issubclass(cls, SQLiteBroker):
-            options["synchronous"] = self.sqlite_synchronous
-            root_dir = self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
-            options["path"] = sqlite_path(self.broker_url, jupyter_data_dir(), root_dir)
-        return cls(
-            history_size=self.history_size,
-            history_ttl=self.history_ttl,
-            url=self.broker_url,
-            idempotency_ttl=self.idempotency_ttl,
-            idempotency_keys=self.idempotency_keys_max,
-            **options,
-        )
-
-    def open_broker(self) -> Broker:
-        """The broker, its store opened: a file that another server holds, or that is
-        corrupt, stops the server here with a message naming it, rather than letting it
-        run with no realtime channels (or, worse, empty ones)."""
-        broker = self.make_broker()
-        if isinstance(broker, SQLiteBroker):
-            try:
-                broker.open()
-            except StoreError as exc:
-                self.log.critical("jupyter_realtime cannot start: %s", exc.message)
-                raise SystemExit(f"jupyter_realtime: {exc.message}") from exc
-            self.log.info("jupyter_realtime: channels are kept in %s", broker.path)
-        return broker
 
     def initialize_settings(self) -> None:
         self.hub = Hub(
