@@ -9,7 +9,8 @@
 # (a minute or more; SKIP_INSTALL_CHECK=1 skips it for a quick local run).
 # EDGES=1 (what CI sets) also runs scripts/edges.sh for the newest releases and for the
 # declared minimums (Python 3.10), at low priority beside the main suite.
-# Extra arguments go to pytest, e.g.  bash scripts/test.sh -k websocket
+# pytest runs in PYTEST_WORKERS (default 3) processes. Extra arguments go to pytest, e.g.
+#   bash scripts/test.sh -k websocket
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,7 +75,8 @@ if [ "${SKIP_INSTALL_CHECK:-}" != 1 ]; then
 fi
 
 status=0
-python -m pytest "$@" || status=$?
+# three workers (pytest-xdist): the suite mostly waits on servers, kernels and browsers
+python -m pytest -n "${PYTEST_WORKERS:-3}" "$@" || status=$?
 
 for entry in "${edge_pids[@]}"; do  # the edge runs and the install check
     kind="${entry%%:*}"

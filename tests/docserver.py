@@ -174,7 +174,7 @@ class Kernel:
         self.client.start_channels(hb=False)  # its first beat may come after the first check
         self.client.wait_for_ready(timeout=60)
 
-    def run(self, code: str, timeout: float = 30) -> CellResult:
+    def run(self, code: str, timeout: float = 90) -> CellResult:
         result = CellResult()
         comms: dict[str, str] = {}
 

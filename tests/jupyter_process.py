@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -50,7 +51,10 @@ class Server:
         config = self.home / f"config-{self.port}"
         config.mkdir(parents=True, exist_ok=True)
         extensions = {"jupyter_realtime": self.realtime, **dict.fromkeys(OTHERS, False)}
-        settings = {"ServerApp": {"jpserver_extensions": extensions}}
+        settings: dict[str, Any] = {"ServerApp": {"jpserver_extensions": extensions}}
+        # servers of one root dir would share (and lock) one SQLite file: these tests are
+        # about finding servers, so their channels live in memory
+        settings["RealtimeApp"] = {"broker_url": "memory://"}
         (config / "jupyter_server_config.json").write_text(json.dumps(settings))
         env = {key: value for key, value in os.environ.items() if not key.startswith("JUPYTER_")}
         env.update(

@@ -168,7 +168,7 @@ def test_config_lists_every_setting_with_its_help_units_and_default() -> None:
         outputs.append(proc.stdout.decode())
     text = outputs[0]
     assert outputs[1] == text
-    assert "--RealtimeApp.broker_url=<Unicode>\n    Address of the broker, e.g. redis://" in text
+    assert "--RealtimeApp.broker_url=<Unicode>\n    Where channels are kept. '' (the default)" in text
     assert (
         "--RealtimeApp.max_message_size=<Int>\n"
         "    Bytes of data in one publication. Default: 1048576 (1 MiB).\n"
