@@ -13,9 +13,9 @@ kind="${1:?usage: edges.sh newest|minimum}"
 
 SUBSET=(
     tests/test_compat.py
-    tests/test_kernel_mirror.py tests/test_kernel_magics.py tests/test_cli_watch.py
+    tests/test_kernel_mirror.py tests/test_cli_watch.py
     tests/test_websocket.py tests/test_sse.py tests/test_streaming_polling.py
-    tests/test_identity.py tests/test_coalesce.py
+    tests/test_identity.py
     tests/test_broker_contract.py tests/test_sqlite_broker.py tests/test_redis_broker.py
     tests/test_documents.py
 )

@@ -8,7 +8,7 @@
 # Beside pytest, scripts/check_install.sh proves the README's run command in a bare venv
 # (a minute or more; SKIP_INSTALL_CHECK=1 skips it for a quick local run).
 # EDGES=1 (what CI sets) also runs scripts/edges.sh for the newest releases and for the
-# declared minimums (Python 3.10), at low priority beside the main suite.
+# declared minimums (Python 3.10), side by side after the main suite.
 # pytest runs in PYTEST_WORKERS (default 3) processes. Extra arguments go to pytest, e.g.
 #   bash scripts/test.sh -k websocket
 set -euo pipefail
@@ -47,12 +47,6 @@ fi
 
 edge_pids=()
 edge_logs="$(mktemp -d -t jupyter-realtime-edges.XXXXXX)"
-if [ "${EDGES:-}" = 1 ]; then
-    for kind in newest minimum; do
-        nice -n 10 setsid bash scripts/edges.sh "$kind" >"$edge_logs/$kind.log" 2>&1 &
-        edge_pids+=("$kind:$!")
-    done
-fi
 stop_edges() {  # an early failure stops the edge runs too (each is its own process group)
     local entry
     for entry in "${edge_pids[@]}"; do kill -- "-${entry#*:}" 2>/dev/null || true; done
@@ -78,13 +72,22 @@ status=0
 # three workers (pytest-xdist): the suite mostly waits on servers, kernels and browsers
 python -m pytest -n "${PYTEST_WORKERS:-3}" "$@" || status=$?
 
+# the edges after the main suite (beside it, both starve each other's timeouts), side by side
+if [ "${EDGES:-}" = 1 ]; then
+    for kind in newest minimum; do
+        setsid bash scripts/edges.sh "$kind" >"$edge_logs/$kind.log" 2>&1 &
+        edge_pids+=("$kind:$!")
+    done
+fi
+
 for entry in "${edge_pids[@]}"; do  # the edge runs and the install check
     kind="${entry%%:*}"
     if wait "${entry#*:}"; then
         echo "$kind: ok ($(tail -n 1 "$edge_logs/$kind.log"))"
     else
         echo "$kind: FAILED" >&2
-        tail -n 60 "$edge_logs/$kind.log" >&2
+        grep -E '^(FAILED|ERROR|E  )' "$edge_logs/$kind.log" | head -n 40 >&2
+        tail -n 20 "$edge_logs/$kind.log" >&2
         status=1
     fi
 done
