@@ -75,7 +75,10 @@ python -m pytest -n "${PYTEST_WORKERS:-3}" "$@" || status=$?
 # the edges after the main suite (beside it, both starve each other's timeouts), side by side
 if [ "${EDGES:-}" = 1 ]; then
     for kind in newest minimum; do
-        setsid bash scripts/edges.sh "$kind" >"$edge_logs/$kind.log" 2>&1 &
+        # a background job of a script starts with SIGINT ignored, and so would every
+        # process it starts (the tests stop `jupyter realtime watch` with Ctrl-C): restore it
+        setsid python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);
+os.execvp(sys.argv[1], sys.argv[1:])' bash scripts/edges.sh "$kind" >"$edge_logs/$kind.log" 2>&1 &
         edge_pids+=("$kind:$!")
     done
 fi
