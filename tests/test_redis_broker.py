@@ -198,3 +198,24 @@ async def test_reads_of_unknown_channels_leave_no_key_in_redis(
         assert set(await admin.keys("*")) == before  # the servers' heartbeats only
     finally:
         await admin.aclose()
+
+
+async def test_a_teardown_that_outlives_its_cancellation_does_not_hold_a_close():
+    """redis-py finishes a pub/sub teardown even when cancelled; a stuck one must not
+    hold the broker's close (asyncio.wait_for would wait for it forever)."""
+    from jupyter_realtime.brokers._redis_core import let_finish
+
+    release = asyncio.Event()
+
+    async def stubborn_teardown() -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # as a shielded teardown does
+
+    started = time.monotonic()
+    assert await let_finish(stubborn_teardown(), 0.2) is False
+    assert time.monotonic() - started < 2
+    release.set()
+    assert await let_finish(asyncio.sleep(0), 1.0) is True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +32,7 @@ from . import _redis_scripts as lua
 from .base import Broker
 from .feed import Feed
 
-__all__ = ["READY_TIMEOUT", "RedisCore", "Snapshot", "redact"]
+__all__ = ["READY_TIMEOUT", "RedisCore", "Snapshot", "let_finish", "redact"]
 
 # epoch, newest offset, publications, first kept offset
 Snapshot = tuple[str, int, list[Publication], int]
@@ -49,6 +50,34 @@ def _credentials(url: str) -> dict[str, Any]:
     if parts.scheme == "rediss":
         found["ssl"] = True
     return found
+
+
+_left: set[asyncio.Future[Any]] = set()  # teardowns still running after their time
+
+
+async def let_finish(awaitable: Awaitable[Any], seconds: float) -> bool:
+    """Wait at most ``seconds`` for a teardown, without waiting on its cancellation.
+
+    redis-py (8.2) finishes a pub/sub teardown even when cancelled, and ``asyncio.wait_for``
+    waits for a cancelled awaitable to end: one teardown stuck on a dead connection would
+    then hold a broker's close forever. A teardown still running after ``seconds`` is left to
+    finish (or not) on its own; its errors are dropped. Returns whether it finished.
+    """
+    future = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({future}, timeout=seconds)
+    if future in done:
+        if not future.cancelled():
+            future.exception()  # retrieved: a failed teardown is not an error here
+        return True
+    _left.add(future)
+    future.add_done_callback(_forget)
+    return False
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    _left.discard(future)
+    if not future.cancelled():
+        future.exception()
 
 
 def redact(url: str) -> str:

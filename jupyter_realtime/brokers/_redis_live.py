@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position, Publication
 from . import _redis_scripts as lua
-from ._redis_core import READY_TIMEOUT, RedisCore, redact
+from ._redis_core import READY_TIMEOUT, RedisCore, let_finish, redact
 from .feed import Feed
 
 __all__ = ["RedisLive"]
@@ -127,8 +127,7 @@ class RedisLive(RedisCore):
             finally:
                 self._pubsub, self.connected = None, False
                 self._up.clear()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)
+                await let_finish(pubsub.aclose(), 1.0)
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 

@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..errors import RealtimeError
-from ._redis_core import redact
+from ._redis_core import let_finish, redact
 from ._redis_live import BACKOFF_MAX, BACKOFF_MIN, RedisLive
 
 __all__ = ["RedisShards"]
@@ -90,11 +90,9 @@ class RedisShards(RedisLive):
                 self._up.clear()
                 links, self._links = list(self._links.values()), {}
                 for pubsub in links:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(pubsub.aclose(), 1.0)
+                    await let_finish(pubsub.aclose(), 1.0)
                 for client in clients:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(client.aclose(), 1.0)
+                    await let_finish(client.aclose(), 1.0)
             if linked_at is not None and time.monotonic() - linked_at > BACKOFF_MAX:
                 delay = BACKOFF_MIN  # the links worked for a while: reconnect at once
             await asyncio.sleep(delay)

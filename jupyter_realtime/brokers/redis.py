@@ -28,14 +28,13 @@ Scripts and key layout: :mod:`._redis_scripts`. Deployment: ``docs/scaling.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
 from redis.exceptions import RedisError
 
 from ..errors import ErrorCode, RealtimeError
-from ._redis_core import READY_TIMEOUT, redact
+from ._redis_core import READY_TIMEOUT, let_finish, redact
 from ._redis_presence import RedisPresence
 from ._redis_shards import RedisShards
 from ._redis_store import RedisStore
@@ -43,6 +42,8 @@ from ._redis_store import RedisStore
 __all__ = ["RedisBroker", "redact"]
 
 log = logging.getLogger("jupyter_realtime.brokers.redis")
+
+CLOSE_TIMEOUT = 3.0  # seconds a close waits for the background tasks and the connections
 
 
 class RedisBroker(RedisStore, RedisShards, RedisPresence):
@@ -78,14 +79,25 @@ class RedisBroker(RedisStore, RedisShards, RedisPresence):
         self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT)
+            if stuck:
+                log.warning(
+                    "Redis broker: %d background task(s) still closing their connections "
+                    "after %g s; closing without them",
+                    len(stuck),
+                    CLOSE_TIMEOUT,
+                )
         try:
             await asyncio.wait_for(self._withdraw(), 2.0)
-        except (RealtimeError, RedisError, asyncio.TimeoutError):
+        except (RealtimeError, RedisError, OSError, asyncio.TimeoutError):
             log.info("could not withdraw presence from Redis at %s", redact(self.url))
-        await self._redis.aclose()
+        if not await let_finish(self._redis.aclose(), CLOSE_TIMEOUT):
+            log.warning(
+                "Redis at %s: closing the connections took over %g s; left to finish",
+                redact(self.url),
+                CLOSE_TIMEOUT,
+            )
 
     def is_live(self, channel: str) -> bool:
         """Subscribers or presence on this server, or history this server wrote that Redis
