@@ -30,16 +30,12 @@ find_python310() {
     return 1
 }
 
-skip=()
 command -v uv >/dev/null || { echo "edges: uv is needed (pip install uv; the test extras have it)" >&2; exit 1; }
 case "$kind" in
     newest) python="${PYTHON:-python3}"; install=(--upgrade) ;;
     minimum)
         python="${PYTHON:-$(find_python310)}" || { echo "edges: no Python 3.10 found (set PYTHON)" >&2; exit 1; }
-        install=(-c "$root/constraints/minimum.txt")
-        # known defect at the minimums (Python 3.10, tqdm 4.66): `jupyter realtime watch`
-        # exits 1 instead of 130 on Ctrl-C; its other watch tests run
-        skip=(--deselect tests/test_cli_watch.py::test_watch_prints_history_then_live_output_and_a_progress_bar) ;;
+        install=(-c "$root/constraints/minimum.txt") ;;
     *) echo "usage: edges.sh newest|minimum" >&2; exit 2 ;;
 esac
 
@@ -60,5 +56,5 @@ for t in "${SUBSET[@]}"; do [ -f "$root/$t" ] && existing+=("$t"); done
 cd "$root"
 # tests start `jupyter server` and kernels by name: from this environment, not the caller's
 export VIRTUAL_ENV="$tmp/venv" PATH="$tmp/venv/bin:$PATH"
-python -m pytest -q -p no:cacheprovider "${existing[@]}" "${skip[@]}" "${@:2}"
+python -m pytest -q -p no:cacheprovider "${existing[@]}" "${@:2}"
 echo "edges $kind: passed in $((SECONDS - started)) s"

@@ -102,7 +102,7 @@ async def test_watch_prints_history_then_live_output_and_a_progress_bar(server: 
             await watcher.wait_for("100/100", "err")
         finally:
             code = await watcher.stop()
-    assert code == 130
+    assert code == 130, watcher.err
     assert watcher.out == (
         "── In [4] ──\nepoch 0\n<Figure size 640x480>\n[image/png, 3.9 KiB]\n"
         "epoch 1\n── In [4] error in 5.0 s ──\n"

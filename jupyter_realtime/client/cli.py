@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -203,6 +204,38 @@ async def _run(args: argparse.Namespace) -> None:
         await command[args.command](client.channel(args.channel), args)
 
 
+async def _until_interrupted(args: argparse.Namespace) -> bool:
+    """Run the command; True when Ctrl-C (SIGINT) stopped it.
+
+    The CLI takes SIGINT itself rather than relying on the runner: anyio's runner turns it
+    into ``KeyboardInterrupt`` on Python 3.11+, but on 3.10 (before anyio 4.5) into a bare
+    ``CancelledError`` with a traceback, and Ctrl-C must exit 130 everywhere.
+    """
+    if sys.platform == "win32":  # no signal receivers there: KeyboardInterrupt as usual
+        await _run(args)
+        return False
+    interrupted = False
+    failed: Exception | None = None  # raised as is, not in an exception group
+    async with anyio.create_task_group() as group:
+
+        async def on_sigint() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    group.cancel_scope.cancel()
+
+        group.start_soon(on_sigint)
+        try:
+            await _run(args)
+        except Exception as exc:
+            failed = exc
+        group.cancel_scope.cancel()
+    if failed is not None:
+        raise failed
+    return interrupted
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "config":
@@ -210,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         _check(args)
-        anyio.run(_run, args)
+        if anyio.run(_until_interrupted, args):
+            return EXIT_INTERRUPTED
     except UsageError as exc:
         return _fail(EXIT_USAGE, str(exc))
     except AmbiguousServer as exc:
