@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import httpx
-
 from traitlets.config import Config
 
 from jupyter_realtime.lockdown import trusted_paths, trusted_values, user_config_disabled
