@@ -13,7 +13,6 @@ and Chat show the same name for the same user; the kernel's message shows as
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
