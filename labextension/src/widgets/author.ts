@@ -17,14 +17,14 @@ export function authorName(publication: Publication): string {
 
 /**
  * The author as an element: `<span class="jp-realtime-who">` holding the verified name in
- * `.jp-realtime-author` (its `title` the sender id), and a different `label`, if given, in
+ * `span.jp-realtime-author` (its `title` and `data-sender` the sender id), and a different `label`, if given, in
  * `.jp-realtime-label` before it, the verified name then in parentheses.
  */
 export function authorElement(publication: Publication, label?: string): HTMLSpanElement {
   const who = document.createElement('span');
   who.className = 'jp-realtime-who';
   const verified = authorName(publication);
-  const author = document.createElement('b');
+  const author = document.createElement('span');
   author.className = 'jp-realtime-author';
   author.textContent = verified;
   if (publication.sender) {
