@@ -7,11 +7,13 @@ The hostile user posts with ``fetch`` (not the widget) a message whose ``name`` 
 "teacher" and carries HTML. The other user's Chat and LiveLog show the server-verified
 display name as the author, the claimed name only beside it and as text; her presence chip
 and Chat show the same name for the same user; the kernel's message shows as
-"alice's kernel (room.ipynb)".
+"alice's kernel (room.ipynb)". A shared cell's cursor is labelled with the verified name of
+whoever published it, even when that page puts "teacher" in its awareness state.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,3 +144,51 @@ async def test_chat_and_log_show_the_verified_sender_and_a_forged_name_only_besi
         await second.close()
 
 
+
+
+CURSOR_NAMES_JS = """channel => {
+    const cell = window.jupyterRealtimeCells.get(channel)[0];
+    const mine = cell.doc.clientID;
+    return [...cell.awareness.getStates()].filter(([id]) => id !== mine)
+        .map(([, state]) => state.user?.name ?? null);
+}"""
+FORGE_CURSOR_JS = """([channel, name]) => {
+    const cell = window.jupyterRealtimeCells.get(channel)[0];
+    const user = cell.awareness.getLocalState().user;
+    cell.awareness.setLocalStateField('user', {...user, name});
+}"""
+
+
+async def test_a_shared_cells_cursor_carries_its_publishers_verified_name(lab: Lab) -> None:
+    channel = "names:cell"
+    cell = 'from jupyter_realtime.widgets import SharedCell\nSharedCell("names:cell")'
+    honest, forger = lab.notebook("cell_a.ipynb", cell), lab.notebook("cell_b.ipynb", cell)
+    editor = ".jp-realtime-sharedcell[data-ready=true] .cm-content"
+    async with chromium() as browser:
+        first, second = await browser.new_context(), await browser.new_context()
+        a = await open_notebook(first, lab, honest)
+        b = await open_notebook(second, lab, forger)
+        for page in (a, b):
+            await page.locator(editor).wait_for(timeout=60_000)
+        other = await b.evaluate(ME)
+        await b.locator(editor).click()
+        await b.keyboard.type("hi")
+        label = a.locator(".cm-ySelectionInfo").first
+        await label.wait_for(state="attached")
+        assert await label.text_content() == other["display_name"]
+        # b claims to be "teacher" (with HTML): a still labels b's cursor with b's name
+        await b.evaluate(FORGE_CURSOR_JS, [channel, FORGED])
+        await b.keyboard.type(" there")  # the caret moves: the forged state goes out again
+        await a.wait_for_function(
+            f"() => ({CURSOR_NAMES_JS})({channel!r}).length > 0"
+        )
+        await a.wait_for_timeout(500)
+        assert await a.evaluate(CURSOR_NAMES_JS, channel) == [other["display_name"]]
+        assert await label.text_content() == other["display_name"]
+        # the forged state did go out on the channel (stamped by a, not by the server)
+        pubs = lab.get(f"realtime/api/channels/{channel}:awareness/history?limit=50")
+        sent = b"".join(base64.b64decode(p["data_b64"]) for p in pubs["publications"])
+        assert b"teacher<img" in sent
+        assert await a.evaluate("() => window.pwned") is None
+        await first.close()
+        await second.close()
