@@ -7,7 +7,7 @@
  * names, colours) travels on the sibling channel `{channel}:awareness`.
  *
  * Public names: `SharedText`, `DocumentState`, `updateMessage`, `updateOf`,
- * `awarenessMessage`, `awarenessOf`, `stampAwareness`, `AWARENESS_SUFFIX`.
+ * `awarenessMessage`, `awarenessOf`, `AWARENESS_SUFFIX`.
  *
  * A cursor's name is the verified display name of whoever published its awareness state
  * (`sender_name`), the name the presence chips and Chat show, never the one in the state.
@@ -22,6 +22,7 @@ import * as Y from 'yjs';
 import type { ChannelEvent, ConnectionState, RealtimeClientLike } from '../client/index.js';
 import { RealtimeError } from '../client/errors.js';
 import { decodeBase64, encodeBase64 } from '../client/protocol.js';
+import { stampAwareness } from './awareness-names.js';
 
 export const AWARENESS_SUFFIX = ':awareness';
 const MESSAGE_SYNC = 0;
@@ -86,34 +87,6 @@ export function awarenessOf(data: unknown): Uint8Array | null {
       return null;
     }
     return decoding.readVarUint8Array(decoder);
-  } catch {
-    return null;
-  }
-}
-
-/**
- * An awareness update with the cursor name of every state it carries replaced by `name`,
- * the display name the server verified for its publisher: a client cannot label its
- * cursor (or someone else's) with another user's name. Null when it is not an update.
- */
-export function stampAwareness(update: Uint8Array, name: string): Uint8Array | null {
-  try {
-    const decoder = decoding.createDecoder(update);
-    const encoder = encoding.createEncoder();
-    const count = decoding.readVarUint(decoder);
-    encoding.writeVarUint(encoder, count);
-    for (let i = 0; i < count; i++) {
-      encoding.writeVarUint(encoder, decoding.readVarUint(decoder)); // client id
-      encoding.writeVarUint(encoder, decoding.readVarUint(decoder)); // clock
-      const state: unknown = JSON.parse(decoding.readVarString(decoder));
-      if (state !== null && typeof state === 'object') {
-        const record = state as Record<string, unknown>;
-        const user = record.user !== null && typeof record.user === 'object' ? record.user : {};
-        record.user = { ...user, name };
-      }
-      encoding.writeVarString(encoder, JSON.stringify(state));
-    }
-    return encoding.toUint8Array(encoder);
   } catch {
     return null;
   }
