@@ -14,7 +14,9 @@ outside the user's reach and from the command line only, else their defaults.
 
 Outside the user's reach: every directory of Jupyter's config path but the user's config
 dir (``JUPYTER_CONFIG_DIR``, default ``~/.jupyter``) and anything under ``$HOME``, as
-JupyterHub's own rule. ``docs/security.md`` says where an administrator puts them.
+JupyterHub's own rule. ``docs/security.md`` says where an administrator puts them. The
+administrator's ``.py`` files are read a second time for this (traitlets' public loaders),
+so they should have no side effects beyond setting configuration, as usual.
 """
 
 from __future__ import annotations
