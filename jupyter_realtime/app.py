@@ -28,6 +28,7 @@ from .access import AccessConfig
 from .broker_config import BrokerConfig
 from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
+from .lockdown import trusted_values, user_config_disabled
 from .session import wait_background
 from .transports import _compat as transports_compat
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
@@ -40,10 +41,13 @@ from .transports.uplink import SessionHandler
 from .transports.watch import STATIC_DIR, ClientModuleHandler, WatchPageHandler
 from .transports.websocket import RealtimeWebSocketHandler
 
-__all__ = ["RealtimeApp"]
+__all__ = ["LOCKED_SETTINGS", "RealtimeApp"]
 
 TRANSPORTS = ("ws", "sse", "stream", "poll")
 CHANNEL = r"(?P<channel>[^/]+)"
+# who a connection is and what it may do: never from the user's own config files when the
+# administrator disables them (lockdown.py, docs/security.md)
+LOCKED_SETTINGS = ("token_user", *AccessConfig.class_trait_names(config=True))
 
 
 class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
@@ -149,6 +153,8 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
     _outbox_check: ioloop.PeriodicCallback | None = None
 
     def initialize_settings(self) -> None:
+        if user_config_disabled():
+            self.apply_trusted_settings()
         self.hub = Hub(
             self.open_broker(),
             max_message_size=self.max_message_size,
@@ -171,6 +177,24 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         )
         self.context.limits.live = self.hub.broker.is_live
         self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
+
+    def apply_trusted_settings(self) -> None:
+        """Set :data:`LOCKED_SETTINGS` from the administrator's config files and the
+        command line only (their defaults when those do not set them)."""
+        server: Any = self.serverapp
+        trusted = trusted_values(
+            "RealtimeApp",
+            LOCKED_SETTINGS,
+            paths=server.config_file_paths,
+            config_dir=server.config_dir,
+            file_names=("jupyter_server_config", self.config_file_name),
+            command_line=(server.cli_config, self.cli_config),
+        )
+        for name in LOCKED_SETTINGS:
+            value = trusted[name] if name in trusted else self.trait_defaults(name)
+            if getattr(self, name) != value:
+                self.log.info("RealtimeApp.%s: the user's own config is ignored", name)
+            setattr(self, name, value)
 
     def initialize_handlers(self) -> None:
         spec: dict[str, Any] = {"context": self.context}

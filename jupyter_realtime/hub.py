@@ -319,13 +319,15 @@ class Hub:
         binary: bool = False,
         sender: str | None = None,
         idempotency_key: str | None = None,
+        sender_name: str | None = None,
     ) -> Publication:
         """Store and deliver; a :class:`~.brokers.base.Duplicate` (nothing stored) when the
-        channel knows ``idempotency_key``."""
+        channel knows ``idempotency_key``. ``sender`` and ``sender_name`` are the identity
+        the caller verified, never anything the client sent."""
         self.check_size(len(payload))
         return await self.broker.publish(
             channel, payload, binary=binary, sender=sender, ts=self.clock(),
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key, sender_name=sender_name,
         )
 
     async def history(

@@ -110,6 +110,7 @@ class PublicationFrame(TypedDict, total=False):
     data_b64: str
     ts: float
     sender: str | None
+    sender_name: str
 
 
 class ErrorFrame(TypedDict):
@@ -141,7 +142,9 @@ class Publication:
     live delivery (a replay encodes again, on a copy that dies with it).
     """
 
-    __slots__ = ("channel", "epoch", "offset", "ts", "sender", "payload", "binary", "frames")
+    __slots__ = (
+        "channel", "epoch", "offset", "ts", "sender", "sender_name", "payload", "binary", "frames"
+    )
 
     def __init__(
         self,
@@ -153,6 +156,7 @@ class Publication:
         binary: bool = False,
         ts: float = 0.0,
         sender: str | None = None,
+        sender_name: str | None = None,
     ) -> None:
         self.channel = channel
         self.epoch = epoch
@@ -161,6 +165,8 @@ class Publication:
         self.binary = binary
         self.ts = ts
         self.sender = sender
+        # what views show as the author: stamped by the server with ``sender``
+        self.sender_name = sender_name
         self.frames: dict[str, bytes] = {}
 
     @property
@@ -173,14 +179,18 @@ class Publication:
         return self.payload if self.binary else orjson.loads(self.payload)
 
     def header(self) -> dict[str, Any]:
-        """The publication frame without its data."""
-        return {
+        """The publication frame without its data (``sender_name`` when the server
+        stamped one: publications stored by older versions have none)."""
+        header: dict[str, Any] = {
             "channel": self.channel,
             "epoch": self.epoch,
             "offset": self.offset,
             "ts": self.ts,
             "sender": self.sender,
         }
+        if self.sender_name is not None:
+            header["sender_name"] = self.sender_name
+        return header
 
     def to_frame(self) -> dict[str, Any]:
         """The text frame as a dict whose data is embedded without re-encoding."""
@@ -202,6 +212,7 @@ class Publication:
             binary=self.binary,
             ts=self.ts,
             sender=self.sender,
+            sender_name=self.sender_name,
         )
 
     def json(self) -> bytes:
@@ -221,7 +232,8 @@ def text_size(pub: Publication) -> int:
     size = len(pub.payload)
     if pub.binary:
         size = 4 * -(-size // 3)
-    return size + len(pub.channel) + len(pub.epoch) + len(pub.sender or "") + 96
+    names = len(pub.sender or "") + 2 * len(pub.sender_name or "")  # escapes, field name
+    return size + len(pub.channel) + len(pub.epoch) + names + 96
 
 
 def max_frame_bytes(max_message_size: int) -> int:

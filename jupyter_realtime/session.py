@@ -85,6 +85,8 @@ class Identity:
     ``groups``: the groups the identity provider knows (e.g. JupyterHub's); the policy adds
     its own mapping. ``may_publish``: Jupyter's authorizer allows ``write`` on ``realtime``.
     ``kernel``: the id of the server's kernel the connection proved it runs in, else ''.
+    ``display_name``: what every view shows as this identity (:attr:`sender_name`), e.g.
+    "alice's kernel (analysis.ipynb)" for a kernel.
     """
 
     username: str
@@ -100,13 +102,29 @@ class Identity:
         """A publication's ``sender``: the user, and which kernel published for it."""
         return f"{self.username}/kernel/{self.kernel}" if self.kernel else self.username
 
+    @property
+    def sender_name(self) -> str:
+        """A publication's ``sender_name`` and the presence list's ``name``: the display
+        name Jupyter (or JupyterHub) gives this identity, one line of at most
+        :data:`MAX_NAME` characters, so that every view shows the same verified name."""
+        return clip_name(self.display_name or self.name or self.username)
+
     def presence_info(self, client: str) -> dict[str, Any]:
         return {
             "client": client,
             "user": self.username,
-            "name": self.display_name or self.name or self.username,
+            "name": self.sender_name,
             "color": self.color,
         }
+
+
+MAX_NAME = 200  # characters of a display name on the wire
+
+
+def clip_name(name: str) -> str:
+    """``name`` on one line (control characters become spaces), at most ``MAX_NAME``."""
+    line = "".join(" " if ch < " " or ch == "\x7f" else ch for ch in name).strip()
+    return line if len(line) <= MAX_NAME else line[: MAX_NAME - 1] + "…"
 
 
 class Session:
@@ -335,7 +353,7 @@ class Session:
                           cmd["channel"], len(cmd["payload"]))
         pub = await self.hub.publish(
             cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.sender,
-            idempotency_key=cmd.get("idempotency_key"),
+            idempotency_key=cmd.get("idempotency_key"), sender_name=self.identity.sender_name,
         )
         return publish_result(pub)
 

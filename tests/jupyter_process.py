@@ -35,20 +35,29 @@ def free_port() -> int:
 
 
 class Server:
-    """A ``jupyter server`` subprocess; ``realtime`` says whether the extension is enabled."""
+    """A ``jupyter server`` subprocess; ``realtime`` says whether the extension is enabled.
+
+    Its user config dir is :attr:`config_dir` (``JUPYTER_CONFIG_DIR``); ``env`` adds to the
+    environment it starts with."""
 
     def __init__(
-        self, home: Path, root_dir: Path, runtime_dir: Path, token: str, realtime: bool = True
+        self, home: Path, root_dir: Path, runtime_dir: Path, token: str, realtime: bool = True,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.home, self.root_dir, self.runtime_dir = home, root_dir, runtime_dir
         self.token, self.realtime = token, realtime
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = home / f"jupyter-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def config_dir(self) -> Path:
+        return self.home / f"config-{self.port}"
+
     def start(self) -> None:
-        config = self.home / f"config-{self.port}"
+        config = self.config_dir
         config.mkdir(parents=True, exist_ok=True)
         extensions = {"jupyter_realtime": self.realtime, **dict.fromkeys(OTHERS, False)}
         settings: dict[str, Any] = {"ServerApp": {"jpserver_extensions": extensions}}
@@ -63,6 +72,7 @@ class Server:
             JUPYTER_DATA_DIR=str(self.home / "data"),
             JUPYTER_RUNTIME_DIR=str(self.runtime_dir),
         )
+        env.update(self.extra_env)
         args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={self.port}"]
         args += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--no-browser"]
         args += [f"--IdentityProvider.token={self.token}", "--allow-root", "--debug"]

@@ -188,15 +188,21 @@ async def test_fields_and_binary_payloads_round_trip(new_broker: BrokerFactory):
     raw = bytes(range(256)) + b"\n\r\x00 end"
     ts = int(time.time()) + 0.125
     sent = await publish(broker, "c", raw, binary=True, sender=None, ts=ts)
-    await publish(broker, "c", '{"é": "\\n", "x": [1, 2.5]}'.encode(), sender="bob")
+    await publish(
+        broker, "c", '{"é": "\\n", "x": [1, 2.5]}'.encode(), sender="bob",
+        sender_name="Bob \"B\"\n<i>é</i>",
+    )
     got = recorder(broker)
     await until(lambda: len(got.pubs) == 2)
     for pubs in (got.pubs, (await broker.history("c")).publications):
         binary, text = pubs
         assert (binary.payload, binary.binary, binary.sender) == (raw, True, None)
+        assert binary.sender_name is None
         assert (binary.epoch, binary.offset, binary.ts) == (sent.epoch, 1, ts)
         assert text.data == {"é": "\n", "x": [1, 2.5]} and not text.binary
         assert text.sender == "bob" and text.channel == "c"
+        assert text.sender_name == 'Bob "B"\n<i>é</i>'
+        assert "sender_name" not in binary.header() and text.header()["sender_name"]
 
 
 async def test_live_delivery_in_offset_order_exactly_once(new_broker: BrokerFactory):

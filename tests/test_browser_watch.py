@@ -62,6 +62,7 @@ def page_state_js() -> str:
     return """() => ({
         text: document.querySelector('.rw-main').innerText,
         status: document.querySelector('.rw-status').textContent,
+        source: document.querySelector('.rw-source').textContent,
         connection: document.querySelector('.rw-connection').textContent,
         images: [...document.querySelectorAll('.rw-main img.rw-image')].map(i => i.src),
         rows: [...document.querySelectorAll('.jp-realtime-progress-row')].map(r => ({
@@ -104,6 +105,9 @@ async def test_watch_page_shows_history_then_live(lab: Lab) -> None:
         assert state["rows"][0]["n"] == "40" and state["rows"][0]["total"] == "100"
         assert "40/100" in state["rows"][0]["text"] and "ETA 00:03" in state["rows"][0]["text"]
         assert state["status"] == "In [7] running"
+        # who publishes: the verified name the server stamped, as the widgets show it
+        newest = lab.get(f"realtime/api/channels/{channel}/history?limit=1")["publications"]
+        assert newest[0]["sender_name"] and state["source"] == f"from {newest[0]['sender_name']}"
 
         live = [
             {"type": "stream", "cell": CELL, "name": "stdout", "text": "epoch 1 loss 0.871\n"},

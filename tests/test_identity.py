@@ -48,13 +48,13 @@ async def command(ws: Any, cmd_id: int, **cmd: Any) -> dict[str, Any]:
     return dict(frame["result"])
 
 
-async def senders(server: Any, channel: str) -> list[str]:
+async def senders(server: Any, channel: str, field: str = "sender") -> list[str]:
     async with httpx.AsyncClient() as http:
         reply = await http.get(
             server.http("realtime/api/channels", channel, "history"), headers=server.headers
         )
     assert reply.status_code == 200, reply.text
-    return [p["sender"] for p in reply.json()["publications"]]
+    return [p[field] for p in reply.json()["publications"]]
 
 
 async def test_token_requests_without_a_cookie_share_one_sender(server: Any) -> None:
@@ -104,6 +104,38 @@ async def test_a_kernel_publishes_as_the_user_and_its_kernel(
     expected = f"{USER}/kernel/{kernel_id}"
     assert out.strip() == expected
     assert await senders(server, "who-kernel") == [expected, expected]
+    # no session (started through api/kernels alone): named by the start of its id
+    name = f"{USER}'s kernel ({kernel_id[:8]})"
+    assert await senders(server, "who-kernel", "sender_name") == [name, name]
+
+
+async def test_a_notebooks_kernel_is_named_after_its_user_and_notebook(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    body = {"path": "work/analysis.ipynb", "type": "notebook", "name": "analysis.ipynb",
+            "kernel": {"name": "python3"}}
+    reply = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    model = json.loads(reply.body)
+    kernel_id = model["kernel"]["id"]
+    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        out = await run(
+            client,
+            """
+            import jupyter_realtime as rt
+            rt.channel("who-notebook").publish(1)
+            print(rt.channel("who-notebook").history(limit=1)[0].sender_name)
+            """,
+        )
+    finally:
+        client.stop_channels()
+        await jp_fetch("api", "sessions", model["id"], method="DELETE")
+    name = f"{USER}'s kernel (analysis.ipynb)"
+    assert out.strip() == name
+    assert await senders(server, "who-notebook", "sender_name") == [name]
+    assert await senders(server, "who-notebook") == [f"{USER}/kernel/{kernel_id}"]
 
 
 async def test_a_kernel_tag_cannot_be_forged(server: Any, jp_fetch: Any, jp_serverapp: Any) -> None:

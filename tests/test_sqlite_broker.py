@@ -81,6 +81,42 @@ async def test_a_reopened_file_keeps_epochs_offsets_history_and_keys(tmp_path: P
         await again.close()
 
 
+async def test_a_layout_1_file_is_upgraded_in_place(tmp_path: Path):
+    """Files written before ``sender_name`` existed open; their rows have none."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    old_schema = _sqlite_store.SCHEMA.replace(
+        "    sender_name TEXT,  -- the author's display name the server stamped "
+        "(NULL before layout 2)\n", ""
+    )
+    assert "sender_name" not in old_schema
+    db.executescript(old_schema)
+    db.execute("INSERT INTO channels VALUES ('c', 'e1', 1, NULL)")
+    db.execute("INSERT INTO publications VALUES ('c', 1, ?, 'ada', 0, X'31')", (time.time(),))
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    broker = await started(path)
+    try:
+        (old,) = (await broker.history("c")).publications
+        assert (old.sender, old.sender_name, old.payload) == ("ada", None, b"1")
+        new = await publish(broker, "c", b"2", sender_name="Ada L.")
+        assert new.offset == 2
+    finally:
+        await broker.close()
+    again = await started(path)
+    try:
+        names = [p.sender_name for p in (await again.history("c")).publications]
+        assert names == [None, "Ada L."]
+    finally:
+        await again.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()
+
+
 async def test_a_resume_from_beyond_the_newest_offset_is_not_recovered(tmp_path: Path):
     """A client that saw a publication a crash took before it was stored is told so."""
     broker = await started(tmp_path / "c.sqlite3")

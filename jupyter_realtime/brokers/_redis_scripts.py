@@ -10,7 +10,8 @@ slot, so each script touches one slot):
   or subscription (never by a read). Its loss (Redis restarted without persistence, expiry after
   ``meta_ttl``) is what starts a new epoch.
 * ``P:{C}:history``: stream whose entry ids are ``<offset>-0`` and whose single field ``m``
-  is the *blob*: ``[ts,sender,binary]`` as JSON, a newline, then the raw payload.
+  is the *blob*: ``[ts,sender,binary,sender_name]`` as JSON (``sender_name`` absent when
+  none was stamped, as in blobs of older versions), a newline, then the raw payload.
 * ``P:{C}:presence``: hash client id -> ``<node>|<info JSON>``.
 * ``P:{C}:keys``: hash idempotency key -> ``<epoch> <offset>`` of the publication first
   stored with it; ``P:{C}:expiry``: sorted set of the same keys scored by the time (ms) they
@@ -229,16 +230,23 @@ def sharded(script: str) -> str:
     return script.replace("redis.call('PUBLISH',", "redis.call('SPUBLISH',")
 
 
-def encode_blob(payload: bytes, *, binary: bool, sender: str | None, ts: float) -> bytes:
+def encode_blob(
+    payload: bytes, *, binary: bool, sender: str | None, ts: float, sender_name: str | None = None
+) -> bytes:
     """A publication's fields but channel, epoch and offset (those come from Redis)."""
-    return orjson.dumps([ts, sender, 1 if binary else 0]) + b"\n" + payload
+    head: list[Any] = [ts, sender, 1 if binary else 0]
+    if sender_name is not None:
+        head.append(sender_name)
+    return orjson.dumps(head) + b"\n" + payload
 
 
 def decode_blob(channel: str, epoch: str, offset: int, blob: bytes) -> Publication:
+    """The publication of a blob (one written before ``sender_name`` existed has none)."""
     head, _, payload = blob.partition(b"\n")
-    ts, sender, binary = orjson.loads(head)
+    ts, sender, binary, *rest = orjson.loads(head)
     return Publication(
-        channel, epoch, offset, payload, binary=bool(binary), ts=float(ts), sender=sender
+        channel, epoch, offset, payload, binary=bool(binary), ts=float(ts), sender=sender,
+        sender_name=rest[0] if rest else None,
     )
 
 

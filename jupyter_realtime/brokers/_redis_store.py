@@ -36,8 +36,11 @@ class RedisStore(RedisCore):
         sender: str | None,
         ts: float,
         idempotency_key: str | None = None,
+        sender_name: str | None = None,
     ) -> Publication:
-        blob = lua.encode_blob(payload, binary=binary, sender=sender, ts=ts)
+        blob = lua.encode_blob(
+            payload, binary=binary, sender=sender, ts=ts, sender_name=sender_name
+        )
         ttl = self.history_ttl
         key = idempotency_key if self.idempotency_ttl > 0 else None
         args: list[Any] = [
@@ -64,7 +67,10 @@ class RedisStore(RedisCore):
         cls = Duplicate if duplicate else Publication
         if self.history_size and not duplicate:
             self._published[channel] = time.monotonic()
-        return cls(channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender)
+        return cls(
+            channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender,
+            sender_name=sender_name,
+        )
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None

@@ -33,7 +33,7 @@ __all__ = ["Batch", "Loaded", "SQLiteStore", "StoreError"]
 
 log = logging.getLogger("jupyter_realtime.brokers.sqlite")
 
-VERSION = 1  # PRAGMA user_version of the layout below
+VERSION = 2  # PRAGMA user_version of the layout below (2 added sender_name)
 LOCK_TIMEOUT = 2.0  # seconds to wait for a lock a stopping server may still hold
 
 SCHEMA = """
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS publications (
     sender TEXT,
     binary INTEGER NOT NULL,
     payload BLOB NOT NULL,
+    sender_name TEXT,  -- the author's display name the server stamped (NULL before layout 2)
     PRIMARY KEY (channel, offset)
 );
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -63,7 +64,7 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_offset ON idempotency_keys (channel,
 CREATE INDEX IF NOT EXISTS idempotency_keys_expires ON idempotency_keys (expires);
 """
 
-PubRow = tuple[str, int, float, "str | None", int, bytes]
+PubRow = tuple[str, int, float, "str | None", int, bytes, "str | None"]
 
 
 class StoreError(RealtimeError):
@@ -104,7 +105,7 @@ class Batch:
         db.executemany("DELETE FROM publications WHERE channel = ?", one)
         db.executemany("DELETE FROM idempotency_keys WHERE channel = ?", one)
         db.executemany(
-            "INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?, ?)", self.publications
+            "INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?, ?, ?)", self.publications
         )
         db.executemany("INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?)", self.keys)
         db.executemany("INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?)", self.channels)
@@ -185,12 +186,15 @@ class SQLiteStore:
         if tables and "channels" not in tables:
             raise ValueError(f"it holds other tables: {sorted(tables)}")
         db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(publications)")}
+        if "sender_name" not in columns:  # a layout 1 file: its rows keep no display name
+            db.execute("ALTER TABLE publications ADD COLUMN sender_name TEXT")
         db.execute(f"PRAGMA user_version = {VERSION}")
         return Loaded(
             db.execute("SELECT * FROM channels ORDER BY name").fetchall(),
             db.execute(
-                "SELECT channel, offset, ts, sender, binary, payload FROM publications "
-                "ORDER BY channel, offset"
+                "SELECT channel, offset, ts, sender, binary, payload, sender_name "
+                "FROM publications ORDER BY channel, offset"
             ).fetchall(),
             db.execute(
                 "SELECT channel, key, offset, expires FROM idempotency_keys "

@@ -132,6 +132,7 @@ class Broker(abc.ABC):
         sender: str | None,
         ts: float,
         idempotency_key: str | None = None,
+        sender_name: str | None = None,
     ) -> Publication:
         """Append to the channel's history with the next offset and deliver it; with an
         ``idempotency_key`` the channel remembers, a :class:`Duplicate` instead."""

@@ -54,7 +54,8 @@ EVICT_TO = 0.9  # above the server-wide budget, evict down to this fraction of i
 
 def kept_size(pub: Publication) -> int:
     """The bytes a publication kept in history is counted as (an estimate of its memory)."""
-    return len(pub.payload) + len(pub.sender or "") + PUBLICATION_OVERHEAD
+    names = len(pub.sender or "") + len(pub.sender_name or "")
+    return len(pub.payload) + names + PUBLICATION_OVERHEAD
 
 
 class _Channel:
@@ -248,6 +249,7 @@ class MemoryBroker(Broker):
         sender: str | None,
         ts: float,
         idempotency_key: str | None = None,
+        sender_name: str | None = None,
     ) -> Publication:
         ch = self._open(channel)
         key = idempotency_key if self.idempotency_ttl > 0 else None
@@ -258,11 +260,13 @@ class MemoryBroker(Broker):
             known = ch.keys.get(key)
             if known is not None:
                 return Duplicate(
-                    channel, ch.epoch, known[0], payload, binary=binary, ts=ts, sender=sender
+                    channel, ch.epoch, known[0], payload, binary=binary, ts=ts, sender=sender,
+                    sender_name=sender_name,
                 )
         ch.offset += 1
         pub = Publication(
-            channel, ch.epoch, ch.offset, payload, binary=binary, ts=ts, sender=sender
+            channel, ch.epoch, ch.offset, payload, binary=binary, ts=ts, sender=sender,
+            sender_name=sender_name,
         )
         if key is not None:
             ch.keys[key] = (ch.offset, now + self.idempotency_ttl)

@@ -112,12 +112,12 @@ class SQLiteBroker(MemoryBroker):
         now = self.clock()
         pubs: dict[str, list[Publication]] = {}
         epochs = {name: epoch for name, epoch, _, until in loaded.channels if until is None}
-        for channel, offset, ts, sender, binary, payload in loaded.publications:
+        for channel, offset, ts, sender, binary, payload, sender_name in loaded.publications:
             if channel in epochs:
                 pubs.setdefault(channel, []).append(
                     Publication(
                         channel, epochs[channel], offset, bytes(payload),
-                        binary=bool(binary), ts=ts, sender=sender,
+                        binary=bool(binary), ts=ts, sender=sender, sender_name=sender_name,
                     )
                 )
         retired = []
@@ -157,7 +157,10 @@ class SQLiteBroker(MemoryBroker):
     def _appended(self, pub: Publication, key: str | None, expires: float) -> None:
         if self.history_size:
             self._batch.publications.append(
-                (pub.channel, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload)
+                (
+                    pub.channel, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload,
+                    pub.sender_name,
+                )
             )
         if key is not None:
             self._batch.keys.append((pub.channel, key, pub.offset, expires))
@@ -233,9 +236,11 @@ class SQLiteBroker(MemoryBroker):
         sender: str | None,
         ts: float,
         idempotency_key: str | None = None,
+        sender_name: str | None = None,
     ) -> Publication:
         pub = await super().publish(
-            channel, payload, binary=binary, sender=sender, ts=ts, idempotency_key=idempotency_key
+            channel, payload, binary=binary, sender=sender, ts=ts,
+            idempotency_key=idempotency_key, sender_name=sender_name,
         )
         await self.committed()
         return pub

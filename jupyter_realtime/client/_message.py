@@ -18,7 +18,12 @@ __all__ = ["Message"]
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One publication: ``data`` is a JSON value, or ``bytes`` for binary data."""
+    """One publication: ``data`` is a JSON value, or ``bytes`` for binary data.
+
+    ``sender`` and ``sender_name`` are who published it as the server verified: the
+    Jupyter user (or kernel) id and the display name to show for it (None when the
+    server stamped none, as for publications stored by older versions).
+    """
 
     channel: str
     epoch: str
@@ -26,6 +31,7 @@ class Message:
     data: Any
     ts: float = 0.0
     sender: str | None = None
+    sender_name: str | None = None
 
     @property
     def position(self) -> Position:
@@ -47,6 +53,7 @@ class Message:
             data,
             frame.get("ts", 0.0),
             frame.get("sender"),
+            frame.get("sender_name"),
         )
 
     def to_frame(self) -> dict[str, Any]:
@@ -58,6 +65,8 @@ class Message:
             "ts": self.ts,
             "sender": self.sender,
         }
+        if self.sender_name is not None:
+            frame["sender_name"] = self.sender_name
         if self.binary:
             frame["data_b64"] = base64.b64encode(self.data).decode("ascii")
         else:

@@ -53,7 +53,8 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
                 except orjson.JSONDecodeError as exc:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
             pub = await self.hub.publish(
-                channel, body, binary=binary, sender=identity.sender, idempotency_key=key
+                channel, body, binary=binary, sender=identity.sender, idempotency_key=key,
+                sender_name=identity.sender_name,
             )
         except RealtimeError as exc:
             self.write_realtime_error(exc)

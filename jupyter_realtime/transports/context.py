@@ -10,8 +10,11 @@ Identity (``docs/security.md``): Jupyter gives a request made with the server's 
 and no login cookie a new random user each time. Such a request is the *token holder*
 instead, ``RealtimeContext.token_user``, and when it carries a kernel tag that verifies
 (:mod:`jupyter_realtime.kernel_tag`), that user's kernel: a stable name either way, stamped
-here and never taken from the client. A request with a login cookie keeps Jupyter's user;
-a token-only request is not given one (so a client that keeps cookies stays the same user).
+here and never taken from the client. Its display name (``sender_name`` of its publications,
+``name`` in presence) is the identity provider's ``display_name`` for a user, and
+"USER's kernel (NOTEBOOK)" for a kernel (:mod:`.names`). A request with a login cookie keeps
+Jupyter's user; a token-only request is not given one (so a client that keeps cookies stays
+the same user).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ..session import Identity, Session, Transport
 from . import fastwrite
 from ._compat import response_finished
 from .logs import RedactedLogMixin
+from .names import kernel_display_name
 
 __all__ = ["RealtimeContext", "RealtimeHandlerMixin"]
 
@@ -143,6 +147,11 @@ class RealtimeHandlerMixin(RedactedLogMixin):
             raise web.HTTPError(403, "Jupyter's authorizer denies read on realtime")
         self._may_publish = await self.jupyter_allows("write")
         self._token_holder = await self.token_holder()
+        self._kernel_name = ""
+        if self._token_holder is not None and self._token_holder[1]:
+            user, kernel = self._token_holder
+            manager = handler.settings.get("session_manager")
+            self._kernel_name = await kernel_display_name(manager, user, kernel)
 
     async def jupyter_allows(self, action: str) -> bool:
         handler: Any = self
@@ -206,7 +215,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
             return Identity(
                 username=username,
                 name=username,
-                display_name=f"{username} (kernel {kernel[:8]})" if kernel else username,
+                display_name=getattr(self, "_kernel_name", "") or username,
                 groups=user_groups(user),
                 may_publish=getattr(self, "_may_publish", False),
                 kernel=kernel,

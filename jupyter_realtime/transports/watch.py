@@ -87,7 +87,7 @@ PAGE = """<!doctype html>
 <header>
   <h1>{channel}</h1>
   <div class="rw-bar"><span class="rw-connection">connecting</span>
-  <span class="rw-status">loading</span></div>
+  <span class="rw-status">loading</span> <span class="rw-source"></span></div>
 </header>
 <main class="rw-main"></main>
 <button class="rw-follow" type="button" hidden>↓ follow new output</button>

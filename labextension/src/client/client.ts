@@ -49,6 +49,8 @@ export type ChannelEvent =
       data: unknown;
       ts: number;
       sender: string | null;
+      /** The verified display name of `sender` (null when the server stamped none). */
+      senderName: string | null;
     }
   | { type: 'gap'; channel: string; epoch: string; offset: number }
   | { type: 'join' | 'leave'; channel: string; client: ClientInfo };
@@ -276,7 +278,8 @@ export class RealtimeClient {
     }
     const data = bytes ?? (frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data);
     const { channel, epoch, offset, ts, sender } = frame;
-    this.subscriptions.deliver({ type: 'publication', channel, epoch, offset, data, ts, sender });
+    const senderName = frame.sender_name ?? null;
+    this.subscriptions.deliver({ type: 'publication', channel, epoch, offset, data, ts, sender, senderName });
   }
 
   private onEvent(frame: EventFrame): void {

@@ -213,7 +213,8 @@ export class Leader {
       for (const p of page.publications) {
         const data = p.data_b64 !== undefined ? decodeBase64(p.data_b64) : p.data;
         const { epoch, offset, ts, sender } = p;
-        replay.push({ type: 'publication', channel, epoch, offset, data, ts, sender });
+        const senderName = p.sender_name ?? null;
+        replay.push({ type: 'publication', channel, epoch, offset, data, ts, sender, senderName });
       }
       const last = page.publications[page.publications.length - 1];
       if (!morePages(page, HISTORY_PAGE) || last.epoch !== until.epoch || last.offset >= until.offset) {

@@ -80,7 +80,10 @@ export interface PublicationFrame {
   data?: unknown;
   data_b64?: string;
   ts: number;
+  /** Who published it, as the server verified it (a Jupyter user id, or USER/kernel/ID). */
   sender: string | null;
+  /** The display name the server stamped for `sender`: what views show as the author. */
+  sender_name?: string;
   /** Set on XHR streaming and polling frames: the stream's position after this one. */
   cursor?: string;
 }

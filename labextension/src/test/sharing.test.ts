@@ -106,7 +106,7 @@ class FakeServer {
   }
 
   static event(p: PublicationFrame): ChannelEvent {
-    return { type: 'publication', channel: p.channel, epoch: p.epoch, offset: p.offset, data: p.data, ts: p.ts, sender: p.sender };
+    return { type: 'publication', channel: p.channel, epoch: p.epoch, offset: p.offset, data: p.data, ts: p.ts, sender: p.sender, senderName: p.sender_name ?? null };
   }
 }
 

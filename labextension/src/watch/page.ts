@@ -9,7 +9,9 @@
  * After that the browser client resumes by itself with `since` whenever the connection
  * drops, and reports a loss it could not replay (shown as a marker).
  *
- * The page follows new output (`follow.ts`) and keeps the progress bars in its sticky header.
+ * The page follows new output (`follow.ts`) and keeps the progress bars in its sticky header,
+ * beside who publishes the output: the newest publication's verified `sender_name` (such as
+ * "alice's kernel (analysis.ipynb)"), as the widgets show it.
  *
  * Credentials: the login cookie (with `_xsrf`), or a `?token=` in the page's URL.
  *
@@ -58,6 +60,13 @@ export async function startWatch(
   root.querySelector('header')?.appendChild(view.bars.el);
   const follower = new Follower(undefined, root.querySelector<HTMLElement>('.rw-follow') ?? undefined);
   const client = new RealtimeClient();
+  const source = root.querySelector<HTMLElement>('.rw-source');
+  const showSource = (name: string | null | undefined, sender: string | null): void => {
+    if (source && (name || sender)) {
+      source.textContent = `from ${name || sender}`;
+      source.title = sender ?? '';
+    }
+  };
   const showState = (state: ConnectionState): void => {
     if (connection) {
       connection.textContent = stateLabel(state);
@@ -85,6 +94,7 @@ export async function startWatch(
         const page = await client.history(channel, { since, limit });
         for (const frame of page.publications) {
           view.apply(dataOf(frame));
+          showSource(frame.sender_name, frame.sender);
           since = { epoch: frame.epoch, offset: frame.offset };
         }
         wanted -= page.publications.length;
@@ -97,6 +107,7 @@ export async function startWatch(
     const handler = (event: ChannelEvent): void => {
       if (event.type === 'publication') {
         view.apply(event.data);
+        showSource(event.senderName, event.sender);
       } else if (event.type === 'gap') {
         view.gap();
       }

@@ -56,7 +56,7 @@ export function formatData(data: unknown): string {
 function fromFrame(frame: PublicationFrame): Publication {
   const data = frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data;
   const { channel, epoch, offset, ts, sender } = frame;
-  return { type: 'publication', channel, epoch, offset, data, ts, sender };
+  return { type: 'publication', channel, epoch, offset, data, ts, sender, senderName: frame.sender_name ?? null };
 }
 
 /**

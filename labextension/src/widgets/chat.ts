@@ -1,11 +1,13 @@
 /**
  * `Chat`: a channel as a chat room: its backlog (`backlog` messages of history), who is
  * here (presence, with join/leave), and an input that publishes `{"text", "name"}`.
- * The author shown is the message's `name` if it has one, else the server's `sender`.
+ * The author shown is the sender the server verified (`sender_name`, as in the presence
+ * chips); a message's `name` is only a label beside it ("teacher (alice)"), as text.
  *
  * Public names: `ChatModel`, `ChatView`.
  */
 import type { ClientInfo } from '../client/index.js';
+import { authorElement } from './author.js';
 import { ChannelModel, ChannelView, type Publication, formatData } from './base.js';
 
 export class ChatModel extends ChannelModel {
@@ -82,12 +84,12 @@ export class ChatView extends ChannelView {
   protected onPublication(publication: Publication): void {
     const data = publication.data;
     let text: string;
-    let name = publication.sender ?? '?';
+    let label = '';
     if (data !== null && typeof data === 'object' && 'text' in data) {
       const record = data as Record<string, unknown>;
       text = formatData(record.text);
-      if (typeof record.name === 'string' && record.name) {
-        name = record.name;
+      if (typeof record.name === 'string') {
+        label = record.name.slice(0, 100);
       }
     } else {
       text = formatData(data);
@@ -95,8 +97,7 @@ export class ChatView extends ChannelView {
     const row = document.createElement('div');
     row.className = 'jp-realtime-chat-message';
     row.dataset.offset = String(publication.offset);
-    const who = document.createElement('b');
-    who.textContent = name;
+    const who = authorElement(publication, label);
     const time = document.createElement('time');
     time.textContent = new Date(publication.ts * 1000).toLocaleTimeString();
     const body = document.createElement('span');

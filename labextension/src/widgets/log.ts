@@ -1,9 +1,11 @@
 /**
  * `LiveLog`: a scrolling feed of a channel's publications, newest first, at most
- * `max_items` of them (also the history shown when the view opens).
+ * `max_items` of them (also the history shown when the view opens), each with its author
+ * as the server verified it (`author.ts`).
  *
  * Public names: `LiveLogModel`, `LiveLogView`.
  */
+import { authorElement } from './author.js';
 import { ChannelModel, ChannelView, type Publication, formatData } from './base.js';
 
 export class LiveLogModel extends ChannelModel {
@@ -48,10 +50,8 @@ export class LiveLogView extends ChannelView {
     const text = document.createElement('span');
     text.className = 'jp-realtime-log-text';
     text.textContent = formatData(publication.data);
-    item.append(time, text);
-    if (publication.sender) {
-      item.title = `from ${publication.sender}, offset ${publication.offset}`;
-    }
+    item.append(time, authorElement(publication), text);
+    item.title = `offset ${publication.offset}`;
     this.list.prepend(item);
     this.trim();
   }

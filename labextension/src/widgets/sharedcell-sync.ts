@@ -8,6 +8,9 @@
  *
  * Public names: `SharedText`, `DocumentState`, `updateMessage`, `updateOf`,
  * `awarenessMessage`, `awarenessOf`, `AWARENESS_SUFFIX`.
+ *
+ * A cursor's name is the verified display name of whoever published its awareness state
+ * (`sender_name`), the name the presence chips and Chat show, never the one in the state.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
@@ -19,6 +22,7 @@ import * as Y from 'yjs';
 import type { ChannelEvent, ConnectionState, RealtimeClientLike } from '../client/index.js';
 import { RealtimeError } from '../client/errors.js';
 import { decodeBase64, encodeBase64 } from '../client/protocol.js';
+import { stampAwareness } from './awareness-names.js';
 
 export const AWARENESS_SUFFIX = ':awareness';
 const MESSAGE_SYNC = 0;
@@ -220,7 +224,9 @@ export class SharedText {
     if (event.type !== 'publication') {
       return;
     }
-    const update = awarenessOf(event.data);
+    const received = awarenessOf(event.data);
+    const update =
+      received === null ? null : stampAwareness(received, event.senderName || event.sender || '?');
     if (update === null) {
       return;
     }
