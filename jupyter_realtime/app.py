@@ -30,6 +30,7 @@ from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
 from .session import wait_background
 from .transports import _compat as transports_compat
+from .transports.anonymous import watch_anonymous_users
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
 from .transports.context import RealtimeContext
 from .transports.documents import DocumentHandler
@@ -173,6 +174,10 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
 
     def initialize_handlers(self) -> None:
+        # the anonymous users Jupyter makes up for the shared token become token_user;
+        # the users an identity provider names stay theirs (transports/anonymous.py)
+        if self.serverapp is not None:
+            watch_anonymous_users(self.serverapp.identity_provider)
         spec: dict[str, Any] = {"context": self.context}
         self.handlers.extend(
             [

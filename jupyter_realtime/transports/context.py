@@ -7,11 +7,14 @@ JSON error bodies, the enabled-transport check, and Jupyter's authorizer (``read
 ``realtime`` resource for every request; ``write`` decides whether the identity may publish).
 
 Identity (``docs/security.md``): Jupyter gives a request made with the server's shared token
-and no login cookie a new random user each time. Such a request is the *token holder*
+and no login cookie a new random user each time (:mod:`.anonymous` tells those users
+apart from users an identity provider names). Such a request is the *token holder*
 instead, ``RealtimeContext.token_user``, and when it carries a kernel tag that verifies
 (:mod:`jupyter_realtime.kernel_tag`), that user's kernel: a stable name either way, stamped
 here and never taken from the client. A request with a login cookie keeps Jupyter's user;
 a token-only request is not given one (so a client that keeps cookies stays the same user).
+When the identity provider names the user of a token (even the shared one), that user is
+the identity on every transport, as ``/api/me`` says.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ..protocol import max_frame_bytes
 from ..session import Identity, Session, Transport
 from . import fastwrite
 from ._compat import response_finished
+from .anonymous import is_anonymous
 from .logs import RedactedLogMixin
 
 __all__ = ["RealtimeContext", "RealtimeHandlerMixin"]
@@ -154,8 +158,11 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         return bool(allowed)
 
     async def token_holder(self) -> tuple[str, str] | None:
-        """``(token_user, kernel id or '')`` for a request made with the server's shared
-        token (or to a server without authentication) and no login cookie, else None."""
+        """``(user, kernel id or '')`` for a request made with the server's shared token (or
+        to a server without authentication) and no login cookie, else None. ``user`` is
+        ``token_user`` when Jupyter made up an anonymous user for the request, and ``''``
+        when the identity provider named one (a provider that maps tokens to users): that
+        user stays Jupyter's, only the kernel its tag proves is added."""
         handler: Any = self
         provider = handler.identity_provider
         shared = getattr(provider, "token", "") or ""
@@ -171,12 +178,16 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         if inspect.isawaitable(cookie_user):
             cookie_user = await cookie_user
         kernel = self.tagged_kernel(shared)
+        named = cookie_user is None and not is_anonymous(handler, handler.current_user)
         if cookie_user is not None and not kernel:
             return None  # a browser: the user it logged in as
         if cookie_user is None:
-            # Jupyter logs a token-only request in with a cookie for a new anonymous user;
-            # a script's cookie jar would then turn it into that user from its next request
+            # Jupyter logs a token-only request in with a cookie (for a new anonymous user,
+            # or the named one); a script's cookie jar would then turn it into that cookie's
+            # user from its next request, and the token would no longer decide who it is
             handler.clear_cookie(provider.get_cookie_name(handler), path=handler.base_url)
+        if named:
+            return ("", kernel) if kernel else None
         return self.context.token_user, kernel
 
     def tagged_kernel(self, token: str) -> str:
@@ -201,7 +212,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
     def identity(self) -> Identity:
         user: Any = self.current_user  # type: ignore[attr-defined]
         holder: tuple[str, str] | None = getattr(self, "_token_holder", None)
-        if holder is not None:
+        if holder is not None and holder[0]:
             username, kernel = holder
             return Identity(
                 username=username,
@@ -218,6 +229,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
             color=getattr(user, "color", None),
             groups=user_groups(user),
             may_publish=getattr(self, "_may_publish", False),
+            kernel=holder[1] if holder is not None else "",
         )
 
     def check_transport(self) -> None:
