@@ -31,6 +31,7 @@ from .hub import Hub
 from .lockdown import trusted_values, user_config_disabled
 from .session import wait_background
 from .transports import _compat as transports_compat
+from .transports.anonymous import watch_anonymous_users
 from .transports.api import ChannelsHandler, HistoryHandler, PresenceHandler, PublishHandler
 from .transports.context import RealtimeContext
 from .transports.documents import DocumentHandler
@@ -197,6 +198,10 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
             setattr(self, name, value)
 
     def initialize_handlers(self) -> None:
+        # the anonymous users Jupyter makes up for the shared token become token_user;
+        # the users an identity provider names stay theirs (transports/anonymous.py)
+        if self.serverapp is not None:
+            watch_anonymous_users(self.serverapp.identity_provider)
         spec: dict[str, Any] = {"context": self.context}
         self.handlers.extend(
             [

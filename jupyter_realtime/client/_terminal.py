@@ -9,7 +9,13 @@ of displays and results (``text/plain``, else ``text/html`` as text with tables 
 columns, else ``[image/png, 27.1 KiB]`` for an image alone), tracebacks, and a
 status line when the cell ends. Progress messages become tqdm bars on stderr, one per bar
 id. A terminal cannot change what it printed: ``update_display_data`` and ``clear_output``
-are not shown. Data that is not a mirrored message is printed as a JSON line.
+are not shown. Data that is not a mirrored message (or a message whose fields do not have
+their types, :func:`~jupyter_realtime.mirror_format.parse_message`) is printed as a JSON line.
+
+Whoever may publish to the channel chooses these bytes, and a terminal obeys escape sequences
+(move the cursor, clear the screen, set the window title, write the clipboard, make links):
+everything printed goes through :func:`~jupyter_realtime.sanitize.terminal_text`, which keeps
+colours on a terminal and nothing else. HTML is only ever turned into text.
 
 :func:`watch` prints the channel's history first, then follows it from the last offset read;
 the client reconnects by itself after a drop and resubscribes from the last publication it
@@ -25,15 +31,14 @@ from typing import Any, TextIO
 
 import orjson
 
+from ..mirror_format import parse_message
+from ..sanitize import as_count, terminal_text
 from ._channel import AsyncChannel
 from ._compat import set_elapsed
 from ._errors import GapError
 from ._html_text import html_to_text
 
 __all__ = ["TerminalView", "watch"]
-
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
 
 def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
@@ -60,6 +65,11 @@ def plain_text(data: dict[str, Any]) -> str:
     return f"[{'; '.join(parts) or 'empty output'}]"
 
 
+def _plain(value: Any) -> str:
+    """A published field that tqdm prints: text without escape sequences."""
+    return terminal_text(str(value), colour=False) if value is not None else ""
+
+
 class TerminalView:
     """Prints mirrored messages to ``out`` and ``err``; progress bars go to ``err``."""
 
@@ -77,8 +87,7 @@ class TerminalView:
         if not text:
             return
         file = self.err if stream == "stderr" else self.out
-        if not self.colour:
-            text = ANSI.sub("", text)
+        text = terminal_text(text, self.colour)
         if self.bars:  # above the bars, which are drawn again below
             from tqdm import tqdm
 
@@ -92,13 +101,13 @@ class TerminalView:
 
     def apply(self, data: Any) -> None:
         """Show one publication's data."""
-        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        if parse_message(data) is None:
             shown = f"<{len(data)} bytes>" if isinstance(data, bytes) else orjson.dumps(data)
             self.write(f"{shown if isinstance(shown, str) else shown.decode()}\n")
             return
         kind = data["type"]
         if kind == "cell_start":
-            count = data.get("execution_count")
+            count = as_count(data.get("execution_count"))
             self.write(f"── In [{count if count is not None else ' '}] ──\n")
         elif kind == "stream":
             self.write(str(data.get("text", "")), str(data.get("name", "stdout")))
@@ -111,7 +120,7 @@ class TerminalView:
         elif kind == "cell_end":
             duration = data.get("duration")
             took = f" in {duration:.1f} s" if isinstance(duration, (int, float)) else ""
-            count = data.get("execution_count")
+            count = as_count(data.get("execution_count"))
             self.write(f"── In [{count}] {data.get('status', 'done')}{took} ──\n")
         elif kind == "progress":
             self.progress(data)
@@ -125,7 +134,8 @@ class TerminalView:
         total = data.get("total")
         if bar is None:
             bar = tqdm(
-                total=total, desc=data.get("desc") or None, unit=data.get("unit") or "it",
+                total=total, desc=_plain(data.get("desc")) or None,
+                unit=_plain(data.get("unit")) or "it",
                 unit_scale=bool(data.get("unit_scale")), file=self.err, smoothing=0,
                 dynamic_ncols=True, mininterval=0, leave=True, delay=1e-9,  # drawn below
             )  # fmt: skip
@@ -136,7 +146,7 @@ class TerminalView:
         if isinstance(elapsed, (int, float)):  # tqdm's rate and ETA from the published time
             set_elapsed(bar, elapsed)
         if data.get("postfix"):
-            bar.set_postfix_str(str(data["postfix"]), refresh=False)
+            bar.set_postfix_str(_plain(data["postfix"]), refresh=False)
         bar.refresh()
         if data.get("done"):
             bar.close()

@@ -14,6 +14,13 @@ so one ``Output`` for the whole view cost the full text on every update (2 MB pe
 after 20,000 lines). The view is therefore a column of ``Output`` blocks of about
 ``BLOCK_CHARS`` characters each, cut at line ends (:mod:`._blocks`): new output only changes
 the last block of its cell or adds new ones, and an update sends that block alone.
+
+JupyterLab renders what an ``Output`` widget holds as trusted (scripts run), and anyone who
+may publish to the channel chooses what arrives. So every message is first checked against
+the format (:func:`~jupyter_realtime.mirror_format.parse_message`: one that fails is shown
+as text) and every output is rebuilt through :mod:`jupyter_realtime.sanitize` before the view
+keeps it: HTML and SVG sanitised, only safe MIME types, no metadata, an ``execution_count``
+that is an int. The header and status lines escape what they show.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import collections
 import html
 from typing import Any
 
+from ..mirror_format import parse_message
+from ..sanitize import as_count, safe_bundle, safe_output
 from ._blocks import blocks, shown, write_stream
 
 __all__ = ["VIEWS", "Watch"]
@@ -108,52 +117,50 @@ class Watch:
         return True
 
     def apply(self, data: Any) -> None:
-        """Take one mirrored message into the view."""
+        """Take one mirrored message into the view (anything else is shown as text)."""
         self.received += 1
-        if not isinstance(data, dict) or "type" not in data:
+        message = parse_message(data)
+        if message is None:
             self._dirty.add("")
             self._stream("", "stdout", f"{data!r}\n")
             return
-        kind, cell = data["type"], str(data.get("cell", ""))
+        msg: dict[str, Any] = dict(message)
+        kind, cell = msg["type"], str(msg.get("cell", ""))
         self._dirty.add(cell)
         if kind == "cell_start":
             self.cells.pop(cell, None)
-            count = data.get("execution_count")
+            count = as_count(msg.get("execution_count"))
             label = f"In [{count}]" if count is not None else "cell"
             self.cells[cell] = [_header(label)]
             while len(self.cells) > MAX_CELLS:
                 self._dirty.add(self.cells.popitem(last=False)[0])
             self._state = f"{label} running"
         elif kind == "cell_end":
-            self._state = f"In [{data.get('execution_count')}] {data.get('status', 'done')}"
-            self._state += f" in {data.get('duration', 0):.1f} s"
+            count = as_count(msg.get("execution_count"))
+            self._state = f"In [{count if count is not None else ' '}] "
+            self._state += f"{msg.get('status', 'done')} in {msg.get('duration', 0):.1f} s"
         elif kind == "stream":
-            self._stream(cell, data.get("name", "stdout"), data.get("text", ""))
+            self._stream(cell, msg.get("name", "stdout"), msg.get("text", ""))
         elif kind in ("display_data", "execute_result"):
-            output = {"output_type": kind, "data": data.get("data", {}),
-                      "metadata": data.get("metadata", {})}  # fmt: skip
-            if kind == "execute_result":
-                output["execution_count"] = data.get("execution_count")
-            if data.get("display_id"):
-                output["display_id"] = data["display_id"]
+            output = safe_output({**msg, "output_type": kind})
+            if msg.get("display_id"):
+                output["display_id"] = msg["display_id"]
             self._add(cell, output)
         elif kind == "update_display_data":
             for name, outputs in self.cells.items():
                 for o in outputs:
-                    if o.get("display_id") == data.get("display_id"):
-                        o["data"], o["metadata"] = data.get("data", {}), data.get("metadata", {})
+                    if o.get("display_id") == msg.get("display_id") and not o.get("header"):
+                        o["data"], o["metadata"] = safe_bundle(msg.get("data", {})), {}
                         self._dirty.add(name)
         elif kind == "clear_output":
-            if data.get("wait"):
+            if msg.get("wait"):
                 self._clear_pending.add(cell)
             else:
                 self._clear(cell)
         elif kind == "error":
-            self._add(cell, {"output_type": "error", "ename": data.get("ename", ""),
-                             "evalue": data.get("evalue", ""),
-                             "traceback": data.get("traceback", [])})  # fmt: skip
+            self._add(cell, safe_output({**msg, "output_type": "error"}))
         elif kind == "progress":
-            self._progress(data)
+            self._progress(msg)
 
     def _cell(self, cell: str) -> list[dict[str, Any]]:
         if cell not in self.cells:
@@ -274,12 +281,15 @@ class _Listener:
 
 
 def _header(label: str) -> dict[str, Any]:
+    """The line above a cell's outputs (``label`` is escaped: it is built from published
+    fields, though only from an int today)."""
     return {
         "output_type": "display_data",
         "header": True,
         "data": {
             "text/plain": f"── {label} ──",
-            "text/html": f"<div style='color:#888;font-size:smaller'>── {label} ──</div>",
+            "text/html": "<div style='color:#888;font-size:smaller'>"
+            f"── {html.escape(label)} ──</div>",
         },
         "metadata": {},
     }

@@ -29,6 +29,7 @@ __all__ = [
     "check",
     "chunk",
     "connection_closed",
+    "drop_output_transforms",
     "forget_request_state",
     "forget_response_headers",
     "forget_user",
@@ -130,6 +131,31 @@ def _ws_frames() -> str | None:
     return None
 
 
+# -- gzip --
+
+
+def drop_output_transforms(handler: web.RequestHandler) -> bool:
+    """Take tornado's output transforms (``RequestHandler._transforms``: the
+    ``GZipContentEncoding`` that ``compress_response`` adds) off a streaming response, whose
+    frames are written straight to the connection and must leave as they are. Call before
+    the first flush. False when the list is not found (the response may then be gzipped
+    and its frames with it)."""
+    transforms = getattr(handler, "_transforms", None)
+    if not isinstance(transforms, list):
+        return False
+    transforms.clear()
+    return True
+
+
+def _transforms() -> str | None:
+    if (what := missing_store(web.RequestHandler, "_execute", "_transforms")) is not None:
+        return what
+    transform = getattr(web, "GZipContentEncoding", None)
+    if transform is None or "transform_first_chunk" not in vars(transform):
+        return "no longer holds GZipContentEncoding (transform_first_chunk is gone)"
+    return None
+
+
 # -- what a handler keeps after its handshake --
 
 
@@ -195,6 +221,11 @@ REQUIREMENTS = [
     Requirement(
         "tornado", "HTTP1Connection._format_chunk", "jupyter_realtime.transports.httpstream",
         _chunk_framing, disables=("sse", "stream"),
+    ),
+    Requirement(
+        "tornado", "RequestHandler._transforms", "jupyter_realtime.transports.streams",
+        _transforms,
+        fallback="with compress_response on, SSE and XHR streams are gzipped and break",
     ),
     Requirement(
         "tornado", "HTTP1Connection._request_headers", HANDSHAKE,

@@ -7,14 +7,16 @@ JSON error bodies, the enabled-transport check, and Jupyter's authorizer (``read
 ``realtime`` resource for every request; ``write`` decides whether the identity may publish).
 
 Identity (``docs/security.md``): Jupyter gives a request made with the server's shared token
-and no login cookie a new random user each time. Such a request is the *token holder*
+and no login cookie a new random user each time (:mod:`.anonymous` tells those users
+apart from users an identity provider names). Such a request is the *token holder*
 instead, ``RealtimeContext.token_user``, and when it carries a kernel tag that verifies
 (:mod:`jupyter_realtime.kernel_tag`), that user's kernel: a stable name either way, stamped
 here and never taken from the client. Its display name (``sender_name`` of its publications,
 ``name`` in presence) is the identity provider's ``display_name`` for a user, and
 "USER's kernel (NOTEBOOK)" for a kernel (:mod:`.names`). A request with a login cookie keeps
 Jupyter's user; a token-only request is not given one (so a client that keeps cookies stays
-the same user).
+the same user). When the identity provider names the user of a token (even the shared one),
+that user is the identity on every transport, as ``/api/me`` says.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ..protocol import max_frame_bytes
 from ..session import Identity, Session, Transport
 from . import fastwrite
 from ._compat import response_finished
+from .anonymous import is_anonymous
 from .logs import RedactedLogMixin
 from .names import kernel_display_name
 
@@ -150,6 +153,9 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         self._kernel_name = ""
         if self._token_holder is not None and self._token_holder[1]:
             user, kernel = self._token_holder
+            if not user:  # a user the identity provider names: shown by its own name
+                named = handler.current_user
+                user = getattr(named, "display_name", "") or named.username
             manager = handler.settings.get("session_manager")
             self._kernel_name = await kernel_display_name(manager, user, kernel)
 
@@ -163,8 +169,11 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         return bool(allowed)
 
     async def token_holder(self) -> tuple[str, str] | None:
-        """``(token_user, kernel id or '')`` for a request made with the server's shared
-        token (or to a server without authentication) and no login cookie, else None."""
+        """``(user, kernel id or '')`` for a request made with the server's shared token (or
+        to a server without authentication) and no login cookie, else None. ``user`` is
+        ``token_user`` when Jupyter made up an anonymous user for the request, and ``''``
+        when the identity provider named one (a provider that maps tokens to users): that
+        user stays Jupyter's, only the kernel its tag proves is added."""
         handler: Any = self
         provider = handler.identity_provider
         shared = getattr(provider, "token", "") or ""
@@ -180,12 +189,16 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         if inspect.isawaitable(cookie_user):
             cookie_user = await cookie_user
         kernel = self.tagged_kernel(shared)
+        named = cookie_user is None and not is_anonymous(handler, handler.current_user)
         if cookie_user is not None and not kernel:
             return None  # a browser: the user it logged in as
         if cookie_user is None:
-            # Jupyter logs a token-only request in with a cookie for a new anonymous user;
-            # a script's cookie jar would then turn it into that user from its next request
+            # Jupyter logs a token-only request in with a cookie (for a new anonymous user,
+            # or the named one); a script's cookie jar would then turn it into that cookie's
+            # user from its next request, and the token would no longer decide who it is
             handler.clear_cookie(provider.get_cookie_name(handler), path=handler.base_url)
+        if named:
+            return ("", kernel) if kernel else None
         return self.context.token_user, kernel
 
     def tagged_kernel(self, token: str) -> str:
@@ -210,7 +223,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
     def identity(self) -> Identity:
         user: Any = self.current_user  # type: ignore[attr-defined]
         holder: tuple[str, str] | None = getattr(self, "_token_holder", None)
-        if holder is not None:
+        if holder is not None and holder[0]:
             username, kernel = holder
             return Identity(
                 username=username,
@@ -223,10 +236,13 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         return Identity(
             username=user.username,
             name=getattr(user, "name", "") or "",
-            display_name=getattr(user, "display_name", "") or "",
+            display_name=getattr(self, "_kernel_name", "")
+            or getattr(user, "display_name", "")
+            or "",
             color=getattr(user, "color", None),
             groups=user_groups(user),
             may_publish=getattr(self, "_may_publish", False),
+            kernel=holder[1] if holder is not None else "",
         )
 
     def check_transport(self) -> None:
@@ -253,9 +269,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}.get(
             status_code, "bad_request" if 400 <= status_code < 500 else "internal"
         )
-        message = getattr(exc, "log_message", None) or responses.get(
-            status_code, "error"
-        )
+        message = getattr(exc, "log_message", None) or responses.get(status_code, "error")
         handler: web.RequestHandler = self  # type: ignore[assignment]
         handler.set_header("Content-Type", "application/json")
         handler.finish(orjson.dumps({"error": {"code": code, "message": message}}))

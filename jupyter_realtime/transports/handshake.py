@@ -36,8 +36,8 @@ _NO_ARGUMENTS: dict[str, list[bytes]] = {}
 
 # the handler's attributes only the handshake and the session's creation read (tornado's
 # private ones are dropped by ``_compat``)
-_HANDLER_STATE = ("_token_holder", "_may_publish", "path_args", "path_kwargs", "open_args",
-                  "open_kwargs")
+_HANDLER_STATE = ("_token_holder", "_may_publish", "_realtime_anonymous_user", "path_args",
+                  "path_kwargs", "open_args", "open_kwargs")
 
 
 def forget_handshake(handler: Any, *, keep_user: bool = True) -> None:

@@ -5,6 +5,12 @@ Public name: :class:`StreamHandler`. A stream request names its channels
 opens an HTTP session whose commands come up through ``POST realtime/session/S``. The
 channels are registered with the hub before the first byte is sent; their replays follow
 the headers, paced by the connection's outbox.
+
+A stream is never compressed: its frames are written to the connection as they come
+(``coalesce``, ``fastwrite``), outside tornado's output transforms, so the gzip transform
+that ``tornado_settings = {"compress_response": True}`` adds would garble it. It is taken off
+the response before the first byte (``_compat.drop_output_transforms``); the stream's
+headers then say nothing of an encoding, and every client reads plain frames.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from tornado import iostream, web
 
 from ..errors import Disconnect, ErrorCode, RealtimeError
 from ..protocol import Position, decode_cursor, validate_channel
+from ._compat import drop_output_transforms
 from .context import RealtimeHandlerMixin
 from .httpstream import HTTPStreamTransport
 
@@ -61,6 +68,7 @@ class StreamHandler(RealtimeHandlerMixin, APIHandler):
             self.write_realtime_error(exc)
             return
         self.transport = transport
+        drop_output_transforms(self)
         self.set_header("Content-Type", self.content_type)
         self.set_header("Cache-Control", "no-cache, no-transform")
         self.set_header("X-Accel-Buffering", "no")

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+
+import { FIELDS, parseMirrorMessage } from '../watch/format.js';
 
 import { describeProgress, formatDuration, isProgress, type ProgressMessage } from '../watch/progress.js';
 import { stripAnsi, terminalText } from '../watch/text.js';
@@ -43,4 +46,37 @@ test('a carriage return starts its line over; ANSI colours are removed', () => {
   assert.equal(terminalText('a\n 10%\r 50%\r100%\nb\n'), 'a\n100%\nb\n');
   assert.equal(terminalText('x\r\n'), 'x\n');
   assert.equal(stripAnsi('\x1b[31mValueError\x1b[0m: boom'), 'ValueError: boom');
+});
+
+// The mirrored-output format, against the fixture that tests/test_mirror_format.py reads too
+const MIRRORED = JSON.parse(
+  readFileSync(new URL('../../../tests/fixtures/mirrored_output.json', import.meta.url), 'utf8')
+) as {
+  valid: Record<string, unknown>[];
+  invalid: { why: string; message: unknown }[];
+  hostile: { name: string; mime: string; value: string }[];
+};
+
+test('the valid messages of the fixture are accepted as they are', () => {
+  assert.ok(MIRRORED.valid.length >= 10);
+  for (const message of MIRRORED.valid) {
+    assert.deepEqual(parseMirrorMessage(message), message, JSON.stringify(message));
+  }
+});
+
+test('the invalid messages of the fixture are refused', () => {
+  for (const { why, message } of MIRRORED.invalid) {
+    assert.equal(parseMirrorMessage(message), null, why);
+  }
+});
+
+test('every known type has a valid example, and hostile payloads are valid messages', () => {
+  const types = new Set(MIRRORED.valid.map(m => m.type));
+  for (const kind of Object.keys(FIELDS)) {
+    assert.ok(types.has(kind), kind);
+  }
+  for (const { mime, value } of MIRRORED.hostile) {
+    const message = { type: 'display_data', cell: 'x', data: { [mime]: value }, metadata: {} };
+    assert.ok(parseMirrorMessage(message));
+  }
 });

@@ -3,16 +3,18 @@
  * messages of docs/kernel.md (version 1), following its rules (the same ones
  * `%realtime watch` and `jupyter realtime watch` follow).
  *
- * Nothing from the channel runs: text is set as text (`textContent`), `text/html` and
- * `image/svg+xml` go through DOMPurify (no scripts, no event handler attributes, no
- * `javascript:` URLs), images are `data:` URLs built from their base64, and ANSI colour
+ * Nothing from the channel runs: each message is checked against the format
+ * (`format.ts`; one that fails is shown as text), text is set as text (`textContent`),
+ * `text/html` and `image/svg+xml` go through the sanitiser policy shared with
+ * `%realtime watch` (`sanitize.ts`, DOMPurify: no scripts, no event handler attributes,
+ * no `javascript:` URLs), images are `data:` URLs built from their base64, and ANSI colour
  * codes are stripped from tracebacks.
  *
  * Public names: `OutputsView`, `renderBundle`, `MAX_CELLS`.
  */
-import DOMPurify from 'dompurify';
-
+import { parseMirrorMessage } from './format.js';
 import { ProgressBars, isProgress } from './progress.js';
+import { cleanHtml, cleanSvg } from './sanitize.js';
 import { stripAnsi, terminalText } from './text.js';
 
 /** Cells shown; older ones are removed. */
@@ -60,13 +62,13 @@ export function renderBundle(data: Bundle): HTMLElement {
   const html = data['text/html'];
   if (typeof html === 'string') {
     const el = element('div', 'rw-html');
-    el.innerHTML = DOMPurify.sanitize(html);
+    el.innerHTML = cleanHtml(html);
     return el;
   }
   const svg = data['image/svg+xml'];
   if (typeof svg === 'string') {
     const el = element('div', 'rw-svg');
-    el.innerHTML = DOMPurify.sanitize(svg, { USE_PROFILES: { svg: true, svgFilters: true } });
+    el.innerHTML = cleanSvg(svg);
     return el;
   }
   for (const mime of IMAGES) {
@@ -106,7 +108,7 @@ export class OutputsView {
 
   /** Take one publication's data into the view. */
   apply(data: unknown): void {
-    if (typeof data !== 'object' || data === null || typeof (data as Message).type !== 'string') {
+    if (parseMirrorMessage(data) === null) {
       this.addStream('', 'stdout', `${data instanceof Uint8Array ? `<${data.byteLength} bytes>` : JSON.stringify(data)}\n`);
       return;
     }
