@@ -23,8 +23,10 @@ class AccessConfig(HasTraits):
         config=True,
         help="Channel permissions, first match per action wins: a list of "
         "{'channels': PATTERN, 'subscribe'|'publish'|'history'|'presence'|'read': "
-        "[user, 'group:NAME', '*']}. PATTERN is a glob, or a regular expression after "
-        "'re:'. 'read' is subscribe + history + presence. Default: [] (no rules).",
+        "[user, 'group:NAME', 'scope:NAME', '*']}. PATTERN is a glob, or a regular "
+        "expression after 're:'. 'read' is subscribe + history + presence. 'scope:NAME' "
+        "is a JupyterHub scope the user's token holds (the hub service only). "
+        "Default: [] (no rules).",
     )
     channel_default = List(
         Unicode(),

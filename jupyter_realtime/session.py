@@ -85,6 +85,8 @@ class Identity:
     ``groups``: the groups the identity provider knows (e.g. JupyterHub's); the policy adds
     its own mapping. ``may_publish``: Jupyter's authorizer allows ``write`` on ``realtime``.
     ``kernel``: the id of the server's kernel the connection proved it runs in, else ''.
+    ``scopes``: the JupyterHub scopes of the request's token, for ``scope:`` principals
+    (empty outside the realtime hub service).
     """
 
     username: str
@@ -94,6 +96,7 @@ class Identity:
     groups: frozenset[str] = frozenset()
     may_publish: bool = True
     kernel: str = ""
+    scopes: frozenset[str] = frozenset()
 
     @property
     def sender(self) -> str:

@@ -57,6 +57,8 @@ class RealtimeContext:
     poll_timeout: float = 25.0
     sse_retry_ms: int = 2000
     token_user: str = "token"
+    # False in the JupyterHub service: its own API token names the service, never a user
+    token_holders: bool = True
     policy: Policy = field(default_factory=Policy)
     limits: Limits = field(default_factory=Limits)
     # open HTTP sessions by id, and the streams that get heartbeats
@@ -157,6 +159,8 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         """``(token_user, kernel id or '')`` for a request made with the server's shared
         token (or to a server without authentication) and no login cookie, else None."""
         handler: Any = self
+        if not self.context.token_holders:
+            return None
         provider = handler.identity_provider
         shared = getattr(provider, "token", "") or ""
         if shared:
@@ -210,6 +214,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
                 groups=user_groups(user),
                 may_publish=getattr(self, "_may_publish", False),
                 kernel=kernel,
+                scopes=user_scopes(user),
             )
         return Identity(
             username=user.username,
@@ -218,6 +223,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
             color=getattr(user, "color", None),
             groups=user_groups(user),
             may_publish=getattr(self, "_may_publish", False),
+            scopes=user_scopes(user),
         )
 
     def check_transport(self) -> None:
@@ -276,6 +282,15 @@ def user_groups(user: Any) -> frozenset[str]:
     if not isinstance(groups, (list, tuple, set, frozenset)):
         return frozenset()
     return frozenset(str(g) for g in groups)
+
+
+def user_scopes(user: Any) -> frozenset[str]:
+    """The scopes of JupyterHub's user model (the request's token), else none."""
+    hub_user = getattr(user, "hub_user", None)
+    scopes = hub_user.get("scopes") if isinstance(hub_user, dict) else None
+    if not isinstance(scopes, (list, tuple, set, frozenset)):
+        return frozenset()
+    return frozenset(str(s) for s in scopes)
 
 
 def outbox_bytes(transport: Any) -> int:
