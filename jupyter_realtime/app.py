@@ -182,6 +182,8 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
                 "this server opens no broker", self.hub_service,
             )
             return
+        if self.as_hub_service:
+            self.trust_hub_xsrf()
         self.hub = Hub(
             self.open_broker(),
             max_message_size=self.max_message_size,
@@ -205,6 +207,17 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         )
         self.context.limits.live = self.hub.broker.is_live
         self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
+
+    def trust_hub_xsrf(self) -> None:
+        """As JupyterHub's single-user servers do: tornado's own XSRF check runs before the
+        hub has identified a request (so it would refuse token requests); Jupyter's check in
+        ``prepare``, which JupyterHub's identity provider replaces by the hub's, still runs
+        for every request with a cookie."""
+        # self.settings: what the extension puts back into the web app's settings
+        self.settings["xsrf_cookies"] = False
+        headers = dict(self.settings.get("headers") or {})
+        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        self.settings["headers"] = headers
 
     def initialize_handlers(self) -> None:
         if self.delegated:
