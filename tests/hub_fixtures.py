@@ -6,7 +6,8 @@ The hub runs ``DummyAuthenticator``, ``SimpleLocalProcessSpawner`` (homes under 
 directory), configurable-http-proxy from ``tests/hub/node_modules`` (``npm ci`` there when it
 is missing) and ``jupyter realtime serve`` as its managed service ``realtime``. Users:
 ``teacher`` (group ``teachers``, custom scope ``custom:realtime:announce`` through a role),
-``alice`` and ``bob`` (group ``students``), ``carol`` (no group). Everything listens on
+``alice`` and ``bob`` (group ``students``), ``carol`` (no group), ``ta`` (no group, the
+custom scope). Everything listens on
 127.0.0.1; the hub and what it started (proxy, service, single-user servers) form one
 process group, stopped by its id.
 """
@@ -31,7 +32,7 @@ from redis_fixtures import free_port
 
 HERE = Path(__file__).resolve().parent / "hub"
 BIN = Path(sys.executable).parent
-USERS = ("teacher", "alice", "bob", "carol")
+USERS = ("teacher", "alice", "bob", "carol", "ta")
 
 # the service's channel rules: the classroom of docs/jupyterhub.md
 SERVICE_CONFIG = """
@@ -145,6 +146,12 @@ def hub_config(root: Path, ports: dict[str, int], admin_token: str, broker_url: 
         c.Spawner.start_timeout = 60
         c.Spawner.http_timeout = 60
         c.Spawner.environment = {{"JUPYTER_REALTIME_HUB_SERVICE": "realtime"}}
+        # the token of a user's server (its kernels use it) may use the service, and
+        # carries the user's groups and realtime scopes (those the user holds)
+        c.Spawner.server_token_scopes = [
+            "users:activity!user", "access:servers!server", "access:services!service=realtime",
+            "read:users:groups!user", "custom:realtime:announce",
+        ]
         c.Spawner.args = {["--allow-root"] if os.getuid() == 0 else []!r}
         c.JupyterHub.load_groups = {{
             "teachers": {{"users": ["teacher"]}},
@@ -156,7 +163,7 @@ def hub_config(root: Path, ports: dict[str, int], admin_token: str, broker_url: 
         c.JupyterHub.load_roles = [
             {{"name": "user", "scopes": ["self", "access:services!service=realtime"]}},
             {{"name": "announcer", "scopes": ["custom:realtime:announce"],
-              "users": ["teacher"]}},
+              "users": ["teacher", "ta"]}},
             {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens",
               "read:users", "admin:groups"], "services": ["tester"]}},
         ]
