@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from redis_fixtures import free_port
 
 HERE = Path(__file__).resolve().parent / "hub"
