@@ -141,7 +141,8 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         help="In a JupyterHub single-user server: the name of the hub's realtime service "
         "(jupyter realtime serve, docs/jupyterhub.md). When set, this server opens no broker "
         "and serves no realtime endpoints; its kernels and terminals are pointed at "
-        "/services/NAME/ under the hub's public URL with the user's own hub token. "
+        "/services/NAME/ under the hub's public URL (or $JUPYTER_REALTIME_URL when the "
+        "spawner sets it) with the user's own hub token. "
         "Default: $JUPYTER_REALTIME_HUB_SERVICE (set it with c.Spawner.environment), else ''.",
     )
 
@@ -271,8 +272,11 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
 
     def export_service_env(self) -> None:
         """Point kernels and terminals at the hub's service, with the user's hub token."""
-        url = hub_service_url(os.environ, self.hub_service)
-        if url is None:
+        # a URL the spawner set wins (in Kubernetes, the proxy's in-cluster address)
+        url = os.environ.get("JUPYTER_REALTIME_URL") or hub_service_url(
+            os.environ, self.hub_service
+        )
+        if not url:
             self.log.warning(
                 "jupyter_realtime: hub_service is %r but JUPYTERHUB_PUBLIC_HUB_URL is not set "
                 "(set c.JupyterHub.public_url, or JUPYTER_REALTIME_URL for the kernels)",
