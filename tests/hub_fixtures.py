@@ -71,6 +71,10 @@ class RealtimeHub:
     def service(self) -> str:
         return f"{self.url}services/realtime/"
 
+    def replica(self, n: int) -> str:
+        """The URL of the n-th replica of the service (1: ``service``)."""
+        return self.service if n == 1 else f"{self.url}services/realtime-{n}/"
+
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"token {self.admin_token}"}
         return httpx.request(
@@ -120,7 +124,13 @@ class RealtimeHub:
         self.process.wait(timeout=5)
 
 
-def hub_config(root: Path, ports: dict[str, int], admin_token: str, broker_url: str) -> str:
+def hub_config(
+    root: Path, ports: dict[str, int], admin_token: str, broker_url: str, replicas: int
+) -> str:
+    # replicas of the service on one broker: realtime, realtime-2, ... (one route each)
+    services = [("realtime", ports["service"])] + [
+        (f"realtime-{n}", free_port()) for n in range(2, replicas + 1)
+    ]
     serve = [str(BIN / "jupyter"), "realtime", "serve", f"--config={root / 'service_config.py'}"]
     if os.getuid() == 0:  # a container's root: Jupyter servers refuse it unless told
         serve.append("--ServerApp.allow_root=True")
@@ -160,39 +170,49 @@ def hub_config(root: Path, ports: dict[str, int], admin_token: str, broker_url: 
             "custom:realtime:announce": {{"description": "Announce to the class"}},
         }}
         c.JupyterHub.load_roles = [
-            {{"name": "user", "scopes": ["self", "access:services!service=realtime"]}},
+            {{"name": "user", "scopes": ["self"] + [f"access:services!service={{name}}"
+                                                    for name, _ in {services!r}]}},
             {{"name": "announcer", "scopes": ["custom:realtime:announce"],
               "users": ["teacher", "ta"]}},
             {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens",
               "read:users", "admin:groups"], "services": ["tester"]}},
         ]
         c.JupyterHub.services = [
-            {{
-                "name": "realtime",
-                "url": "http://127.0.0.1:{ports["service"]}",
+            {{"name": "tester", "api_token": {admin_token!r}}},
+        ]
+        for name, port in {services!r}:
+            c.JupyterHub.services.append({{
+                "name": name,
+                "url": f"http://127.0.0.1:{{port}}",
                 "command": {serve!r},
                 "oauth_no_confirm": True,
                 "environment": {{
                     "JUPYTER_REALTIME_BROKER_URL": {broker_url!r},
-                    "JUPYTER_RUNTIME_DIR": "{root / "service-runtime"}",
+                    "JUPYTER_RUNTIME_DIR": "{root / "service-runtime"}-" + name,
                 }},
-            }},
-            {{"name": "tester", "api_token": {admin_token!r}}},
-        ]
+            }})
         """
     )
 
 
-def start_hub(root: Path, broker_url: str = "memory://", timeout: float = 60) -> RealtimeHub:
-    """A JupyterHub with the realtime service, once the service answers through the proxy."""
+def start_hub(
+    root: Path,
+    broker_url: str = "memory://",
+    timeout: float = 60,
+    replicas: int = 1,
+    service_config: str = "",
+) -> RealtimeHub:
+    """A JupyterHub with the realtime service (``replicas`` of it, ``realtime``,
+    ``realtime-2``...; ``service_config`` added to their config), once each answers through
+    the proxy."""
     ports = {name: free_port() for name in ("proxy", "proxy_api", "hub", "service")}
     admin_token = secrets.token_hex(16)
     root.mkdir(parents=True, exist_ok=True)
     for user in USERS:
         (root / "home" / user).mkdir(parents=True, exist_ok=True)
-    (root / "service_config.py").write_text(SERVICE_CONFIG)
+    (root / "service_config.py").write_text(SERVICE_CONFIG + service_config)
     config = root / "jupyterhub_config.py"
-    config.write_text(hub_config(root, ports, admin_token, broker_url))
+    config.write_text(hub_config(root, ports, admin_token, broker_url, replicas))
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     for name in ("JUPYTER_REALTIME_URL", "JUPYTER_REALTIME_TOKEN", "JUPYTER_REALTIME_HUB_SERVICE"):
         env.pop(name, None)
@@ -207,13 +227,17 @@ def start_hub(root: Path, broker_url: str = "memory://", timeout: float = 60) ->
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"JupyterHub exited:\n{hub.log()[-4000:]}")
-        try:
-            # the service answers its own JSON error without a token: it is up and proxied
-            reply = httpx.get(f"{hub.service}realtime/api/channels", timeout=5)
-            if reply.status_code in (401, 403) and "error" in reply.text:
-                return hub
-        except httpx.HTTPError:
-            pass
+        # each service answers its own JSON error without a token: it is up and proxied
+        if all(_answers(hub.replica(n)) for n in range(1, replicas + 1)):
+            return hub
         time.sleep(0.25)
     hub.stop()
     raise AssertionError(f"the realtime service did not answer:\n{hub.log()[-4000:]}")
+
+
+def _answers(service: str) -> bool:
+    try:
+        reply = httpx.get(f"{service}realtime/api/channels", timeout=5)
+    except httpx.HTTPError:
+        return False
+    return reply.status_code in (401, 403) and "error" in reply.text
