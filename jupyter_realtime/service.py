@@ -1,6 +1,7 @@
 """JupyterHub's realtime service: ``jupyter realtime serve``.
 
-Public names: :func:`main`, :class:`ServiceAuthorizer`, :func:`service_config`.
+Public names: :func:`main`, :class:`ServiceAuthorizer`, :class:`ServiceIdentityProvider`,
+:func:`service_config`.
 
 The same hub, sessions, transports, brokers and policy as the server extension, run as one
 JupyterHub *managed service* (``c.JupyterHub.services``, ``docs/jupyterhub.md``): a Jupyter
@@ -36,7 +37,9 @@ from jupyter_server.serverapp import ServerApp
 from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 from traitlets.config import Config
 
-__all__ = ["ENV_BROKER_URL", "ServiceAuthorizer", "main", "service_config"]
+__all__ = [
+    "ENV_BROKER_URL", "ServiceAuthorizer", "ServiceIdentityProvider", "main", "service_config",
+]
 
 ENV_BROKER_URL = "JUPYTER_REALTIME_BROKER_URL"
 REQUIRED_ENV = ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_SERVICE_PREFIX")
@@ -54,6 +57,22 @@ class ServiceAuthorizer(Authorizer):
         if hub_auth is None or not isinstance(model, dict):
             return False
         return bool(hub_auth.check_scopes(hub_auth.access_scopes, model))
+
+
+class ServiceIdentityProvider(JupyterHubIdentityProvider):  # type: ignore[misc]
+    """JupyterHub's identity provider, with another hub service named ``service:NAME``:
+    a service whose name is a user's (``teacher``) never passes for that user in rules,
+    presence or ``sender``."""
+
+    async def get_user(self, handler: Any) -> Any:
+        user = await super().get_user(handler)
+        model = getattr(user, "hub_user", None)
+        if isinstance(model, dict) and model.get("kind") == "service":
+            name = f"service:{model.get('name', '')}"
+            if user.username != name:  # the handler caches the user: rename once
+                user.username = name
+                user.name = user.display_name = name
+        return user
 
 
 class ServiceError(Exception):
@@ -84,7 +103,7 @@ def service_config(env: Mapping[str, str], root_dir: str) -> Config:
     c.ServerApp.base_url = env["JUPYTERHUB_SERVICE_PREFIX"]
     c.ServerApp.open_browser = False
     c.ServerApp.root_dir = root_dir  # empty: there is nothing to serve but channels
-    c.ServerApp.identity_provider_class = JupyterHubIdentityProvider
+    c.ServerApp.identity_provider_class = ServiceIdentityProvider
     c.ServerApp.authorizer_class = ServiceAuthorizer
     c.ServerApp.jpserver_extensions = {"jupyter_realtime": True}
     c.RealtimeApp.as_hub_service = True

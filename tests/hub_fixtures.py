@@ -175,7 +175,8 @@ def hub_config(
             {{"name": "announcer", "scopes": ["custom:realtime:announce"],
               "users": ["teacher", "ta"]}},
             {{"name": "tester", "scopes": ["admin:users", "admin:servers", "tokens",
-              "read:users", "admin:groups"], "services": ["tester"]}},
+              "read:users", "admin:groups", "access:services!service=realtime"],
+              "services": ["tester"]}},
         ]
         c.JupyterHub.services = [
             {{"name": "tester", "api_token": {admin_token!r}}},

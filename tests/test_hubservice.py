@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -241,6 +244,33 @@ async def test_no_deleting_history_and_no_other_jupyter_api(hub: RealtimeHub) ->
     assert [p["data"] for p in await history(hub, "alice", "class:keep")] == ["stays"]
 
 
+async def test_another_hub_service_is_named_as_a_service_never_as_a_user(
+    hub: RealtimeHub,
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        reply = await http.post(
+            f"{hub.service}realtime/api/channels/chat:services",
+            json="from a service",
+            headers={"Authorization": f"token {hub.admin_token}"},
+        )
+    assert reply.status_code == 200, reply.text
+    assert [p["sender"] for p in await history(hub, "bob", "chat:services")] == [
+        "service:tester"
+    ]
+
+
+def test_serve_outside_a_hub_says_so_and_exits_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_realtime.client.cli", "serve"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "JUPYTERHUB_API_TOKEN, JUPYTERHUB_SERVICE_URL, JUPYTERHUB_SERVICE_PREFIX not set" in (
+        done.stderr
+    )
+
+
 FORGED_CONFIG = """
 c.RealtimeApp.token_user = "teacher"
 c.RealtimeApp.user_groups = {"teachers": ["alice"]}
@@ -290,7 +320,8 @@ async def run_in_kernel(home: Path, kernel_id: str, code: str) -> str:
     assert found, f"no connection file for kernel {kernel_id} under {home}"
     client = AsyncKernelClient()
     client.load_connection_file(str(found[0]))
-    client.start_channels()
+    # no heartbeat channel: on a loaded machine a late heartbeat reads as a dead kernel
+    client.start_channels(hb=False)
     out: list[str] = []
 
     def hook(msg: dict[str, Any]) -> None:
