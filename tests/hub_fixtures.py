@@ -112,6 +112,7 @@ class RealtimeHub:
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
         except ProcessLookupError:
+            self.process.wait(timeout=5)
             return
         try:
             self.process.wait(timeout=15)
@@ -227,6 +228,7 @@ def start_hub(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            hub.stop()  # what it started may still run in its process group
             raise AssertionError(f"JupyterHub exited:\n{hub.log()[-4000:]}")
         # each service answers its own JSON error without a token: it is up and proxied
         if all(_answers(hub.replica(n)) for n in range(1, replicas + 1)):
