@@ -259,6 +259,20 @@ async def test_another_hub_service_is_named_as_a_service_never_as_a_user(
     ]
 
 
+async def test_a_token_without_access_to_the_service_is_refused(hub: RealtimeHub) -> None:
+    # alice's own token, limited to reading her name: valid at the hub, not for the service
+    made = hub.api("POST", "users/alice/tokens", json={"scopes": ["read:users:name!user"]})
+    assert made.status_code == 201, made.text
+    narrow = {"Authorization": f"token {made.json()['token']}"}
+    async with httpx.AsyncClient(timeout=30, headers=narrow) as http:
+        for method, path in (("GET", "api/channels"), ("POST", "api/channels/chat:narrow"),
+                             ("GET", "sse?channel=chat:narrow")):
+            r = await http.request(method, f"{hub.service}realtime/{path}", json=1)
+            assert r.status_code == 403, (path, r.text)
+            assert r.json()["error"]["code"] == "forbidden"
+    assert await history(hub, "alice", "chat:narrow") == []
+
+
 def test_serve_outside_a_hub_says_so_and_exits_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
     done = subprocess.run(
