@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Dict, Float, HasTraits, Int, List, Unicode, validate
+from traitlets import Dict, Float, HasTraits, Int, List, TraitError, Unicode, validate
 
 from .limits import Limits
 from .policy import Policy, Rule
@@ -23,8 +23,10 @@ class AccessConfig(HasTraits):
         config=True,
         help="Channel permissions, first match per action wins: a list of "
         "{'channels': PATTERN, 'subscribe'|'publish'|'history'|'presence'|'read': "
-        "[user, 'group:NAME', '*']}. PATTERN is a glob, or a regular expression after "
-        "'re:'. 'read' is subscribe + history + presence. Default: [] (no rules).",
+        "[user, 'group:NAME', 'scope:NAME', '*']}. PATTERN is a glob, or a regular "
+        "expression after 're:'. 'read' is subscribe + history + presence. 'scope:NAME' "
+        "is a JupyterHub scope the user's token holds (the hub service only). "
+        "Default: [] (no rules).",
     )
     channel_default = List(
         Unicode(),
@@ -90,6 +92,20 @@ class AccessConfig(HasTraits):
         "that one user cannot lock the others out; the next one gets rate_limited "
         "(0: no per-user limit). Default: 10000.",
     )
+    max_user_bytes = Int(
+        0,
+        config=True,
+        help="Bytes of publication data one user may add every user_bytes_window seconds, "
+        "on every endpoint; past it a publish gets rate_limited. With the Redis broker it is "
+        "counted in Redis, so it holds across every server or service replica on it "
+        "(0: no limit). Default: 0.",
+    )
+    user_bytes_window = Float(
+        3600.0,
+        config=True,
+        help="Seconds of the window of max_user_bytes (windows are aligned to the clock). "
+        "Default: 3600.",
+    )
     max_outbox_total = Int(
         1 << 30,
         config=True,
@@ -97,6 +113,13 @@ class AccessConfig(HasTraits):
         "the largest outboxes are dropped as slow consumers, checked every second "
         "(0: no limit). Default: 1073741824 (1 GiB).",
     )
+
+    @validate("user_bytes_window")
+    def _valid_window(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if value <= 0:
+            raise TraitError(f"user_bytes_window must be above 0 seconds, not {value}")
+        return value
 
     @validate("channel_rules")
     def _valid_rules(self, proposal: dict[str, Any]) -> list[Any]:
@@ -123,4 +146,6 @@ class AccessConfig(HasTraits):
             max_channels=self.max_channels,
             max_channels_per_user=self.max_channels_per_user,
             max_outbox_total=self.max_outbox_total,
+            max_user_bytes=self.max_user_bytes,
+            user_bytes_window=self.user_bytes_window,
         )

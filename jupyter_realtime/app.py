@@ -26,6 +26,7 @@ from traitlets import (
 
 from .access import AccessConfig
 from .broker_config import BrokerConfig
+from .client._discovery import ENV_HUB_SERVICE, hub_service_url
 from .documents import DocumentsConfig, DocumentService
 from .hub import Hub
 from .lockdown import trusted_values, user_config_disabled
@@ -140,6 +141,33 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         except (OSError, KeyError):  # no login name (a container with an unknown uid)
             return "token"
 
+    hub_service = Unicode(
+        config=True,
+        help="In a JupyterHub single-user server: the name of the hub's realtime service "
+        "(jupyter realtime serve, docs/jupyterhub.md). When set, this server opens no broker "
+        "and serves no realtime endpoints; its kernels and terminals are pointed at "
+        "/services/NAME/ under the hub's public URL (or $JUPYTER_REALTIME_URL when the "
+        "spawner sets it) with the user's own hub token. "
+        "Default: $JUPYTER_REALTIME_HUB_SERVICE (set it with c.Spawner.environment), else ''.",
+    )
+
+    @default("hub_service")
+    def _default_hub_service(self) -> str:
+        return os.environ.get(ENV_HUB_SERVICE, "")
+
+    as_hub_service = Bool(
+        False,
+        config=True,
+        help="Set by jupyter realtime serve: this server is JupyterHub's realtime service, "
+        "whose identities are hub users only (its own API token names no user and its "
+        "kernels get no realtime environment). Default: False.",
+    )
+
+    @property
+    def delegated(self) -> bool:
+        """Whether this server leaves realtime to the hub's service (``hub_service``)."""
+        return bool(self.hub_service) and not self.as_hub_service
+
     @validate("token_user")
     def _validate_token_user(self, proposal: Any) -> str:
         value = str(proposal["value"]).strip()
@@ -156,6 +184,14 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
     def initialize_settings(self) -> None:
         if user_config_disabled():
             self.apply_trusted_settings()
+        if self.delegated:
+            self.log.info(
+                "jupyter_realtime: channels are served by JupyterHub's %r service; "
+                "this server opens no broker", self.hub_service,
+            )
+            return
+        if self.as_hub_service:
+            self.trust_hub_xsrf()
         self.hub = Hub(
             self.open_broker(),
             max_message_size=self.max_message_size,
@@ -173,11 +209,23 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
             poll_timeout=self.poll_timeout,
             sse_retry_ms=self.sse_retry,
             token_user=self.token_user,
+            token_holders=not self.as_hub_service,
             policy=self.make_policy(),
             limits=self.make_limits(),
         )
         self.context.limits.live = self.hub.broker.is_live
         self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
+
+    def trust_hub_xsrf(self) -> None:
+        """As JupyterHub's single-user servers do: tornado's own XSRF check runs before the
+        hub has identified a request (so it would refuse token requests); Jupyter's check in
+        ``prepare``, which JupyterHub's identity provider replaces by the hub's, still runs
+        for every request with a cookie."""
+        # self.settings: what the extension puts back into the web app's settings
+        self.settings["xsrf_cookies"] = False
+        headers = dict(self.settings.get("headers") or {})
+        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        self.settings["headers"] = headers
 
     def apply_trusted_settings(self) -> None:
         """Set :data:`LOCKED_SETTINGS` from the administrator's config files and the
@@ -198,6 +246,8 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
             setattr(self, name, value)
 
     def initialize_handlers(self) -> None:
+        if self.delegated:
+            return
         # the anonymous users Jupyter makes up for the shared token become token_user;
         # the users an identity provider names stay theirs (transports/anonymous.py)
         if self.serverapp is not None:
@@ -223,6 +273,10 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if self.delegated:
+            if self.set_kernel_env:
+                self.export_service_env()
+            return
         await self.hub.start()
         await self.documents.start()
         self._sweeper = ioloop.PeriodicCallback(
@@ -231,7 +285,7 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         self._sweeper.start()
         self._outbox_check = ioloop.PeriodicCallback(self.context.check_outboxes, 1000)
         self._outbox_check.start()
-        if self.set_kernel_env:
+        if self.set_kernel_env and not self.as_hub_service:
             self.export_kernel_env(serverapp)
 
     def export_kernel_env(self, serverapp: Any) -> None:
@@ -245,7 +299,25 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
         token = getattr(serverapp.identity_provider, "token", "") or ""
         os.environ["JUPYTER_REALTIME_TOKEN"] = token
 
+    def export_service_env(self) -> None:
+        """Point kernels and terminals at the hub's service, with the user's hub token."""
+        # a URL the spawner set wins (in Kubernetes, the proxy's in-cluster address)
+        url = os.environ.get("JUPYTER_REALTIME_URL") or hub_service_url(
+            os.environ, self.hub_service
+        )
+        if not url:
+            self.log.warning(
+                "jupyter_realtime: hub_service is %r but JUPYTERHUB_PUBLIC_HUB_URL is not set "
+                "(set c.JupyterHub.public_url, or JUPYTER_REALTIME_URL for the kernels)",
+                self.hub_service,
+            )
+            return
+        os.environ["JUPYTER_REALTIME_URL"] = url
+        os.environ["JUPYTER_REALTIME_TOKEN"] = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
     async def stop_extension(self) -> None:
+        if self.delegated:
+            return
         if self._sweeper is not None:
             self._sweeper.stop()
         if self._outbox_check is not None:

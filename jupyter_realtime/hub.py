@@ -311,6 +311,11 @@ class Hub:
                 f"{self.max_message_size} bytes",
             )
 
+    async def add_usage(self, key: str, amount: int, limit: int, window: float) -> int | None:
+        """A usage counter of the broker (``Broker.add_usage``): shared by every server of
+        a shared broker, so a per-user limit counted here holds across them."""
+        return await self.broker.add_usage(key, amount, limit, window)
+
     async def publish(
         self,
         channel: str,

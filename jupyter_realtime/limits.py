@@ -8,6 +8,9 @@ Public names: :class:`TokenBucket`, :class:`Limits`, :func:`over_budget`.
 * live channels per server and per user: a channel counts from the publish or subscribe
   that opened it until the broker lets it go (``Broker.is_live``), for the user who
   opened it, so one user filling its share cannot lock the others out;
+* bytes of data one user may add per time window (``max_user_bytes`` every
+  ``user_bytes_window`` seconds), counted by the broker (``Hub.add_usage``): in Redis when
+  the broker is Redis, so the limit holds across every server (or service replica) on it;
 * total outbox memory: :func:`over_budget` picks the connections to drop (the largest
   outboxes first) when the sum of every outbox is above the budget.
 
@@ -97,6 +100,8 @@ class Limits:
     max_channels: int = 0
     max_channels_per_user: int = 0
     max_outbox_total: int = 0
+    max_user_bytes: int = 0
+    user_bytes_window: float = 3600.0
     clock: Callable[[], float] = time.monotonic
     # whether a channel still exists (the broker's is_live): counted channels that no
     # longer do are forgotten when a limit is reached

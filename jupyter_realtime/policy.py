@@ -22,7 +22,11 @@ The decision, in order (``docs/security.md`` has the configuration):
 5. Otherwise ``default`` decides (``["*"]``: any authenticated user, the single-user
    behaviour).
 
-A principal is ``"*"`` (any authenticated user), a user name, or ``"group:NAME"``. A
+A principal is ``"*"`` (any authenticated user), a user name, ``"group:NAME"``, or
+``"scope:NAME"``: an identity holding the scope NAME, such as a JupyterHub custom scope
+(``scope:custom:realtime:teach``) that the realtime hub service reads from the hub's user
+model (``docs/jupyterhub.md``); a scope the hub filtered to other users (``!user=bob``)
+does not count. A
 pattern is a glob (``fnmatch``: ``*``, ``?``, ``[...]``) or, prefixed with ``re:``, a
 regular expression; either must match the whole channel name.
 """
@@ -56,6 +60,13 @@ class Principal(Protocol):
     def may_publish(self) -> bool: ...
 
 
+def holds_scope(who: Principal, scope: str) -> bool:
+    """Whether ``who`` holds ``scope`` unfiltered, or filtered to itself (``!user=NAME``,
+    ``!user``). Identities without scopes (a plain Jupyter server's) hold none."""
+    held: frozenset[str] = getattr(who, "scopes", frozenset())
+    return scope in held or f"{scope}!user" in held or f"{scope}!user={who.username}" in held
+
+
 def compile_pattern(pattern: str) -> re.Pattern[str]:
     """A glob, or a regular expression after ``re:``, as a compiled whole-name pattern."""
     if not isinstance(pattern, str) or not pattern:
@@ -69,7 +80,9 @@ def _principals(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{where}: expected a list of user names, 'group:NAME' or '*'")
+        raise ValueError(
+            f"{where}: expected a list of user names, 'group:NAME', 'scope:NAME' or '*'"
+        )
     return tuple(value)
 
 
@@ -150,6 +163,10 @@ class Policy:
         for p in principals:
             if p == "*" or p == who.username:
                 return True
+            if p.startswith("scope:"):
+                if holds_scope(who, p[6:]):
+                    return True
+                continue
             if p.startswith("group:"):
                 group = p[6:]
                 if group in who.groups or who.username in self.members.get(group, ()):

@@ -36,6 +36,7 @@ from .protocol import Position, Publication
 
 __all__ = [
     "Identity", "OutboxFull", "Session", "SessionState", "Transport", "admit_publication",
+    "charge_bytes",
     "wait_background",
 ]
 
@@ -87,6 +88,8 @@ class Identity:
     ``kernel``: the id of the server's kernel the connection proved it runs in, else ''.
     ``display_name``: what every view shows as this identity (:attr:`sender_name`), e.g.
     "alice's kernel (analysis.ipynb)" for a kernel.
+    ``scopes``: the JupyterHub scopes of the request's token, for ``scope:`` principals
+    (empty outside the realtime hub service).
     """
 
     username: str
@@ -96,6 +99,7 @@ class Identity:
     groups: frozenset[str] = frozenset()
     may_publish: bool = True
     kernel: str = ""
+    scopes: frozenset[str] = frozenset()
 
     @property
     def sender(self) -> str:
@@ -351,6 +355,7 @@ class Session:
     async def _op_publish(self, cmd: dict[str, Any]) -> dict[str, Any]:
         admit_publication(self.hub, self.policy, self.limits, self.identity, self._bucket,
                           cmd["channel"], len(cmd["payload"]))
+        await charge_bytes(self.hub, self.limits, self.identity, len(cmd["payload"]))
         pub = await self.hub.publish(
             cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.sender,
             idempotency_key=cmd.get("idempotency_key"), sender_name=self.identity.sender_name,
@@ -397,6 +402,24 @@ def admit_publication(
     limits.take_publish(bucket)
     limits.admit_channel(channel, identity.username)
     hub.check_size(size)
+
+
+async def charge_bytes(hub: Hub, limits: Limits, identity: Identity, size: int) -> None:
+    """Count ``size`` bytes against the user's ``max_user_bytes`` of the current window;
+    ``rate_limited`` (nothing counted) past it. After :func:`admit_publication`, before the
+    publish: a publication refused for another reason costs nothing."""
+    if not limits.max_user_bytes:
+        return
+    user = identity.username
+    total = await hub.add_usage(
+        f"bytes:{user}", size, limits.max_user_bytes, limits.user_bytes_window
+    )
+    if total is None:
+        raise RealtimeError(
+            ErrorCode.RATE_LIMITED,
+            f"user {user!r} may add {limits.max_user_bytes} bytes every "
+            f"{limits.user_bytes_window:g} s; {size} more would pass it",
+        )
 
 
 # cleanup of closed sessions (``Hub.drop``), kept here so it is not collected mid-way

@@ -47,6 +47,9 @@ if [ -f labextension/package.json ] && grep -q '"test"' labextension/package.jso
     (cd labextension && npm test --silent)
 fi
 
+# configurable-http-proxy for the tests that run a JupyterHub (tests/hub_fixtures.py)
+(cd tests/hub && npm ci --no-audit --no-fund --silent)
+
 edge_pids=()
 edge_logs="$(mktemp -d -t jupyter-realtime-edges.XXXXXX)"
 stop_edges() {  # an early failure stops the edge runs too (each is its own process group)

@@ -441,3 +441,21 @@ async def test_a_burst_of_concurrent_operations_is_served(new_broker: BrokerFact
     assert [p.offset for p in pubs] == [1] * 300
     got = recorder(broker)
     await until(lambda: len(got.pubs) == 300, timeout=20)
+
+
+async def test_usage_counters_add_up_to_their_limit_and_refuse_past_it(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker()
+    results = await asyncio.gather(
+        *(broker.add_usage("bytes:alice", 300, 1000, 3600) for _ in range(5))
+    )
+    assert sorted(r for r in results if r is not None) == [300, 600, 900]
+    assert results.count(None) == 2  # nothing counted for a refusal
+    assert await broker.add_usage("bytes:alice", 100, 1000, 3600) == 1000
+    assert await broker.add_usage("bytes:alice", 1, 1000, 3600) is None
+    assert await broker.add_usage("bytes:bob", 1000, 1000, 3600) == 1000  # his own count
+    # a new window starts from zero
+    assert await broker.add_usage("bytes:carol", 5, 5, 0.5) == 5
+    await asyncio.sleep(1.0)
+    assert await broker.add_usage("bytes:carol", 5, 5, 0.5) == 5

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_realtime.client._discovery import Endpoint, candidates
+from jupyter_realtime.client._discovery import Endpoint, candidates, hub_service_url
 from jupyter_realtime.client._errors import AmbiguousServer
 
 
@@ -22,6 +22,7 @@ def runtime(tmp_path: Path, monkeypatch: Any) -> Path:
     monkeypatch.delenv("JUPYTER_REALTIME_URL", raising=False)
     monkeypatch.delenv("JUPYTER_REALTIME_TOKEN", raising=False)
     monkeypatch.delenv("JPY_PARENT_PID", raising=False)
+    monkeypatch.delenv("JUPYTER_REALTIME_HUB_SERVICE", raising=False)
     return tmp_path
 
 
@@ -148,3 +149,35 @@ def test_servers_of_different_users_are_not_guessed(runtime: Path, strangers: li
     other = pwd.getpwuid(65534).pw_name
     assert f"(root dir /srv/a, user root, pid {strangers[0]})" in info.value.message
     assert f"(root dir /srv/a, user {other}, pid {strangers[1]})" in info.value.message
+
+
+HUB_ENV = {
+    "JUPYTERHUB_PUBLIC_HUB_URL": "https://hub.example.org/jh/hub/",
+    "JUPYTERHUB_BASE_URL": "/jh/",
+    "JUPYTER_REALTIME_HUB_SERVICE": "realtime",
+}
+
+
+def test_the_hub_service_url_comes_from_the_single_user_environment() -> None:
+    assert hub_service_url(HUB_ENV) == "https://hub.example.org/jh/services/realtime/"
+    assert hub_service_url(HUB_ENV, "chat") == "https://hub.example.org/jh/services/chat/"
+    no_public_url = {**HUB_ENV, "JUPYTERHUB_PUBLIC_HUB_URL": ""}
+    assert hub_service_url(no_public_url) is None
+    assert hub_service_url({**HUB_ENV, "JUPYTER_REALTIME_HUB_SERVICE": ""}) is None
+
+
+def test_under_a_hub_the_service_is_found_with_the_users_own_token(
+    runtime: Path, monkeypatch: Any
+) -> None:
+    for name, value in {**HUB_ENV, "JUPYTERHUB_API_TOKEN": "alice-hub-token"}.items():
+        monkeypatch.setenv(name, value)
+    server_file(runtime, os.getpid(), 8888, "local")  # a server beside it is not taken
+    found = list(candidates())
+    assert [(e.url, e.token) for e in found] == [
+        ("https://hub.example.org/jh/services/realtime/", "alice-hub-token")
+    ]
+    assert found[0].headers["Authorization"] == "token alice-hub-token"
+    # an explicit URL still wins
+    assert [e.url for e in candidates("http://127.0.0.1:9999/", "t")] == [
+        "http://127.0.0.1:9999/"
+    ]

@@ -106,3 +106,16 @@ def test_bad_rules_are_refused_with_the_reason(spec: dict) -> None:
 def test_unknown_action_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown action"):
         Policy().allows(ALICE, "delete", "x")
+
+
+def test_scope_principals_match_the_hub_scopes_an_identity_holds() -> None:
+    rules = [{"channels": "class:*", "publish": ["scope:custom:realtime:announce"]}]
+    policy = Policy(rules, default=["*"])
+    ta = Identity("ta", scopes=frozenset({"custom:realtime:announce"}))
+    own = Identity("dan", scopes=frozenset({"custom:realtime:announce!user=dan"}))
+    other = Identity("eve", scopes=frozenset({"custom:realtime:announce!user=dan"}))
+    assert policy.allows(ta, "publish", "class:main")
+    assert policy.allows(own, "publish", "class:main")  # filtered to herself
+    assert not policy.allows(other, "publish", "class:main")  # filtered to someone else
+    assert not policy.allows(CAROL, "publish", "class:main")
+    assert policy.allows(CAROL, "subscribe", "class:main")

@@ -150,6 +150,7 @@ class RedisCore(Broker):
         self._add = script(lua.ADD_PRESENCE)
         self._remove = script(lua.REMOVE_PRESENCE)
         self._reap_script = script(lua.REAP_PRESENCE)
+        self._usage_script = script(lua.USAGE)
 
     # -- names --
 

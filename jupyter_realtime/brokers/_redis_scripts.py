@@ -20,6 +20,8 @@ slot, so each script touches one slot):
 * pub/sub channel ``P:{C}``: ``p<epoch> <offset> <blob>`` for a publication,
   ``j<info JSON>`` / ``l<info JSON>`` for a join / leave.
 * ``P:node:<node>``: a server's heartbeat (expires when the server stops beating).
+* ``P:usage:<key>:<window>``: a usage counter of one time window (``add_usage``), expiring
+  after its window.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "READ",
     "REAP_PRESENCE",
     "REMOVE_PRESENCE",
+    "USAGE",
     "decode_blob",
     "decode_entries",
     "encode_blob",
@@ -221,6 +224,18 @@ for i = 1, #all, 2 do
   end
 end
 return removed
+"""
+
+
+# KEYS: counter; ARGV: amount, limit, ttl (ms). The new total, or -1 when it would pass
+# the limit (nothing added): checked and added in one step, whichever server asks.
+USAGE = """
+local amount = tonumber(ARGV[1])
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used + amount > tonumber(ARGV[2]) then return -1 end
+local total = redis.call('INCRBY', KEYS[1], amount)
+if total == amount then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return total
 """
 
 

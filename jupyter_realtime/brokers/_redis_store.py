@@ -72,6 +72,17 @@ class RedisStore(RedisCore):
             sender_name=sender_name,
         )
 
+    async def add_usage(self, key: str, amount: int, limit: int, window: float) -> int | None:
+        """As :meth:`Broker.add_usage`, counted in Redis: the limit holds across servers."""
+        index = int(time.time() // window)
+        counter = f"{self.prefix}:usage:{key}:{index}"
+        ttl = int(window * 1000) + 1000  # outlives its window
+        try:
+            total = int(await self._usage_script([counter], [amount, limit, ttl]))
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        return None if total < 0 else total
+
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None
     ) -> HistoryResult:

@@ -29,6 +29,9 @@ handler (the broker never imports the hub). Guarantees every broker gives:
   holding the first one's epoch and offset. Checking the key and storing the publication
   are one step, so two publishes racing with one key (on two servers) store it once. A
   channel remembers at most ``idempotency_keys`` keys (the oldest go first).
+* **Usage counters.** ``add_usage`` adds to a counter of the current time window unless
+  that would pass a limit, in one step: in this process by default, in the shared store for
+  brokers that several servers share (Redis), so that a per-user limit holds across them.
 * **Failure.** An operation that cannot reach the broker's store raises
   ``RealtimeError(unavailable)``; nothing is acknowledged that was not stored.
 """
@@ -36,6 +39,7 @@ handler (the broker never imports the hub). Guarantees every broker gives:
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,6 +111,7 @@ class Broker(abc.ABC):
         self.idempotency_ttl = idempotency_ttl
         self.idempotency_keys = idempotency_keys
         self.handler: BrokerEventHandler | None = None
+        self._usage: dict[str, tuple[int, int]] = {}  # key -> (window index, total)
 
     def set_handler(self, handler: BrokerEventHandler) -> None:
         self.handler = handler
@@ -115,6 +120,21 @@ class Broker(abc.ABC):
         """Whether this server holds state of ``channel`` (subscribers, presence or
         history it keeps): what ``max_channels`` counts. Never does I/O."""
         return True
+
+    async def add_usage(self, key: str, amount: int, limit: int, window: float) -> int | None:
+        """Add ``amount`` to the counter ``key`` of the current window (``window`` seconds,
+        aligned to the epoch clock) unless the total would pass ``limit``: the new total, or
+        None when nothing was added. One step. Counted in this process here; a broker that
+        several servers share counts in its shared store."""
+        index = int(time.time() // window)
+        if len(self._usage) > 100_000:  # forget the counters of past windows
+            self._usage = {k: v for k, v in self._usage.items() if v[0] == index}
+        seen, total = self._usage.get(key, (index, 0))
+        total = total if seen == index else 0
+        if total + amount > limit:
+            return None
+        self._usage[key] = (index, total + amount)
+        return total + amount
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; raise ``RealtimeError(unavailable)`` naming the address on failure."""

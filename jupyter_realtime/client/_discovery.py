@@ -4,7 +4,10 @@ Public names: :class:`Endpoint`, :func:`candidates`, :func:`describe`.
 
 In order: the ``url`` / ``token`` given in code or on the command line; the environment
 variables ``JUPYTER_REALTIME_URL`` / ``JUPYTER_REALTIME_TOKEN`` (the extension sets them
-for every kernel its server starts); then Jupyter's list of running servers, the server
+for every kernel its server starts); inside a JupyterHub single-user server whose hub runs
+the realtime service (``JUPYTER_REALTIME_HUB_SERVICE``, ``docs/jupyterhub.md``), that
+service under the hub's public URL with the user's own hub token
+(``JUPYTERHUB_API_TOKEN``); then Jupyter's list of running servers, the server
 that started this process (its parent) first. A client tries them in that order, and asks
 again on every reconnection, so a client finds its server again after the server restarts
 with a new token (or, without a URL, on another port).
@@ -28,7 +31,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +41,14 @@ from ..errors import ErrorCode
 from ..redact import redact_url
 from ._errors import AmbiguousServer, Unavailable, error_for
 
-__all__ = ["ENV_TOKEN", "ENV_URL", "Endpoint", "candidates", "describe"]
+__all__ = [
+    "ENV_HUB_SERVICE", "ENV_TOKEN", "ENV_URL", "Endpoint", "candidates", "describe",
+    "hub_service_url",
+]
 
 ENV_URL = "JUPYTER_REALTIME_URL"
 ENV_TOKEN = "JUPYTER_REALTIME_TOKEN"
+ENV_HUB_SERVICE = "JUPYTER_REALTIME_HUB_SERVICE"
 LOOPBACK = ("localhost", "127.0.0.1", "::1", "")
 
 
@@ -126,12 +133,32 @@ def candidates(
                 yield Endpoint(target, "", f"{source}, without a token")
         return
     tried.append(f"${ENV_URL} (not set)")
+    service = hub_service_url(os.environ)
+    hub_token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    if service is not None and hub_token:
+        tried.append(f"JupyterHub's realtime service {service}")
+        yield Endpoint(service, token if token is not None else hub_token, "JupyterHub")
+        return
     servers = _running_servers(tried)
     _refuse_to_guess(servers)
     for info in servers:
         tok = token if token is not None else info.get("token", "")
         source = f"the running server with pid {info.get('pid')}"
         yield Endpoint(info["url"], tok, source, _root_dir(info), discovered=True)
+
+
+def hub_service_url(env: Mapping[str, str], name: str = "") -> str | None:
+    """The URL of JupyterHub's realtime service ``name`` (default:
+    ``$JUPYTER_REALTIME_HUB_SERVICE``) under the hub's public URL, from the environment
+    JupyterHub gives a single-user server; None outside one, or without a public URL."""
+    name = name or env.get(ENV_HUB_SERVICE, "")
+    public = env.get("JUPYTERHUB_PUBLIC_HUB_URL", "")
+    if not name or not public:
+        return None
+    parts = urllib.parse.urlsplit(public)
+    base = env.get("JUPYTERHUB_BASE_URL", "") or "/"
+    path = base.rstrip("/") + f"/services/{urllib.parse.quote(name)}/"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def _split_token(url: str) -> tuple[str, str]:

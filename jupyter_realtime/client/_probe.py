@@ -12,7 +12,8 @@ plain HTTP (redirects not followed) and reads who answered:
   (a 403 is a refused token).
 - JupyterHub marks every response with ``X-JupyterHub-Version`` and redirects paths that
   are not its own to ``.../hub/...``: outside ``.../user/NAME/`` (whose single-user servers
-  send the header too), the user gave the hub's URL, not her server's.
+  send the header too), the user gave the hub's URL, not her server's (nor the realtime
+  service's, ``.../services/realtime/``, which answers as jupyter-realtime).
 - Anything else is not jupyter-realtime. A Jupyter server says so at ``api``
   (``{"version": ...}``, without authentication).
 """
@@ -103,7 +104,8 @@ def _hub_message(endpoint: Endpoint, version: str) -> str:
     which = f" {version}" if version else ""
     return (
         f"this looks like a JupyterHub{which} at {endpoint.url}, not a Jupyter server: use your "
-        f"server's URL, {root}user/{name}/ (with a token from {root}hub/token)"
+        f"server's URL, {root}user/{name}/ (with a token from {root}hub/token), or, when the "
+        f"hub runs the realtime service, {root}services/realtime/ with a hub API token"
     )
 
 

@@ -115,6 +115,12 @@ def parser() -> argparse.ArgumentParser:
         "extensions: help, units, default",
     )
 
+    sub.add_parser(
+        "serve",
+        help="run JupyterHub's realtime service (as a managed service of the hub; "
+        "docs/jupyterhub.md); Jupyter options such as --RealtimeApp.broker_url follow",
+    )
+
     w = sub.add_parser("watch", help="show output mirrored to a channel: history, then live")
     w.add_argument("channel")
     w.add_argument("--limit", type=int, default=1000, help="history shown first (default 1000)")
@@ -237,6 +243,11 @@ async def _until_interrupted(args: argparse.Namespace) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        from ..service import main as serve  # imports the server and JupyterHub
+
+        return serve(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "config":
         _print_settings()

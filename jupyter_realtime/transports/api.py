@@ -24,7 +24,7 @@ from ..protocol import (
     validate_idempotency_key,
     validate_limit,
 )
-from ..session import admit_publication, publish_result
+from ..session import admit_publication, charge_bytes, publish_result
 from .context import RealtimeHandlerMixin
 
 __all__ = ["ChannelsHandler", "HistoryHandler", "PresenceHandler", "PublishHandler"]
@@ -52,6 +52,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
                     body = encode_kept(orjson.loads(body))  # validate and make compact
                 except orjson.JSONDecodeError as exc:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, f"malformed JSON: {exc}") from None
+            await charge_bytes(self.hub, context.limits, identity, len(body))
             pub = await self.hub.publish(
                 channel, body, binary=binary, sender=identity.sender, idempotency_key=key,
                 sender_name=identity.sender_name,

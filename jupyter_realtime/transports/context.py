@@ -64,6 +64,8 @@ class RealtimeContext:
     poll_timeout: float = 25.0
     sse_retry_ms: int = 2000
     token_user: str = "token"
+    # False in the JupyterHub service: its own API token names the service, never a user
+    token_holders: bool = True
     policy: Policy = field(default_factory=Policy)
     limits: Limits = field(default_factory=Limits)
     # open HTTP sessions by id, and the streams that get heartbeats
@@ -175,6 +177,8 @@ class RealtimeHandlerMixin(RedactedLogMixin):
         when the identity provider named one (a provider that maps tokens to users): that
         user stays Jupyter's, only the kernel its tag proves is added."""
         handler: Any = self
+        if not self.context.token_holders:
+            return None
         provider = handler.identity_provider
         shared = getattr(provider, "token", "") or ""
         if shared:
@@ -232,6 +236,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
                 groups=user_groups(user),
                 may_publish=getattr(self, "_may_publish", False),
                 kernel=kernel,
+                scopes=user_scopes(user),
             )
         return Identity(
             username=user.username,
@@ -243,6 +248,7 @@ class RealtimeHandlerMixin(RedactedLogMixin):
             groups=user_groups(user),
             may_publish=getattr(self, "_may_publish", False),
             kernel=holder[1] if holder is not None else "",
+            scopes=user_scopes(user),
         )
 
     def check_transport(self) -> None:
@@ -299,6 +305,15 @@ def user_groups(user: Any) -> frozenset[str]:
     if not isinstance(groups, (list, tuple, set, frozenset)):
         return frozenset()
     return frozenset(str(g) for g in groups)
+
+
+def user_scopes(user: Any) -> frozenset[str]:
+    """The scopes of JupyterHub's user model (the request's token), else none."""
+    hub_user = getattr(user, "hub_user", None)
+    scopes = hub_user.get("scopes") if isinstance(hub_user, dict) else None
+    if not isinstance(scopes, (list, tuple, set, frozenset)):
+        return frozenset()
+    return frozenset(str(s) for s in scopes)
 
 
 def outbox_bytes(transport: Any) -> int:
