@@ -170,7 +170,7 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
             limits=self.make_limits(),
         )
         self.context.limits.live = self.hub.broker.is_live
-        self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
+        self.documents = self.make_documents(self.hub)
 
     def initialize_handlers(self) -> None:
         spec: dict[str, Any] = {"context": self.context}

@@ -180,6 +180,8 @@ async def test_loading_replays_history_after_the_snapshot() -> None:
 async def test_concurrent_loads_subscribe_once() -> None:
     hub = Hub(MemoryBroker())
     service = DocumentService(hub)
+    await Editor("x").flush(hub, "d")
+    await asyncio.sleep(0)  # the update loads the document
     states = await asyncio.gather(*(service.state("d") for _ in range(5)))
     assert len({s.position for s in states}) == 1
     assert hub.subscriber_count("d") == 1
