@@ -73,6 +73,7 @@ class _Document:
         self.loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.unloaded: asyncio.Future[None] | None = None
         self.save_lock = asyncio.Lock()  # one save at a time, in order
+        self.save_failures = 0  # in a row
         self.doc: Doc[Any] = Doc()
         self.position = Position("", 0)
         self.unsaved = 0  # bytes of updates applied since the last save
@@ -326,11 +327,23 @@ class DocumentService:
             document.unsaved, document.unsaved_since = 0, None
             try:
                 await self.store.save(document.channel, snapshot)
-            except Exception:
-                log.exception("saving document %s to %s failed; retrying later",
-                              document.channel, self.store.where(document.channel))
+            except Exception as exc:
+                # the first failure in a row with its traceback, the next ones quietly
+                document.save_failures += 1
+                where = self.store.where(document.channel)
+                if document.save_failures == 1:
+                    log.exception("saving document %s to %s failed; retrying every %g s",
+                                  document.channel, where, self.save_delay)
+                else:
+                    log.debug("saving document %s to %s failed again: %s",
+                              document.channel, where, exc)
                 if document.unsaved_since is None:
                     document.unsaved_since = self.clock()
+                return
+            if document.save_failures:
+                log.info("document %s saved after %d failed attempts", document.channel,
+                         document.save_failures)
+                document.save_failures = 0
 
     def save_soon(self, document: _Document) -> None:
         if document.saving is None or document.saving.done():
