@@ -15,6 +15,11 @@ Standard library ``sqlite3`` only; it knows nothing of brokers or the hub.
   one transaction, then resolves their futures on the event loop. A batch that failed to
   commit fails its futures and is written again before the next one, so a later success
   never leaves a hole behind it.
+* **Reads in order with the writes.** :meth:`SQLiteStore.query` runs a read on the same
+  thread, after the batches submitted before it are committed (the shared documents of
+  :mod:`._sqlite_documents` are read this way; the rest is read once, at start).
+* **Documents beside the channels.** The ``documents`` table holds one merged state per
+  shared document; a batch carries document saves with the publications of its loop turn.
 """
 
 from __future__ import annotations

@@ -42,6 +42,15 @@ log = logging.getLogger("jupyter_realtime.documents")
 _loads = itertools.count(1)  # subscriber ids: one per document and load
 
 
+def _decodes(update: bytes) -> bool:
+    """Whether ``update`` is a Yjs update (one whose dependencies are missing counts)."""
+    try:
+        Doc().apply_update(update)
+    except Exception:
+        return False
+    return True
+
+
 class Stage(enum.Enum):
     """Where a document is in its life on this server."""
 
@@ -270,7 +279,10 @@ class DocumentService:
         document = self.documents.get(pub.channel)
         if document is not None and document.stage is not Stage.UNLOADING:
             return
-        if pub.channel in self._following or not pub.binary or update_of(pub.payload) is None:
+        if pub.channel in self._following or not pub.binary:
+            return
+        update = update_of(pub.payload)
+        if update is None or not _decodes(update):  # binary data of another kind
             return
         self._following.add(pub.channel)
         task = asyncio.ensure_future(self._follow(pub.channel))
