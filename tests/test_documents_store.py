@@ -23,7 +23,7 @@ import pytest
 from pycrdt import Doc, Text
 from test_documents_restart import TOKEN, JupyterServer, free_port
 
-from jupyter_realtime.documents import FileStore, update_message
+from jupyter_realtime.documents import FileStore, Snapshot, update_message
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -291,5 +291,29 @@ async def test_corrupt_files_are_rebuilt_from_the_history(tmp_path: Path) -> Non
                     doc: Doc = Doc()
                     doc.apply_update(snapshot.state)
                     assert str(doc.get("source", type=Text)) == f"text of {kind}"
+    finally:
+        server.stop()
+
+
+async def test_files_of_earlier_versions_move_into_the_database(tmp_path: Path) -> None:
+    """A SQLite server of an earlier version kept snapshots as files under documents_dir:
+    they are read when the document is not in the database yet, and the next save moves it
+    there. Setting documents_dir with this broker says it is deprecated."""
+    legacy = FileStore(tmp_path / "old-documents")
+    writer = Writer()
+    writer.text += "from an earlier version"
+    await legacy.save("kept:file", Snapshot("e0", 3, writer.doc.get_update()))
+    server = start(tmp_path, "", f"--RealtimeApp.documents_dir={legacy.directory}", *FAST)
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            assert (await document(http, server, "kept:file"))["text"] == str(writer.text)
+        await anyio.to_thread.run_sync(server.stop)
+        assert "documents_dir is deprecated" in server.log
+        stored = server.stored("kept:file")
+        assert stored is not None
+        doc: Doc = Doc()
+        doc.apply_update(stored.state)
+        assert str(doc.get("source", type=Text)) == str(writer.text)
+        assert await legacy.load("kept:file") is not None  # left as it was
     finally:
         server.stop()

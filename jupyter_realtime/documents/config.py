@@ -60,17 +60,17 @@ class DocumentsConfig(HasTraits):
         storage = hub.broker.document_storage()
         if storage is None:
             return files
+        from ..brokers.sqlite import SQLiteBroker
+
+        importing = isinstance(hub.broker, SQLiteBroker)  # earlier versions kept files beside it
         if self.documents_dir:
             self.log.warning(
                 "RealtimeApp.documents_dir is deprecated with this broker: shared cells are "
-                "kept in the broker's store; snapshots in %s are only read, as the documents "
-                "they hold are opened, and then kept in the broker's store", directory
+                "kept in the broker's store%s",
+                f"; snapshots in {directory} are only read, when a document is not in it yet"
+                if importing else ", and snapshots in that directory are not read",
             )
-        from ..brokers.sqlite import SQLiteBroker
-
-        if isinstance(hub.broker, SQLiteBroker):  # earlier versions kept files beside it
-            return ImportingStore(storage, files)
-        return storage
+        return ImportingStore(storage, files) if importing else storage
 
     def make_documents(self, hub: Hub) -> DocumentService:
         return DocumentService(

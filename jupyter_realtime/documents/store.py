@@ -125,8 +125,8 @@ class FileStore(DocumentStore):
 
 class ImportingStore(DocumentStore):
     """``store``, and for a document it does not hold, the snapshot of ``legacy`` (the
-    files an earlier version kept beside the SQLite broker): read, never written or
-    deleted, so the next save moves the document into ``store``."""
+    files an earlier version kept beside the SQLite broker), copied into ``store`` when it
+    is first read. ``legacy`` is never written or deleted."""
 
     def __init__(self, store: DocumentStore, legacy: DocumentStore) -> None:
         self.store, self.legacy = store, legacy
@@ -141,6 +141,10 @@ class ImportingStore(DocumentStore):
                 found = await self.legacy.load(name)
             except CorruptDocument as exc:
                 log.warning("document %s: ignored an unreadable older snapshot: %s", name, exc)
+            if found is not None:
+                await self.store.save(name, found)
+                log.info("document %s: moved from %s to %s", name, self.legacy.where(name),
+                         self.store.where(name))
         return found
 
     async def save(self, name: str, document: Snapshot) -> None:
