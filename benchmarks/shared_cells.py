@@ -163,8 +163,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        options = [f"--RealtimeApp.documents_dir={workdir / 'documents'}"]
-        with hub_server(workdir, options) as server:
+        with hub_server(workdir) as server:
             url = f"http://127.0.0.1:{server.port}/"
             asyncio.run(main_async(url, server.pid, args.keys, args.documents))
 

@@ -214,7 +214,7 @@ class RealtimeApp(ExtensionApp, BrokerConfig, AccessConfig, DocumentsConfig):
             limits=self.make_limits(),
         )
         self.context.limits.live = self.hub.broker.is_live
-        self.documents = self.make_documents(self.hub, self.broker_url, self.redis_key_prefix)
+        self.documents = self.make_documents(self.hub)
 
     def trust_hub_xsrf(self) -> None:
         """As JupyterHub's single-user servers do: tornado's own XSRF check runs before the

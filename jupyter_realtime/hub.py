@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .brokers.base import Broker, ChannelInfo
+from .brokers.base import Broker, ChannelInfo, Duplicate
 from .errors import ErrorCode, RealtimeError
 from .protocol import Position, Publication, gap_event, subscribed_event
 from .replay import HistoryPage, Serial, history_page, replay
@@ -115,6 +115,7 @@ class Hub:
         # presence calls of one client run one after the other: a leave that overtook its
         # join (a broker may use two connections) would leave the join there for good
         self._presence_ops = Serial()
+        self._published: list[Callable[[Publication], None]] = []
         broker.set_handler(self)
 
     async def start(self) -> None:
@@ -330,10 +331,24 @@ class Hub:
         channel knows ``idempotency_key``. ``sender`` and ``sender_name`` are the identity
         the caller verified, never anything the client sent."""
         self.check_size(len(payload))
-        return await self.broker.publish(
+        pub = await self.broker.publish(
             channel, payload, binary=binary, sender=sender, ts=self.clock(),
             idempotency_key=idempotency_key, sender_name=sender_name,
         )
+        if not isinstance(pub, Duplicate):
+            for listener in self._published:
+                try:
+                    listener(pub)
+                except Exception:
+                    log.exception("a listener of publications on %s failed", channel)
+        return pub
+
+    def on_published(self, listener: Callable[[Publication], None]) -> None:
+        """Call ``listener(pub)`` for every publication this server accepts, once it is
+        stored (never for a duplicate). It must not block; an exception is logged. The
+        documents service learns from it which channels carry documents, so that it
+        follows a document from its first update, not from its first reader."""
+        self._published.append(listener)
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None

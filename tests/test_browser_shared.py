@@ -43,8 +43,7 @@ INSERT_JS = """([channel, words]) => {
 
 
 def lab_options(tmp: Path) -> dict[str, Any]:
-    return {"extra": (f"--RealtimeApp.documents_dir={tmp / 'documents'}",
-                      f"--RealtimeApp.channel_rules={json.dumps(RULES)}")}
+    return {"extra": (f"--RealtimeApp.channel_rules={json.dumps(RULES)}",)}
 
 
 @pytest.fixture(scope="module")

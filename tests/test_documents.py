@@ -1,5 +1,6 @@
 """The documents service on a hub without Tornado: loading, live updates, saving by size and
-age, unloading, and continuing from a snapshot after a restart (a new hub and broker)."""
+age, unloading, continuing from a snapshot after a restart (a new hub and broker), and
+concurrent saves of one document (the newest state always wins)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pycrdt import Doc, Text
 
 from jupyter_realtime.brokers.memory import MemoryBroker
+from jupyter_realtime.brokers.sqlite import SQLiteBroker
 from jupyter_realtime.documents import (
     DocumentService,
     FileStore,
@@ -180,6 +183,40 @@ async def test_loading_replays_history_after_the_snapshot() -> None:
 async def test_concurrent_loads_subscribe_once() -> None:
     hub = Hub(MemoryBroker())
     service = DocumentService(hub)
+    await Editor("x").flush(hub, "d")
+    await asyncio.sleep(0)  # the update loads the document
     states = await asyncio.gather(*(service.state("d") for _ in range(5)))
     assert len({s.position for s in states}) == 1
     assert hub.subscriber_count("d") == 1
+
+
+@pytest.mark.parametrize("kind", ["files", "sqlite"])
+async def test_concurrent_saves_the_newest_always_wins(tmp_path: Path, kind: str) -> None:
+    broker = SQLiteBroker(path=tmp_path / "db.sqlite3") if kind == "sqlite" else MemoryBroker()
+    hub = Hub(broker)
+    await hub.start()
+    storage = broker.document_storage()
+    store = storage if storage is not None else FileStore(tmp_path / "documents")
+    service = DocumentService(hub, store, save_delay=3600, save_bytes=10**9)
+    editor = Editor("start ")
+    await editor.flush(hub, "d")
+    document = await service.load("d")
+    try:
+        for i in range(25):
+            saves = []
+            for j in range(4):  # an edit, then a save, while the earlier saves still run
+                editor.text += f"{i}.{j} "
+                await editor.flush(hub, "d")
+                saves.append(asyncio.ensure_future(service.save(document)))
+                await asyncio.sleep(0)  # it starts: takes the state of now
+            service.save_soon(document)
+            assert document.saving is not None
+            await asyncio.gather(*saves, document.saving)
+            stored = await store.load("d")
+            assert stored is not None and text_of(stored.state) == str(editor.text), i
+            assert stored.offset == (await hub.position("d")).offset
+        if kind == "files":
+            assert [p.name for p in (tmp_path / "documents").iterdir()] == ["64.ydoc"]
+    finally:
+        await service.close()
+        await hub.close()

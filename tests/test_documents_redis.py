@@ -1,6 +1,7 @@
-"""Shared documents with the Redis broker: the snapshot lives in Redis, so another server
-continues from it and from the channel's history (a Redis Stream) after it; an older
-snapshot never replaces a newer one."""
+"""Shared documents with the Redis broker: the snapshot lives in Redis, beside its channel
+(``{prefix}:{channel}:document``), so another server continues from it and from the
+channel's history (a Redis Stream) after it; an older snapshot never replaces a newer one,
+and a document an earlier version kept at ``{prefix}:document:{channel}`` is still read."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from redis_fixtures import RedisServer, redis_server  # noqa: F401
 
 from jupyter_realtime.brokers.redis import RedisBroker
 from jupyter_realtime.documents import DocumentService, Snapshot, update_message
-from jupyter_realtime.documents.redis_store import RedisStore
 from jupyter_realtime.hub import Hub
 
 
 async def server(url: str) -> tuple[Hub, DocumentService]:
     hub = Hub(RedisBroker(url=url))
     await hub.start()
-    return hub, DocumentService(hub, RedisStore(url))
+    return hub, DocumentService(hub, hub.broker.document_storage())
 
 
 async def test_another_server_continues_from_the_snapshot(
@@ -56,7 +56,8 @@ async def test_another_server_continues_from_the_snapshot(
 async def test_an_older_snapshot_never_replaces_a_newer_one(
     redis_server: RedisServer,  # noqa: F811
 ) -> None:
-    store = RedisStore(redis_server.url, key_prefix="t")
+    broker = RedisBroker(url=redis_server.url, key_prefix="t")
+    store = broker.document_storage()
     try:
         await store.save("d", Snapshot("e1", 5, b"five"))
         await store.save("d", Snapshot("e1", 3, b"three"))
@@ -64,8 +65,14 @@ async def test_an_older_snapshot_never_replaces_a_newer_one(
         await store.save("d", Snapshot("e2", 1, b"new epoch"))
         assert await store.load("d") == Snapshot("e2", 1, b"new epoch")
         assert await store.load("other") is None
+        raw = await broker._redis.hgetall("t:{d}:document")
+        assert raw[b"state"] == b"new epoch"
+        # a document of an earlier version's layout
+        await broker._redis.hset("t:document:old", mapping={"epoch": "e", "offset": 2,
+                                                             "state": b"kept"})
+        assert await store.load("old") == Snapshot("e", 2, b"kept")
     finally:
-        await store.close()
+        await broker.close()
 
 
 async def test_two_servers_edit_one_document(redis_server: RedisServer) -> None:  # noqa: F811

@@ -322,3 +322,19 @@ async def test_closing_while_the_last_page_drains_cancels_cleanly() -> None:
     s.drained.set()
     with pytest.raises(RealtimeError, match="cancelled"):
         await task
+
+
+async def test_publish_listeners_see_each_stored_publication_once() -> None:
+    hub = Hub(MemoryBroker())
+    seen: list[tuple[str, int]] = []
+
+    def broken(pub: Publication) -> None:
+        raise RuntimeError("a listener's bug")
+
+    hub.on_published(broken)  # logged; neither the publish nor the next listener suffers
+    hub.on_published(lambda pub: seen.append((pub.channel, pub.offset)))
+    first = await hub.publish("c", b"1", idempotency_key="k")
+    again = await hub.publish("c", b"1", idempotency_key="k")  # a duplicate: nothing stored
+    await hub.publish("d", b"2")
+    assert (first.offset, again.offset) == (1, 1)
+    assert seen == [("c", 1), ("d", 1)]

@@ -127,6 +127,47 @@ async def test_a_primary_restart_loses_nothing_acknowledged(deployment: Deployme
     assert [p["data"] for p in history["publications"]] == list(range(1, 11))
 
 
+async def test_shared_documents_live_in_the_cluster(deployment: Deployment) -> None:
+    """Each document is a hash on its channel's shard; the other server reads it too, and
+    neither server writes a document file."""
+    from pycrdt import Doc, Text
+    from redis.asyncio import Redis
+
+    from jupyter_realtime.documents import update_message
+
+    one, two = deployment.servers
+    octets = {**one.headers, "Content-Type": "application/octet-stream"}
+    async with httpx.AsyncClient(timeout=20) as http:
+        for node in deployment.redis.nodes:
+            channel = deployment.channel_on(node, "doc")
+            writer: Doc = Doc()
+            writer.get("source", type=Text).insert(0, f"kept on {node.port}")
+            reply = await http.post(one.http(f"realtime/api/channels/{channel}"),
+                                    content=update_message(writer.get_update()), headers=octets)
+            assert reply.status_code == 200, reply.text
+            key = f"jupyter_realtime:{{{channel}}}:document"
+            assert deployment.redis.node_of(key) is node
+            shard = Redis(host="127.0.0.1", port=node.port)
+            try:
+                for _ in range(200):  # saved within documents_save_delay (2 s)
+                    fields = await shard.hgetall(key)
+                    if fields:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await shard.aclose()
+            stored: Doc = Doc()
+            stored.apply_update(fields[b"state"])
+            assert str(stored.get("source", type=Text)) == f"kept on {node.port}"
+            assert int(fields[b"offset"]) == 1
+            for server in (one, two):
+                body = (await http.get(server.http(f"realtime/api/documents/{channel}"),
+                                       headers=server.headers)).json()
+                assert body["offset"] == 1 and body["epoch"] == fields[b"epoch"].decode()
+    data = one.workdir / "home" / ".local" / "share" / "jupyter" / "realtime"
+    assert not (data / "documents").exists()
+
+
 class Recorder:
     def __init__(self) -> None:
         self.offsets: list[int] = []

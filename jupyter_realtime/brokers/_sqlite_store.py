@@ -15,6 +15,11 @@ Standard library ``sqlite3`` only; it knows nothing of brokers or the hub.
   one transaction, then resolves their futures on the event loop. A batch that failed to
   commit fails its futures and is written again before the next one, so a later success
   never leaves a hole behind it.
+* **Reads in order with the writes.** :meth:`SQLiteStore.query` runs a read on the same
+  thread, after the batches submitted before it are committed (the shared documents of
+  :mod:`._sqlite_documents` are read this way; the rest is read once, at start).
+* **Documents beside the channels.** The ``documents`` table holds one merged state per
+  shared document; a batch carries document saves with the publications of its loop turn.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import ErrorCode, RealtimeError
 
@@ -62,9 +69,26 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_offset ON idempotency_keys (channel, offset);
 CREATE INDEX IF NOT EXISTS idempotency_keys_expires ON idempotency_keys (expires);
+CREATE TABLE IF NOT EXISTS documents (  -- shared cells: one merged state per channel
+    name TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    state BLOB NOT NULL
+);
+"""
+
+#: a document is replaced unless the stored one is of a newer position of the same epoch
+SAVE_DOCUMENT = """
+INSERT INTO documents (name, epoch, offset, state) VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch, offset = excluded.offset,
+    state = excluded.state
+WHERE NOT (documents.epoch = excluded.epoch AND documents.offset > excluded.offset)
 """
 
 PubRow = tuple[str, int, float, "str | None", int, bytes, "str | None"]
+#: a read run by the writer thread, in order with the batches (see :meth:`SQLiteStore.query`)
+Query = Callable[[sqlite3.Connection], Any]
+_Job = tuple["Batch | Query", "asyncio.Future[Any]"]
 
 
 class StoreError(RealtimeError):
@@ -89,7 +113,8 @@ class Batch:
     start a new epoch lose their rows), ``publications`` and ``keys`` (inserted or
     replaced), ``channels`` (upserted), ``trims`` (channel, first kept offset, first kept
     key offset: older rows are deleted), ``forget`` (channels deleted), then
-    ``expire_keys`` (keys expired at that time are deleted). Rows newer than a channel's
+    ``expire_keys`` (keys expired at that time are deleted), then ``documents`` (name,
+    epoch, offset, state: saved unless a newer one is stored). Rows newer than a channel's
     offset exist only from an older epoch, and ``resets`` removed those."""
 
     resets: list[str] = field(default_factory=list)
@@ -99,6 +124,7 @@ class Batch:
     trims: list[tuple[str, int, int]] = field(default_factory=list)
     forget: list[str] = field(default_factory=list)
     expire_keys: float | None = None
+    documents: list[tuple[str, str, int, bytes]] = field(default_factory=list)
 
     def apply(self, db: sqlite3.Connection) -> None:
         one = [(name,) for name in self.resets]
@@ -123,6 +149,7 @@ class Batch:
         db.executemany("DELETE FROM idempotency_keys WHERE channel = ?", gone)
         if self.expire_keys is not None:
             db.execute("DELETE FROM idempotency_keys WHERE expires <= ?", (self.expire_keys,))
+        db.executemany(SAVE_DOCUMENT, self.documents)
 
 
 class SQLiteStore:
@@ -134,9 +161,7 @@ class SQLiteStore:
         self.path = path
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
-        self._queue: queue.SimpleQueue[tuple[Batch, asyncio.Future[None]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -219,12 +244,21 @@ class SQLiteStore:
             )
             self._thread.start()
 
-    def submit(self, batch: Batch) -> asyncio.Future[None]:
+    def submit(self, batch: Batch) -> asyncio.Future[Any]:
         """Write ``batch`` after those submitted before it; the future resolves once it is
         committed, or fails with ``RealtimeError(unavailable)``."""
         assert self._loop is not None, "start() first"
         future = self._loop.create_future()
         self._queue.put((batch, future))
+        return future
+
+    def query(self, read: Query) -> asyncio.Future[Any]:
+        """Run ``read(connection)`` on the writer thread, after every batch submitted
+        before it is committed; the future resolves to its result (or fails with
+        ``RealtimeError(unavailable)``). Reads of the file never run on the event loop."""
+        assert self._loop is not None, "start() first"
+        future = self._loop.create_future()
+        self._queue.put((read, future))
         return future
 
     def _write_forever(self) -> None:
@@ -240,32 +274,58 @@ class SQLiteStore:
                 except queue.Empty:
                     break
             running = None not in items
-            work = [item for item in items if item is not None]
-            if not work and not failed:
-                continue
-            error: BaseException | None = None
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                for batch in [*failed, *(batch for batch, _ in work)]:
-                    batch.apply(db)
-                db.execute("COMMIT")
-                failed = []
-            except sqlite3.Error as exc:
-                log.error("writing to the realtime database %s failed: %s", self.path, exc)
-                if db.in_transaction:
-                    db.rollback()
-                failed += [batch for batch, _ in work]
-                error = exc
-            for _, future in work:
-                self._resolve(future, error)
+            group: list[tuple[Batch, asyncio.Future[Any]]] = []
+            for item in items:
+                if item is None:
+                    continue
+                job, future = item
+                if isinstance(job, Batch):
+                    group.append((job, future))
+                    continue
+                failed = self._commit(db, failed, group)  # a read sees what came before it
+                group = []
+                try:
+                    result, error = job(db), None
+                except sqlite3.Error as exc:
+                    result, error = None, exc
+                self._resolve(future, error, result)
+            failed = self._commit(db, failed, group)
         db.close()
 
-    def _resolve(self, future: asyncio.Future[None], error: BaseException | None) -> None:
+    def _commit(
+        self,
+        db: sqlite3.Connection,
+        failed: list[Batch],
+        work: list[tuple[Batch, asyncio.Future[Any]]],
+    ) -> list[Batch]:
+        """Write ``failed`` then ``work`` in one transaction; what is still to write again."""
+        if not work and not failed:
+            return failed
+        error: BaseException | None = None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for batch in [*failed, *(batch for batch, _ in work)]:
+                batch.apply(db)
+            db.execute("COMMIT")
+            failed = []
+        except sqlite3.Error as exc:
+            log.error("writing to the realtime database %s failed: %s", self.path, exc)
+            if db.in_transaction:
+                db.rollback()
+            failed = failed + [batch for batch, _ in work]
+            error = exc
+        for _, future in work:
+            self._resolve(future, error)
+        return failed
+
+    def _resolve(
+        self, future: asyncio.Future[Any], error: BaseException | None, result: Any = None
+    ) -> None:
         def done() -> None:
             if future.done():
                 return
             if error is None:
-                future.set_result(None)
+                future.set_result(result)
             else:
                 future.set_exception(
                     RealtimeError(

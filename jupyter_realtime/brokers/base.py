@@ -1,7 +1,8 @@
 """The Broker interface: history, offsets, presence and live delivery of channels.
 
 Public names: :class:`Broker`, :class:`BrokerEventHandler`, :class:`HistoryResult`,
-:class:`ChannelInfo`, :class:`Duplicate`.
+:class:`ChannelInfo`, :class:`Duplicate`, and the storage of shared documents beside the
+channels: :class:`DocumentStorage`, :class:`StoredDocument`, :class:`CorruptDocument`.
 
 A broker does I/O only. Fan-out to connections, recovery merge and presence events for
 clients are written once, in the hub, which registers itself as the broker's event
@@ -45,7 +46,16 @@ from typing import Any, Protocol
 
 from ..protocol import Position, Publication
 
-__all__ = ["Broker", "BrokerEventHandler", "ChannelInfo", "Duplicate", "HistoryResult"]
+__all__ = [
+    "Broker",
+    "BrokerEventHandler",
+    "ChannelInfo",
+    "CorruptDocument",
+    "DocumentStorage",
+    "Duplicate",
+    "HistoryResult",
+    "StoredDocument",
+]
 
 
 class BrokerEventHandler(Protocol):
@@ -75,6 +85,46 @@ class HistoryResult:
     publications: list[Publication]
     position: Position
     recovered: bool = True
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A shared document's merged state (a Yjs update) and the position of its channel
+    it includes."""
+
+    epoch: str
+    offset: int
+    state: bytes
+
+
+class CorruptDocument(Exception):
+    """A stored document that cannot be read back (its message says where it is)."""
+
+
+class DocumentStorage(abc.ABC):
+    """Where a broker keeps shared documents durably, beside its channels (the documents
+    service reads and writes them; ``docs/shared-cells.md``).
+
+    * ``load`` creates nothing; it raises :class:`CorruptDocument` for a stored document
+      that cannot be read, ``RealtimeError(unavailable)`` when the store is unreachable.
+    * ``save`` replaces the stored document atomically (a failed or interrupted save
+      leaves the previous one whole) and never replaces a document of a newer position
+      of the same epoch; it returns once the document is durable.
+    * Names are channel names of any legal length.
+    """
+
+    @abc.abstractmethod
+    async def load(self, name: str) -> StoredDocument | None: ...
+
+    @abc.abstractmethod
+    async def save(self, name: str, document: StoredDocument) -> None: ...
+
+    @abc.abstractmethod
+    def where(self, name: str) -> str:
+        """Where the document ``name`` is kept, for log lines."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the storage holds of its own (not the broker's connection)."""
 
 
 @dataclass
@@ -135,6 +185,11 @@ class Broker(abc.ABC):
             return None
         self._usage[key] = (index, total + amount)
         return total + amount
+
+    def document_storage(self) -> DocumentStorage | None:
+        """The storage of shared documents in this broker's durable store (the SQLite
+        file, Redis), or None when it has none (the in-memory broker)."""
+        return None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; raise ``RealtimeError(unavailable)`` naming the address on failure."""

@@ -10,6 +10,7 @@ modules of the project that import ``redis``:
 * :mod:`._redis_live`: **live delivery** over one pub/sub connection per server, made
   gap-free by a :class:`~.feed.Feed` per channel, and kept alive by PINGs: a half-open
   connection is detected, replaced, and the feeds catch up from the streams.
+* :mod:`._redis_documents`: **shared documents**, a hash per document beside its channel.
 * :mod:`._redis_presence`: **presence**, a hash per channel whose entries name the server
   that added them, and a heartbeat key per server; a server that stops beating loses its
   clients, and the servers still subscribed announce their leaves.
@@ -35,6 +36,7 @@ from redis.exceptions import RedisError
 
 from ..errors import ErrorCode, RealtimeError
 from ._redis_core import READY_TIMEOUT, let_finish, redact
+from ._redis_documents import RedisDocuments
 from ._redis_presence import RedisPresence
 from ._redis_shards import RedisShards
 from ._redis_store import RedisStore
@@ -98,6 +100,9 @@ class RedisBroker(RedisStore, RedisShards, RedisPresence):
                 redact(self.url),
                 CLOSE_TIMEOUT,
             )
+
+    def document_storage(self) -> RedisDocuments:
+        return RedisDocuments(self)
 
     def is_live(self, channel: str) -> bool:
         """Subscribers or presence on this server, or history this server wrote that Redis

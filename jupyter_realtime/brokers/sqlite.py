@@ -26,7 +26,8 @@ client that saw it resumes from beyond the channel's newest offset, which
 :meth:`SQLiteBroker.history` answers with ``recovered: false``, so the client learns it.
 
 Presence is not kept: after a restart nobody is present until clients come back.
-Where the file lives and how big it gets: ``docs/storage.md``.
+Shared documents are kept in the same file (:mod:`._sqlite_documents`), written with the
+channels. Where the file lives and how big it gets: ``docs/storage.md``.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import Position, Publication
+from ._sqlite_documents import SQLiteDocuments
 from ._sqlite_store import Batch, Loaded, SQLiteStore, StoreError
-from .base import HistoryResult
+from .base import DocumentStorage, HistoryResult, StoredDocument
 from .memory import MemoryBroker, _Channel, kept_size
 
 __all__ = ["SQLiteBroker", "StoreError", "sqlite_path"]
@@ -209,6 +211,18 @@ class SQLiteBroker(MemoryBroker):
         self._last = committed = self.store.submit(batch)
         if pending is not None:
             committed.add_done_callback(lambda done: _chain(done, pending))
+
+    # -- shared documents --
+
+    def document_storage(self) -> DocumentStorage:
+        return SQLiteDocuments(self)
+
+    async def save_document(self, name: str, document: StoredDocument) -> None:
+        """Write a shared document with this loop turn's changes; returns once committed
+        (``RealtimeError(unavailable)`` if it could not be)."""
+        self._batch.documents.append((name, document.epoch, document.offset, document.state))
+        self._flush_soon()
+        await self.committed()
 
     async def committed(self) -> None:
         """Wait until everything changed so far is committed (raises

@@ -7,22 +7,28 @@ Public name: :class:`DocumentsConfig`, a mixin of :class:`~jupyter_realtime.app.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from traitlets import Float, HasTraits, Int, Unicode
 
 from ..hub import Hub
 from .service import DocumentService
-from .store import DocumentStore, FileStore
+from .store import DocumentStore, FileStore, ImportingStore
 
 __all__ = ["DocumentsConfig"]
 
 
 class DocumentsConfig(HasTraits):
+    log: Any
+
     documents_dir = Unicode(
         "",
         config=True,
-        help="Directory of shared cells' snapshots with the in-memory broker (with Redis they "
-        "live in Redis). Default: '' (realtime/documents under Jupyter's data directory).",
+        help="Directory of shared cells' snapshots with the in-memory broker (memory://). "
+        "With the SQLite broker (the default) documents are kept in its database, and "
+        "snapshots found here (files of earlier versions) are read once and moved into it; "
+        "with Redis they live in Redis. Default: '' (realtime/documents under Jupyter's "
+        "data directory).",
     )
     documents_idle_unload = Float(
         300.0,
@@ -42,23 +48,34 @@ class DocumentsConfig(HasTraits):
         help="Bytes of edits of a shared document that trigger a save at once. Default: 65536.",
     )
 
-    def make_document_store(self, broker_url: str, key_prefix: str) -> DocumentStore:
-        """Redis when the broker is Redis (so other servers continue from it), else files."""
-        if broker_url.startswith(("redis://", "rediss://", "unix://")):
-            from .redis_store import RedisStore
-
-            return RedisStore(broker_url, key_prefix=key_prefix)
+    def make_document_store(self, hub: Hub) -> DocumentStore:
+        """The broker's own durable store when it has one (SQLite: a table of its file;
+        Redis: beside each channel), else files under ``documents_dir``."""
         directory = self.documents_dir
         if not directory:
             from jupyter_core.paths import jupyter_data_dir
 
             directory = os.path.join(jupyter_data_dir(), "realtime", "documents")
-        return FileStore(directory)
+        files = FileStore(directory)
+        storage = hub.broker.document_storage()
+        if storage is None:
+            return files
+        from ..brokers.sqlite import SQLiteBroker
 
-    def make_documents(self, hub: Hub, broker_url: str, key_prefix: str) -> DocumentService:
+        importing = isinstance(hub.broker, SQLiteBroker)  # earlier versions kept files beside it
+        if self.documents_dir:
+            self.log.warning(
+                "RealtimeApp.documents_dir is deprecated with this broker: shared cells are "
+                "kept in the broker's store%s",
+                f"; snapshots in {directory} are only read, when a document is not in it yet"
+                if importing else ", and snapshots in that directory are not read",
+            )
+        return ImportingStore(storage, files) if importing else storage
+
+    def make_documents(self, hub: Hub) -> DocumentService:
         return DocumentService(
             hub,
-            self.make_document_store(broker_url, key_prefix),
+            self.make_document_store(hub),
             idle_unload=self.documents_idle_unload,
             save_delay=self.documents_save_delay,
             save_bytes=self.documents_save_bytes,
