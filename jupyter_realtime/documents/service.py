@@ -23,6 +23,7 @@ from pycrdt import Doc
 from ..hub import Hub
 from ..protocol import Position, Publication
 from .codec import update_of
+from .relay import UpdateRoute
 from .store import DocumentStore, MemoryStore, Snapshot
 
 __all__ = ["DocumentService", "DocumentState"]
@@ -65,8 +66,9 @@ class _Document:
             return
         try:
             self.doc.apply_update(update)
-        except Exception:
-            log.warning("ignored an update on %s that does not apply", self.channel, exc_info=True)
+        except Exception as exc:
+            log.warning("ignored an update on %s that does not apply: %s", self.channel,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return
         if self.unsaved_since is None:
             self.unsaved_since = self.service.clock()
@@ -115,6 +117,8 @@ class DocumentService:
         self.documents: dict[str, _Document] = {}
         self._loading: dict[str, asyncio.Future[_Document]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # every Yjs update published on this server is applied here first (relay.py)
+        self.route = hub.route = UpdateRoute(self)
 
     async def start(self) -> None:
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
