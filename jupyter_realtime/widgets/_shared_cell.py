@@ -15,7 +15,8 @@ from ipywidgets import Output, widget_serialization
 from traitlets import Bunch, Instance, Unicode
 
 from ._base import ChannelWidget
-from ._shared_doc import SharedDocument
+from ._edits import text_edits
+from ._shared_doc import Read, SharedDocument
 
 __all__ = ["SharedCell"]
 
@@ -26,8 +27,10 @@ class SharedCell(ChannelWidget):
     ``language``: the editor's syntax (``python``, ``markdown``, ``sql``, ... or ``""``).
     ``client``: a :class:`~jupyter_realtime.client.Client` (default: the shared one).
 
-    ``value`` is the merged text as it is now (also while a cell runs); assigning it applies
-    the difference as a minimal edit, so what others type elsewhere meanwhile survives.
+    ``value`` is the merged text as it is now (also while a cell runs). Assigning it applies
+    the difference between the text this object last returned from ``value`` (or held right
+    after its last assignment) and the new text, to the text as it is now: what others typed
+    or deleted since that read survives (``docs/shared-cells.md``, "Assigning value").
     ``observe(handler, "value")`` sees local changes at once and remote ones through the
     kernel's event loop (between cells).
     There is no initial-value argument on purpose: two kernels seeding the same document
@@ -54,18 +57,22 @@ class SharedCell(ChannelWidget):
         self._client = client
         self._document = SharedDocument(client._async, self.channel)
         client.call(self._document.start)
-        self._notified = self.value
+        self._read: Read = client.call(self._document.read)
+        self._notified = self._read.text
         self._document.on_change.append(client.to_caller(self._changed))
 
     @property
     def value(self) -> str:
         """The merged text now (read from the document, also while a cell runs)."""
-        return self._client.call(lambda: self._document.value)  # type: ignore[no-any-return]
+        self._read = self._client.call(self._document.read)
+        return self._read.text
 
     @value.setter
     def value(self, new: str) -> None:
-        """Turn the shared text into ``new`` by a minimal edit of the text as it is now."""
-        self._client.call(self._document.set_value, new)
+        """Turn the text last read into ``new``, applied to the text as it is now."""
+        base = self._read
+        edits = text_edits(base.text, new)  # here, not on the client's event loop
+        self._read = self._client.call(self._document.write, new, edits, base.mark)
         self._changed(None)
 
     @property
@@ -75,7 +82,7 @@ class SharedCell(ChannelWidget):
 
     def _changed(self, _: Any) -> None:
         """Tell ``observe(handler, "value")`` handlers, once per text they have not seen."""
-        old, new = self._notified, self.value
+        old, new = self._notified, self._client.call(lambda: self._document.value)
         if new != old:
             self._notified = new
             self.notify_change(Bunch(name="value", old=old, new=new, owner=self, type="change"))

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import difflib
 import logging
 import urllib.parse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 from pycrdt import Doc, Text
@@ -27,28 +26,26 @@ from ..client._errors import BadRequest, GapError, Unavailable
 from ..client._message import Message
 from ..documents.codec import EMPTY_UPDATE, SOURCE, update_message, update_of
 from ..protocol import Position
+from ._edits import Edit, apply_edits, rebase, text_edits
 
 if TYPE_CHECKING:
     from ..client import AsyncClient
     from ..client._outbox import Pending
 
-__all__ = ["SharedDocument", "minimal_edit"]
+__all__ = ["Read", "SharedDocument"]
 
 log = logging.getLogger("jupyter_realtime.widgets")
 
-def minimal_edit(text: Text, new: str) -> None:
-    """Turn ``text`` into ``new`` by deleting and inserting only the spans that differ, so
-    that what others type elsewhere at the same time survives the merge."""
-    old = str(text)
-    if old == new:
-        return
-    ops = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
-    with text.doc.transaction():
-        for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: earlier indices stay valid
-            if tag in ("replace", "delete"):
-                del text[i1:i2]
-            if tag in ("replace", "insert"):
-                text.insert(i1, new[j1:j2])
+#: text deltas of others' changes kept for one read at most; past it, a write falls back to
+#: the text as it is now (a kernel that read once and never wrote keeps no unbounded log)
+MAX_LOGGED = 100_000
+
+
+class Read(NamedTuple):
+    """A text as read, and the mark of the change log it was read at."""
+
+    text: str
+    mark: int
 
 
 class SharedDocument:
@@ -71,6 +68,11 @@ class SharedDocument:
         self._merge_again = False
         self._started = False
         self._subscription = self.doc.observe(self._local_update)
+        # others' changes since the last read, for the three-way write (see ``write``)
+        self._log: list[list[dict[str, Any]]] = []
+        self._log_start = 0  # the mark of _log[0]
+        self._writing = False
+        self.text.observe(self._logged)
 
     @property
     def value(self) -> str:
@@ -95,10 +97,39 @@ class SharedDocument:
         self.client.unlisten(self.channel, self)
         self.doc.unobserve(self._subscription)
 
-    def set_value(self, new: str) -> str:
-        """Replace the text by a minimal edit; the text after it."""
-        minimal_edit(self.text, new)
-        return self.value
+    def read(self) -> Read:
+        """The text now, and a mark for :meth:`write`; forgets changes older than it."""
+        self._log.clear()
+        self._log_start = self.mark
+        return Read(self.value, self._log_start)
+
+    @property
+    def mark(self) -> int:
+        return self._log_start + len(self._log)
+
+    def write(self, new: str, edits: list[Edit], mark: int) -> Read:
+        """Apply ``edits`` (that turn the text read at ``mark`` into ``new``) to the text as
+        it is now, carried through what others changed since (:func:`._edits.rebase`); the
+        text after. A mark the log no longer reaches (``MAX_LOGGED``) diffs the text now."""
+        since = mark - self._log_start
+        if 0 <= since <= len(self._log):
+            deltas = self._log[since:]
+        else:
+            deltas, edits = [], text_edits(self.value, new)
+        self._writing = True
+        try:
+            apply_edits(self.text, rebase(edits, deltas))
+        finally:
+            self._writing = False
+        return self.read()
+
+    def _logged(self, event: Any) -> None:
+        if self._writing:
+            return
+        if len(self._log) >= MAX_LOGGED:
+            self._log_start += len(self._log)
+            self._log.clear()
+        self._log.append(event.delta)
 
     # -- the channel (Listener protocol) --
 
