@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import functools
 import random
 import statistics
 import sys
@@ -172,6 +173,10 @@ def _old_assignment(text: Text, new: str) -> None:
                 text.insert(i1, new[j1:j2])
 
 
+def _record(log: list[object], event: object) -> None:
+    log.append(event.delta)  # type: ignore[attr-defined]
+
+
 def value_assignment(chars: int, old_too: bool) -> dict[str, float]:
     """Milliseconds of ``value = new`` (median of 5), new approach and, if asked, the old."""
     rng = random.Random(chars)
@@ -188,7 +193,7 @@ def value_assignment(chars: int, old_too: bool) -> dict[str, float]:
         text = doc.get("source", type=Text)
         text += base
         deltas: list[object] = []
-        subscription = text.observe(lambda event: deltas.append(event.delta))
+        subscription = text.observe(functools.partial(_record, deltas))
         text.insert(0, "# a colleague's line, typed after the read\n")
         text.unobserve(subscription)
         start = time.perf_counter()
