@@ -12,17 +12,18 @@ let go when nobody else has subscribed to its channel and nobody asked for it fo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc
+from pycrdt import Doc, Text
 
 from ..hub import Hub
 from ..protocol import Position, Publication
-from .codec import update_of
+from .codec import SOURCE, update_of
 from .relay import UpdateRoute
 from .store import DocumentStore, MemoryStore, Snapshot
 
@@ -34,11 +35,14 @@ log = logging.getLogger("jupyter_realtime.documents")
 @dataclass(frozen=True)
 class DocumentState:
     """What a late joiner needs: an update (everything, or what its state vector lacks),
-    the server's state vector, and the channel position the state includes."""
+    the server's state vector, and the channel position the state includes; ``text_sha256``
+    (of the text's UTF-8) lets a client that holds the same state vector check that it reads
+    the same text."""
 
     update: bytes
     state_vector: bytes
     position: Position
+    text_sha256: str = ""
 
 
 class _Document:
@@ -138,7 +142,9 @@ class DocumentService:
         document.last_used = self.clock()
         doc = document.doc
         update = doc.get_update(state_vector) if state_vector is not None else doc.get_update()
-        return DocumentState(update, doc.get_state(), document.position)
+        text = str(doc.get(SOURCE, type=Text)).encode("utf-8")
+        return DocumentState(update, doc.get_state(), document.position,
+                             hashlib.sha256(text).hexdigest())
 
     async def text(self, channel: str, name: str = "source") -> str:
         """The document's text (for tests, the CLI and the benchmark)."""

@@ -16,9 +16,9 @@ from traitlets import Bunch, Instance, Unicode
 
 from ._base import ChannelWidget
 from ._edits import text_edits
-from ._shared_doc import Read, SharedDocument
+from ._shared_doc import EditRefused, Read, SharedDocument
 
-__all__ = ["SharedCell"]
+__all__ = ["EditRefused", "SharedCell"]
 
 
 class SharedCell(ChannelWidget):
@@ -31,6 +31,10 @@ class SharedCell(ChannelWidget):
     the difference between the text this object last returned from ``value`` (or held right
     after its last assignment) and the new text, to the text as it is now: what others typed
     or deleted since that read survives (``docs/shared-cells.md``, "Assigning value").
+    An assignment waits for the server's answer (at most 10 s; not while offline, where the
+    edit is merged on reconnection) and raises :class:`EditRefused` if the edit was refused
+    (``rate_limited``, ``too_large``): the cell then holds the shared text without it, and
+    :attr:`refused` says why.
     ``observe(handler, "value")`` sees local changes at once and remote ones through the
     kernel's event loop (between cells).
     There is no initial-value argument on purpose: two kernels seeding the same document
@@ -47,6 +51,10 @@ class SharedCell(ChannelWidget):
     output = Instance(Output, help="Where run() shows its output.").tag(
         sync=True, **widget_serialization
     )
+    refused = Unicode(
+        "", help="Why this kernel's last refused edit was refused ('' if none was); the cell "
+        "was reloaded from the server's text without it."
+    )
     def __init__(self, channel: str, *, language: str = "python", client: Any = None,
                  **kwargs: Any) -> None:
         super().__init__(channel, language=language, output=Output(), **kwargs)
@@ -60,6 +68,7 @@ class SharedCell(ChannelWidget):
         self._read: Read = client.call(self._document.read)
         self._notified = self._read.text
         self._document.on_change.append(client.to_caller(self._changed))
+        self._document.on_refused.append(client.to_caller(self._refused))
 
     @property
     def value(self) -> str:
@@ -72,8 +81,18 @@ class SharedCell(ChannelWidget):
         """Turn the text last read into ``new``, applied to the text as it is now."""
         base = self._read
         edits = text_edits(base.text, new)  # here, not on the client's event loop
-        self._read = self._client.call(self._document.write, new, edits, base.mark)
+        self._read, pending = self._client.call(self._document.write, new, edits, base.mark)
         self._changed(None)
+        refusal = self._client.call(self._document.settle, pending)
+        if refusal is not None:
+            self._read = self._client.call(self._document.read)
+            self._changed(None)
+            self.refused = refusal
+            raise EditRefused(f"the edit of {self.channel} was refused ({refusal}); the cell "
+                              "holds the shared text without it")
+
+    def _refused(self, reason: str) -> None:
+        self.refused = reason
 
     @property
     def writable(self) -> bool:

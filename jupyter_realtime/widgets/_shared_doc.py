@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import urllib.parse
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pycrdt import Doc, Text
 from ..client._errors import BadRequest, GapError, Unavailable
 from ..client._message import Message
 from ..documents.codec import EMPTY_UPDATE, SOURCE, update_message, update_of
+from ..documents.scan import read_state_vector
 from ..protocol import Position
 from ._edits import Edit, apply_edits, rebase, text_edits
 
@@ -32,13 +34,18 @@ if TYPE_CHECKING:
     from ..client import AsyncClient
     from ..client._outbox import Pending
 
-__all__ = ["Read", "SharedDocument"]
+__all__ = ["EditRefused", "Read", "SharedDocument"]
 
 log = logging.getLogger("jupyter_realtime.widgets")
 
 #: text deltas of others' changes kept for one read at most; past it, a write falls back to
 #: the text as it is now (a kernel that read once and never wrote keeps no unbounded log)
 MAX_LOGGED = 100_000
+
+
+class EditRefused(RuntimeError):
+    """The server refused an edit of a shared cell (``rate_limited``, ``too_large``, ...);
+    the cell was reloaded from the server's text, without it."""
 
 
 class Read(NamedTuple):
@@ -63,16 +70,23 @@ class SharedDocument:
         self.writable = False
         self.on_change: list[Callable[[str], Any]] = []
         self.merges = 0  # how many merges ran (for tests)
+        self.resets = 0  # how many times the document was reloaded from the server's
+        #: why the last refused edit was refused (``"rate_limited: ..."``), until the next one
+        self.refusal: str | None = None
+        self.on_refused: list[Callable[[str], Any]] = []
+        self._resyncing: asyncio.Future[None] | None = None
         self._applying = False
         self._merging = False
         self._merge_again = False
         self._started = False
+        self._last_publish: Pending | None = None
         self._subscription = self.doc.observe(self._local_update)
+        self._text_subscription: Any = None
         # others' changes since the last read, for the three-way write (see ``write``)
         self._log: list[list[dict[str, Any]]] = []
         self._log_start = 0  # the mark of _log[0]
         self._writing = False
-        self.text.observe(self._logged)
+        self._text_subscription = self.text.observe(self._logged)
 
     @property
     def value(self) -> str:
@@ -96,6 +110,7 @@ class SharedDocument:
     async def close(self) -> None:
         self.client.unlisten(self.channel, self)
         self.doc.unobserve(self._subscription)
+        self.text.unobserve(self._text_subscription)
 
     def read(self) -> Read:
         """The text now, and a mark for :meth:`write`; forgets changes older than it."""
@@ -107,7 +122,7 @@ class SharedDocument:
     def mark(self) -> int:
         return self._log_start + len(self._log)
 
-    def write(self, new: str, edits: list[Edit], mark: int) -> Read:
+    def write(self, new: str, edits: list[Edit], mark: int) -> tuple[Read, Pending | None]:
         """Apply ``edits`` (that turn the text read at ``mark`` into ``new``) to the text as
         it is now, carried through what others changed since (:func:`._edits.rebase`); the
         text after. A mark the log no longer reaches (``MAX_LOGGED``) diffs the text now."""
@@ -117,11 +132,33 @@ class SharedDocument:
         else:
             deltas, edits = [], text_edits(self.value, new)
         self._writing = True
+        self._last_publish = None
         try:
             apply_edits(self.text, rebase(edits, deltas))
         finally:
             self._writing = False
-        return self.read()
+        return self.read(), self._last_publish
+
+    async def settle(self, pending: Pending | None, timeout: float = 10.0) -> str | None:
+        """Wait (at most ``timeout`` seconds) for the reply to the publish of a write; the
+        reason it was refused, once the document is reloaded from the server's state (None
+        if it was accepted, lost with the connection, or is still on its way)."""
+        if pending is None:
+            return None
+        if not pending.done:
+            if pending.event is None:
+                pending.event = anyio.Event()
+            with anyio.move_on_after(timeout):
+                await pending.event.wait()
+        if pending.error is None or isinstance(pending.error, Unavailable):
+            return None
+        await self.resync(self._reason(pending.error))
+        return self._reason(pending.error)
+
+    @staticmethod
+    def _reason(error: BaseException) -> str:
+        code = getattr(error, "code", None) or type(error).__name__
+        return f"{getattr(code, 'value', code)}: {error}"
 
     def _logged(self, event: Any) -> None:
         if self._writing:
@@ -158,7 +195,7 @@ class SharedDocument:
     def _local_update(self, event: Any) -> None:
         if self._applying or not self._started:
             return
-        self.client.command(
+        self._last_publish = self.client.command(
             "publish", channel=self.channel, data=update_message(event.update),
             callback=self._published,
         )
@@ -168,8 +205,43 @@ class SharedDocument:
     def _published(self, p: Pending) -> None:
         if isinstance(p.error, Unavailable):  # lost with the connection: merge once
             self.client.spawn(self.merge)
-        elif p.error is not None:  # refused (too large, forbidden): sending again won't help
-            log.warning("shared cell %s: an edit was refused: %s", self.channel, p.error)
+        elif p.error is not None:  # refused: every later update of ours builds on it, so
+            # sending again won't help and nothing after it would be accepted: reload
+            self.client.spawn(self.resync, self._reason(p.error))
+
+    async def resync(self, reason: str) -> None:
+        """Drop this document for the server's (a new ``Doc``, a new client id: the refused
+        edit and what was built on it are undone here) and tell ``on_refused``; concurrent
+        calls share one reload."""
+        if self._resyncing is None:
+            self._resyncing = asyncio.ensure_future(self._resync(reason))
+        try:
+            await asyncio.shield(self._resyncing)
+        finally:
+            self._resyncing = None
+
+    async def _resync(self, reason: str) -> None:
+        log.warning("shared cell %s: an edit was refused (%s); reloading the shared text",
+                    self.channel, reason)
+        self.refusal = reason
+        body = await self._fetch(None)
+        doc: Doc[Any] = Doc()
+        doc.apply_update(base64.b64decode(body["update_b64"]))
+        self.doc.unobserve(self._subscription)
+        self.text.unobserve(self._text_subscription)
+        self.doc, self.text = doc, doc.get(SOURCE, type=Text)
+        self._subscription = doc.observe(self._local_update)
+        self._text_subscription = self.text.observe(self._logged)
+        self._log_start += len(self._log) + 1  # marks of the old document are no use
+        self._log.clear()
+        self.resets += 1
+        self._changed()
+        for callback in list(self.on_refused):
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("a shared cell callback failed")
+        await self.merge()  # what was published while the state was on its way
 
     def _changed(self) -> None:
         value = self.value
@@ -205,13 +277,25 @@ class SharedDocument:
         else:
             return
         self._apply(base64.b64decode(body["update_b64"]))
-        missing = self.doc.get_update(base64.b64decode(body["state_vector_b64"]))
+        server_state = base64.b64decode(body["state_vector_b64"])
+        missing = self.doc.get_update(server_state)
         self.merges += 1
+        if self._diverged(server_state, body.get("text_sha256")):
+            self.client.spawn(self.resync, "the text differed from the server's")
+            return
         if missing != EMPTY_UPDATE and self.writable:
             self.client.command(
                 "publish", channel=self.channel, data=update_message(missing),
                 callback=self._published,
             )
+
+    def _diverged(self, server_state: bytes, text_sha256: str | None) -> bool:
+        """Same state as the server's, yet another text: a client that must reload."""
+        if not text_sha256 or read_state_vector(server_state) != read_state_vector(
+            self.doc.get_state()
+        ):
+            return False
+        return hashlib.sha256(self.value.encode("utf-8")).hexdigest() != text_sha256
 
     async def _fetch(self, state_vector: bytes | None) -> dict[str, Any]:
         endpoint = self.client.endpoint
