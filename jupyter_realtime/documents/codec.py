@@ -51,15 +51,25 @@ def update_of(message: object) -> bytes | None:
 
 
 def is_sync_update(payload: bytes) -> bool:
-    """Whether a binary publication starts as a sync update message (``0x00 0x01|0x02``):
-    what every receiver would try to apply, so what the server applies first."""
-    return len(payload) >= 2 and payload[0] == 0 and payload[1] in (1, 2)
+    """Whether a receiver would read a binary publication as a sync update message:
+    ``0x00 0x01|0x02`` then a length that the bytes present hold (receivers ignore anything
+    else). What receivers would apply, the server applies first (``relay.py``)."""
+    if len(payload) < 3 or payload[0] != 0 or payload[1] not in (1, 2):
+        return False
+    length = shift = 0
+    for pos in range(2, min(len(payload), 11)):
+        b = payload[pos]
+        length |= (b & 0x7F) << shift
+        if b < 0x80:
+            return length <= len(payload) - pos - 1
+        shift += 7
+    return False
 
 
 def strict_update_of(message: bytes) -> bytes:
     """The update in a sync update message; ``ValueError`` unless the message is exactly
     ``0x00 0x01|0x02 varUint(len) update`` (no bytes missing, none after)."""
-    if not is_sync_update(message):
+    if len(message) < 3 or message[0] != 0 or message[1] not in (1, 2):
         raise ValueError("not a sync update message (0x00 0x01 or 0x00 0x02)")
     length = shift = 0
     pos = 2
