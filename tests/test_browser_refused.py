@@ -34,6 +34,7 @@ pytestmark = pytest.mark.browser
 
 STATUS = ".jp-realtime-sharedcell-status"
 RESETS = "c => window.jupyterRealtimeCells.get(c)[0].resets"
+NO_CHECK_JS = "c => { window.jupyterRealtimeCells.get(c)[0].maxMessageSize = 0; }"
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,10 @@ async def test_a_too_large_edit_is_undone_and_the_author_goes_on(
         await place_cursor(page)
         await page.keyboard.type("start ", delay=80)
         assert await converged([page], channel, lab) == "start "
-        await page.evaluate(INSERT_JS, [channel, "x" * 6000])  # a paste over the limit
+        # a paste over the limit, sent as by a client that does not check it first; over
+        # WebSocket a frame over 4 x the limit + 64 KiB, which once closed the socket (1009)
+        await page.evaluate(NO_CHECK_JS, channel)
+        await page.evaluate(INSERT_JS, [channel, "x" * 200_000])
         await wait_for_reset(page, channel)
         status = page.locator(STATUS)
         assert await status.get_attribute("data-state") == "refused"
@@ -85,6 +89,11 @@ async def test_a_too_large_edit_is_undone_and_the_author_goes_on(
                 break
             await asyncio.sleep(0.1)
         assert other.value == "start after"
+        # the view knows the limit: a paste over it is refused before it is sent
+        await page.evaluate(INSERT_JS, [channel, "z" * 5000])
+        await wait_for_reset(page, channel, 2)
+        assert "too_large" in (await status.text_content() or "")
+        assert await converged([page], channel, lab) == "start after"
         await other.close()
 
 

@@ -152,6 +152,8 @@ async def test_a_refused_edit_is_undone_and_the_next_edit_reaches_everyone(
         await other.start()
         doc.text += "before\n"
         assert await converged([doc, other], jp_serverapp, "big") == "before\n"
+        assert doc.max_message_size == 4096  # the state endpoint says so
+        doc.max_message_size = 0  # as a client that does not check: the server refuses
         doc.text += "x" * 5000  # more than max_message_size
         with anyio.fail_after(10):
             while doc.resets == 0:

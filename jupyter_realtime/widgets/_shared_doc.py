@@ -68,6 +68,7 @@ class SharedDocument:
         self.doc: Doc[Any] = Doc()
         self.text = self.doc.get(SOURCE, type=Text)
         self.writable = False
+        self.max_message_size = 0  # the server's limit (0: unknown), from the state endpoint
         self.on_change: list[Callable[[str], Any]] = []
         self.merges = 0  # how many merges ran (for tests)
         self.resets = 0  # how many times the document was reloaded from the server's
@@ -75,6 +76,7 @@ class SharedDocument:
         self.refusal: str | None = None
         self.on_refused: list[Callable[[str], Any]] = []
         self._resyncing: asyncio.Future[None] | None = None
+        self._local_refusal: str | None = None
         self._applying = False
         self._merging = False
         self._merge_again = False
@@ -144,7 +146,10 @@ class SharedDocument:
         reason it was refused, once the document is reloaded from the server's state (None
         if it was accepted, lost with the connection, or is still on its way)."""
         if pending is None:
-            return None
+            reason, self._local_refusal = self._local_refusal, None
+            if reason is not None:  # refused here, before it was sent
+                await self.resync(reason)
+            return reason
         if not pending.done:
             if pending.event is None:
                 pending.event = anyio.Event()
@@ -195,10 +200,17 @@ class SharedDocument:
     def _local_update(self, event: Any) -> None:
         if self._applying or not self._started:
             return
-        self._last_publish = self.client.command(
-            "publish", channel=self.channel, data=update_message(event.update),
-            callback=self._published,
-        )
+        self._last_publish = None
+        message = update_message(event.update)
+        if 0 < self.max_message_size < len(message):  # refused before it is sent
+            reason = (f"too_large: an edit of {len(message)} bytes exceeds the limit of "
+                      f"{self.max_message_size} bytes")
+            self._local_refusal = reason
+            self.client.spawn(self.resync, reason)
+        else:
+            self._last_publish = self.client.command(
+                "publish", channel=self.channel, data=message, callback=self._published,
+            )
         # the text cannot be read while the transaction that changed it ends
         asyncio.get_running_loop().call_soon(self._changed)
 
@@ -307,4 +319,5 @@ class SharedDocument:
             path += "?state_vector=" + urllib.parse.quote(vector, safe="")
         body: dict[str, Any] = await anyio.to_thread.run_sync(endpoint.get_json, path)
         self.writable = bool(body.get("writable"))
+        self.max_message_size = int(body.get("max_message_size") or 0)
         return body

@@ -44,6 +44,7 @@ export interface DocumentState {
   update_b64: string;
   state_vector_b64: string;
   text_sha256?: string;
+  max_message_size?: number;
   writable: boolean;
   user: { user: string; name: string; color: string | null };
 }
@@ -145,6 +146,8 @@ export class SharedText {
   readonly awareness: awarenessProtocol.Awareness;
   readonly awarenessChannel: string;
   writable = false;
+  /** The server's limit of one publication (0: unknown): a larger edit is refused here. */
+  maxMessageSize = 0;
   user: DocumentState['user'] | null = null;
   /** How many merges ran (for tests and the status line). */
   merges = 0;
@@ -234,6 +237,14 @@ export class SharedText {
       return;
     }
     const doc = this.doc;
+    if (this.maxMessageSize > 0 && message.length > this.maxMessageSize) {
+      // never sent: refused as the server would (and a frame that large could close a socket)
+      void this.resync(
+        `too_large: an edit of ${message.length} bytes exceeds the limit of ` +
+          `${this.maxMessageSize} bytes`
+      );
+      return;
+    }
     this.client.publish(this.channel, message).catch(err => {
       if (!(err instanceof RealtimeError) || err.code === 'unavailable') {
         void this.merge(); // lost with the connection: merge once
@@ -400,6 +411,7 @@ export class SharedText {
           const state = (await response.json()) as DocumentState;
           this.writable = state.writable;
           this.user = state.user;
+          this.maxMessageSize = state.max_message_size ?? 0;
           return state;
         }
         if (response.status < 500 && response.status !== 429) {
