@@ -88,6 +88,7 @@ async def wire_bytes(url: str) -> dict[str, int]:
     doc: Doc = Doc()
     text = doc.get("source", type=Text)
     text += "hello"
+    first = update_message(doc.get_update())
     updates: list[bytes] = []
     doc.observe(lambda event: updates.append(event.update))
     text.insert(5, "!")
@@ -98,6 +99,9 @@ async def wire_bytes(url: str) -> dict[str, int]:
         ws_connect(ws_url, additional_headers=HEADERS) as sub,
         ws_connect(ws_url, additional_headers=HEADERS) as pub,
     ):
+        # the server applies each update: the text it builds on goes first
+        await pub.send(pack_binary({"id": 1, "op": "publish", "channel": "bench:bytes"}, first))
+        await pub.recv()
         await sub.send('{"id":1,"op":"subscribe","channel":"bench:bytes"}')
         await sub.recv()
         uplink = pack_binary({"id": 2, "op": "publish", "channel": "bench:bytes"}, message)
