@@ -117,11 +117,11 @@ async def test_mutated_updates_never_make_pycrdt_and_yjs_read_different_texts() 
     assert in_yjs[-1] == await service.text("fuzz")
 
 
-def test_every_update_pycrdt_and_yjs_write_passes_the_scan() -> None:
+def test_every_update_pycrdt_writes_passes_the_scan() -> None:
+    """(Yjs's own updates pass it in every browser test: the server applies them all.)"""
     for update in valid_updates():
         scan_update(update)
     doc: Doc = Doc()
-    doc.apply_update(b"".join([]) or Doc().get_update())
     for update in valid_updates():
         doc.apply_update(update)
     scan_update(doc.get_update())
