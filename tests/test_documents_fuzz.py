@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -137,10 +138,15 @@ def test_every_update_pycrdt_writes_passes_the_scan() -> None:
     ],
 )
 def test_absurd_sizes_are_refused_before_anything_is_allocated(update: bytes, what: str) -> None:
+    tracemalloc.start()
     start = time.perf_counter()
     with pytest.raises(AbsurdUpdate, match=what):
         scan_update(update)
-    assert time.perf_counter() - start < 0.005
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 0.05  # microseconds when the machine is idle; yrs took 110 ms
+    assert peak < 64 << 10  # nothing in proportion to what the update declares
 
 
 async def test_an_absurd_update_is_refused_fast_and_the_document_keeps_serving() -> None:
@@ -152,7 +158,7 @@ async def test_an_absurd_update_is_refused_fast_and_the_document_keeps_serving()
     with pytest.raises(RealtimeError) as info:
         await hub.publish("d", update_message(bytes([0x80, 0xC2, 0xD7, 0x2F, 0, 0, 0])),
                           binary=True, sender="mallory")
-    assert time.perf_counter() - start < 0.01
+    assert time.perf_counter() - start < 0.05
     assert info.value.code == "bad_request"
     assert "absurd" in str(info.value)
     with pytest.raises(RealtimeError, match="malformed"):
