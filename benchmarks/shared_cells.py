@@ -12,13 +12,22 @@ The browser-to-browser keystroke latency is measured in Chromium by
   the publisher sends and the frame each subscriber receives;
 * late joiner: ``GET realtime/api/documents/C`` plus the subscribe, for a 1 MB text;
 * memory: the server's resident memory grown by opening ``--documents`` documents of 1 KB,
-  divided by their number.
+  divided by their number;
+* ``value =``: the kernel's work for ``SharedCell.value = new`` on a text of 20,000 and
+  50,000 characters with 20 lines changed (a three-way edit: the time-bounded diff, the
+  rebase through a colleague's insert made meanwhile, one pycrdt transaction), side by side
+  with the approach it replaced (``difflib.SequenceMatcher(autojunk=False)`` against the
+  text as it is now), which is quadratic: it is run on 20,000 characters only.
+  ``--value-only`` runs only this part (no server).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
+import functools
+import random
 import statistics
 import sys
 import tempfile
@@ -36,6 +45,7 @@ from benchmarks.hubserver import TOKEN, hub_server  # noqa: E402
 from jupyter_realtime.client import AsyncClient  # noqa: E402
 from jupyter_realtime.documents import update_message  # noqa: E402
 from jupyter_realtime.protocol import pack_binary  # noqa: E402
+from jupyter_realtime.widgets._edits import apply_edits, rebase, text_edits  # noqa: E402
 from jupyter_realtime.widgets._shared_doc import SharedDocument  # noqa: E402
 
 HEADERS = {"Authorization": f"token {TOKEN}"}
@@ -78,6 +88,7 @@ async def wire_bytes(url: str) -> dict[str, int]:
     doc: Doc = Doc()
     text = doc.get("source", type=Text)
     text += "hello"
+    first = update_message(doc.get_update())
     updates: list[bytes] = []
     doc.observe(lambda event: updates.append(event.update))
     text.insert(5, "!")
@@ -88,6 +99,9 @@ async def wire_bytes(url: str) -> dict[str, int]:
         ws_connect(ws_url, additional_headers=HEADERS) as sub,
         ws_connect(ws_url, additional_headers=HEADERS) as pub,
     ):
+        # the server applies each update: the text it builds on goes first
+        await pub.send(pack_binary({"id": 1, "op": "publish", "channel": "bench:bytes"}, first))
+        await pub.recv()
         await sub.send('{"id":1,"op":"subscribe","channel":"bench:bytes"}')
         await sub.recv()
         uplink = pack_binary({"id": 2, "op": "publish", "channel": "bench:bytes"}, message)
@@ -142,6 +156,74 @@ def _text_update(value: str) -> bytes:
     return doc.get_update()
 
 
+def _code(chars: int, rng: random.Random) -> list[str]:
+    lines, size = [], 0
+    while size < chars:
+        line = f"value_{len(lines)} = compute({rng.randrange(10**6)}, {rng.random():.6f})\n"
+        lines.append(line)
+        size += len(line)
+    return lines
+
+
+def _old_assignment(text: Text, new: str) -> None:
+    """What ``value =`` did before: a difflib diff against the text as it is now."""
+    old = str(text)
+    ops = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    with text.doc.transaction():
+        for tag, i1, i2, j1, j2 in reversed(ops):
+            if tag in ("replace", "delete"):
+                del text[i1:i2]
+            if tag in ("replace", "insert"):
+                text.insert(i1, new[j1:j2])
+
+
+def _record(log: list[object], event: object) -> None:
+    log.append(event.delta)  # type: ignore[attr-defined]
+
+
+def value_assignment(chars: int, old_too: bool) -> dict[str, float]:
+    """Milliseconds of ``value = new`` (median of 5), new approach and, if asked, the old."""
+    rng = random.Random(chars)
+    lines = _code(chars, rng)
+    base = "".join(lines)
+    changed = list(lines)
+    for i in rng.sample(range(len(lines)), 20):
+        changed[i] = f"value_{i} = changed({i})\n"
+    new = "".join(changed)
+    result: dict[str, float] = {"chars": len(base)}
+    samples = []
+    for _ in range(5):
+        doc: Doc = Doc()
+        text = doc.get("source", type=Text)
+        text += base
+        deltas: list[object] = []
+        subscription = text.observe(functools.partial(_record, deltas))
+        text.insert(0, "# a colleague's line, typed after the read\n")
+        text.unobserve(subscription)
+        start = time.perf_counter()
+        apply_edits(text, rebase(text_edits(base, new), deltas))  # type: ignore[arg-type]
+        samples.append(time.perf_counter() - start)
+        assert str(text) == "# a colleague's line, typed after the read\n" + new
+    result["new_ms"] = statistics.median(samples) * 1000
+    if old_too:
+        doc = Doc()
+        text = doc.get("source", type=Text)
+        text += base
+        start = time.perf_counter()
+        _old_assignment(text, new)
+        result["old_ms"] = (time.perf_counter() - start) * 1000
+    return result
+
+
+def print_value_assignment() -> None:
+    for chars, old_too in ((20_000, True), (50_000, False)):
+        r = value_assignment(chars, old_too)
+        line = f"value = on {r['chars']:,.0f} characters, 20 lines changed: {r['new_ms']:.1f} ms"
+        if old_too:
+            line += f" (before: difflib against the current text, {r['old_ms']:.0f} ms)"
+        print(line)
+
+
 async def main_async(url: str, pid: int, keys: int, documents: int) -> None:
     latency = await keystrokes(url, keys)
     print(f"keystroke A -> B (pycrdt clients, ws): p50 {latency['p50_ms']:.1f} ms, "
@@ -154,13 +236,18 @@ async def main_async(url: str, pid: int, keys: int, documents: int) -> None:
     memory = await asyncio.to_thread(memory_per_document, url, pid, documents)
     print(f"server memory per open 1 KB document: {memory['bytes_per_document'] / 1024:.1f} KiB "
           f"({documents} documents)")
+    print_value_assignment()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keys", type=int, default=300)
     parser.add_argument("--documents", type=int, default=500)
+    parser.add_argument("--value-only", action="store_true")
     args = parser.parse_args()
+    if args.value_only:
+        print_value_assignment()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with hub_server(workdir) as server:

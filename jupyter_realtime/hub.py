@@ -27,7 +27,7 @@ from .errors import ErrorCode, RealtimeError
 from .protocol import Position, Publication, gap_event, subscribed_event
 from .replay import HistoryPage, Serial, history_page, replay
 
-__all__ = ["HistoryPage", "Hub", "SubscribeResult", "Subscriber"]
+__all__ = ["HistoryPage", "Hub", "PublishRoute", "SubscribeResult", "Subscriber"]
 
 log = logging.getLogger("jupyter_realtime.hub")
 
@@ -55,6 +55,24 @@ class Subscriber(Protocol):
     async def wait_writable(self) -> None:
         """Return once the outbox has room for more of a replay: at once while it holds
         little, or when it is closed."""
+
+
+class PublishRoute(Protocol):
+    """A service that takes some publications over before they are stored (the documents
+    service: a Yjs update is applied to the server's document, and what changed is published
+    in its stead through :meth:`Hub.relay`). ``claims`` is cheap and synchronous."""
+
+    def claims(self, channel: str, payload: bytes, binary: bool) -> bool: ...
+
+    async def publish(
+        self,
+        channel: str,
+        payload: bytes,
+        *,
+        sender: str | None,
+        idempotency_key: str | None,
+        sender_name: str | None = None,
+    ) -> Publication: ...
 
 
 @dataclass
@@ -116,6 +134,7 @@ class Hub:
         # join (a broker may use two connections) would leave the join there for good
         self._presence_ops = Serial()
         self._published: list[Callable[[Publication], None]] = []
+        self.route: PublishRoute | None = None
         broker.set_handler(self)
 
     async def start(self) -> None:
@@ -329,8 +348,32 @@ class Hub:
     ) -> Publication:
         """Store and deliver; a :class:`~.brokers.base.Duplicate` (nothing stored) when the
         channel knows ``idempotency_key``. ``sender`` and ``sender_name`` are the identity
-        the caller verified, never anything the client sent."""
+        the caller verified, never anything the client sent. A publication that :attr:`route`
+        claims is handed to it instead (it may refuse it, or publish something else through
+        :meth:`relay`)."""
         self.check_size(len(payload))
+        route = self.route
+        if route is not None and route.claims(channel, payload, binary):
+            return await route.publish(
+                channel, payload, sender=sender, idempotency_key=idempotency_key,
+                sender_name=sender_name,
+            )
+        return await self.relay(
+            channel, payload, binary=binary, sender=sender, idempotency_key=idempotency_key,
+            sender_name=sender_name,
+        )
+
+    async def relay(
+        self,
+        channel: str,
+        payload: bytes,
+        *,
+        binary: bool = False,
+        sender: str | None = None,
+        idempotency_key: str | None = None,
+        sender_name: str | None = None,
+    ) -> Publication:
+        """Store and deliver without asking :attr:`route` (what the route itself publishes)."""
         pub = await self.broker.publish(
             channel, payload, binary=binary, sender=sender, ts=self.clock(),
             idempotency_key=idempotency_key, sender_name=sender_name,

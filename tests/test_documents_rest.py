@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from typing import Any
 
 import httpx
@@ -112,6 +113,48 @@ async def test_bad_input_gets_bad_request(server: Any) -> None:
     for reply in (bad_name, bad_b64, bad_vector):
         assert reply.status_code == 400, reply.text
         assert reply.json()["error"]["code"] == "bad_request"
+
+
+async def test_a_hostile_writers_crafted_updates_are_refused_and_the_text_holds(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alice writes; bob (who may publish too) posts crafted updates at the same time: each is
+    a 400 ``bad_request`` with one log line and no traceback, and alice's text is intact."""
+    caplog.set_level(logging.INFO, logger="jupyter_realtime.documents")
+    url = server.http("realtime/api/documents/team:crafted")
+    writer: Doc = Doc()
+    text = writer.get("source", type=Text)
+    updates = edits(writer)
+    crafted = [
+        bytes([0x80, 0xC2, 0xD7, 0x2F, 0, 0, 0]),  # declares 100 million clients
+        b"\x01\x01\x05\x0b\xc4\x07\x00\x07\x01\x01H\x00",  # an item after a gap
+        b"\x00\x01",  # a delete set whose range has no length
+    ]
+    async with (
+        httpx.AsyncClient(headers=auth("alice")) as alice,
+        httpx.AsyncClient(headers=auth("bob")) as bob,
+    ):
+        async def attack() -> list[httpx.Response]:
+            return [
+                await bob.post(server.http("realtime/api/channels/team:crafted"),
+                               content=update_message(update), headers=OCTETS)
+                for update in crafted
+            ]
+
+        async def write() -> None:
+            for word in ("a = 1\n", "b = 2\n"):
+                text.insert(len(str(text)), word)
+                await publish_all(alice, server, "team:crafted", updates)
+
+        replies, _ = await asyncio.gather(attack(), write())
+        for reply in replies:
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["error"]["code"] == "bad_request"
+            assert reply.json()["error"]["message"].startswith("refused")
+        assert decode((await alice.get(url)).json()) == "a = 1\nb = 2\n"
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    assert len(refusals) == len(crafted)
+    assert not any(r.exc_info for r in refusals)
 
 
 async def test_loading_documents_counts_against_max_channels(server: Any) -> None:

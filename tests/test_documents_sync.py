@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from jupyter_realtime.client import AsyncClient, Client
-from jupyter_realtime.widgets import SharedCell
+from jupyter_realtime.widgets import EditRefused, SharedCell
 from jupyter_realtime.widgets._shared_doc import SharedDocument
 
 
@@ -138,15 +138,57 @@ async def test_offline_edits_are_merged_once(server: Any, jp_serverapp: Any) -> 
         await marker.aclose()
 
 
-async def test_a_refused_edit_is_not_sent_again_and_again(server: Any, jp_serverapp: Any) -> None:
-    async with AsyncClient(server.http(), server.token) as client:
-        doc = SharedDocument(client, "big")
+async def test_a_refused_edit_is_undone_and_the_next_edit_reaches_everyone(
+    server: Any, jp_serverapp: Any
+) -> None:
+    """Every later update of a client builds on its refused one: without a reload, none would
+    be accepted again. The client reloads the server's text (a new Doc) and goes on."""
+    async with (
+        AsyncClient(server.http(), server.token) as a,
+        AsyncClient(server.http(), server.token) as b,
+    ):
+        doc, other = SharedDocument(a, "big"), SharedDocument(b, "big")
         await doc.start()
+        await other.start()
+        doc.text += "before\n"
+        assert await converged([doc, other], jp_serverapp, "big") == "before\n"
+        assert doc.max_message_size == 4096  # the state endpoint says so
+        doc.max_message_size = 0  # as a client that does not check: the server refuses
         doc.text += "x" * 5000  # more than max_message_size
-        await client.channel("big").flush()
-        await anyio.sleep(0.5)
-        assert doc.merges == 0  # no loop of merges that would be refused again
-        assert await app_of(jp_serverapp).documents.text("big") == ""
+        with anyio.fail_after(10):
+            while doc.resets == 0:
+                await anyio.sleep(0.05)
+        assert doc.refusal is not None and doc.refusal.startswith("too_large")
+        assert doc.value == "before\n"
+        doc.text += "after\n"  # not frozen: it reaches the others
+        assert await converged([doc, other], jp_serverapp, "big") == "before\nafter\n"
+        assert doc.resets == 1
+
+
+async def test_shared_cell_assignment_that_is_refused_raises(server: Any, jp_serverapp: Any) -> None:
+    def kernel() -> tuple[str, str, str, str]:
+        client = Client(server.http(), server.token)
+        cell = SharedCell("refused", client=client)
+        try:
+            cell.value = "small\n"
+            try:
+                cell.value = "small\n" + "y" * 5000
+            except EditRefused as exc:
+                message = str(exc)
+            else:
+                message = ""
+            after = cell.value
+            cell.value = after + "more\n"
+            return message, cell.refused, after, cell.value
+        finally:
+            cell.close()
+            client.close()
+
+    message, refused, after, last = await anyio.to_thread.run_sync(kernel)
+    assert "too_large" in message and refused.startswith("too_large")
+    assert after == "small\n"
+    assert last == "small\nmore\n"
+    assert await app_of(jp_serverapp).documents.text("refused") == "small\nmore\n"
 
 
 async def test_a_late_joiner_gets_everything(server: Any, jp_serverapp: Any) -> None:

@@ -72,7 +72,9 @@ async def test_resume_after_forced_disconnect_has_no_gap_and_no_duplicate(server
 
 
 async def test_binary_publish_and_delivery(server: Any) -> None:
-    payload = bytes(range(256))
+    # every byte value (not in the order 0x00 0x01 0x02 ...: a Yjs client would read that as
+    # a sync update, which the server applies to a shared document; docs/shared-cells.md)
+    payload = bytes(range(255, -1, -1))
     async with connect(server.ws("realtime/ws"), additional_headers=server.headers) as ws:
         await call(ws, {"id": 1, "op": "subscribe", "channel": "bin"})
         await ws.send(pack_binary({"id": 2, "op": "publish", "channel": "bin"}, payload))
@@ -119,6 +121,18 @@ async def test_oversized_publication_is_too_large(server: Any) -> None:
         big = "x" * (1 << 20)
         reply = await call(ws, {"id": 1, "op": "publish", "channel": "big", "data": big})
         assert reply["error"]["code"] == "too_large"
+        assert (await call(ws, {"id": 2, "op": "ping"}))["result"] == {}
+
+
+async def test_a_20_mb_binary_publication_gets_the_too_large_reply(server: Any) -> None:
+    """Not a 1009 close: the documented reply, and the socket goes on serving."""
+    async with connect(
+        server.ws("realtime/ws"), additional_headers=server.headers, max_size=None
+    ) as ws:
+        await ws.send(pack_binary({"id": 1, "op": "publish", "channel": "huge"},
+                                  b"\x00\x02" + b"y" * (20 << 20)))
+        reply = await recv(ws, timeout=30)
+        assert reply["id"] == 1 and reply["error"]["code"] == "too_large"
         assert (await call(ws, {"id": 2, "op": "ping"}))["result"] == {}
 
 

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_public_names() -> None:
     assert widgets.__all__ == [
-        "ChannelLink", "Chat", "LiveChart", "LiveLog", "LiveProgress", "LiveValue", "SharedCell"
+        "ChannelLink", "Chat", "EditRefused", "LiveChart", "LiveLog", "LiveProgress", "LiveValue",
+        "SharedCell",
     ]
 
 

@@ -1,7 +1,7 @@
 """The Yjs messages a shared cell's channels carry (``docs/shared-cells.md``).
 
 Public names: :data:`SOURCE`, :data:`AWARENESS_SUFFIX`, :func:`awareness_channel`,
-:func:`update_message`, :func:`update_of`.
+:func:`update_message`, :func:`update_of`, :func:`is_sync_update`, :func:`strict_update_of`.
 
 A document channel carries y-protocols sync messages: ``0x00 0x02 varUint(len) update`` (an
 update) or ``0x00 0x01 ...`` (sync step 2, the same payload). pycrdt encodes and decodes them,
@@ -13,7 +13,8 @@ from __future__ import annotations
 from pycrdt import YMessageType, YSyncMessageType, create_update_message, read_message
 
 __all__ = [
-    "AWARENESS_SUFFIX", "EMPTY_UPDATE", "SOURCE", "awareness_channel", "update_message", "update_of"
+    "AWARENESS_SUFFIX", "EMPTY_UPDATE", "SOURCE", "awareness_channel", "is_sync_update",
+    "strict_update_of", "update_message", "update_of",
 ]
 
 #: the name of the document's ``Text`` (the one JupyterLab's shared cells use)
@@ -47,3 +48,42 @@ def update_of(message: object) -> bytes | None:
         return read_message(message[2:])
     except Exception:  # a truncated or malformed length
         return None
+
+
+def is_sync_update(payload: bytes) -> bool:
+    """Whether a receiver would read a binary publication as a sync update message:
+    ``0x00 0x01|0x02`` then a length that the bytes present hold (receivers ignore anything
+    else). What receivers would apply, the server applies first (``relay.py``)."""
+    if len(payload) < 3 or payload[0] != 0 or payload[1] not in (1, 2):
+        return False
+    length = shift = 0
+    for pos in range(2, min(len(payload), 11)):
+        b = payload[pos]
+        length |= (b & 0x7F) << shift
+        if b < 0x80:
+            return length <= len(payload) - pos - 1
+        shift += 7
+    return False
+
+
+def strict_update_of(message: bytes) -> bytes:
+    """The update in a sync update message; ``ValueError`` unless the message is exactly
+    ``0x00 0x01|0x02 varUint(len) update`` (no bytes missing, none after)."""
+    if len(message) < 3 or message[0] != 0 or message[1] not in (1, 2):
+        raise ValueError("not a sync update message (0x00 0x01 or 0x00 0x02)")
+    length = shift = 0
+    pos = 2
+    while True:
+        if pos >= len(message) or shift > 28:
+            raise ValueError("the message's length is truncated or too long")
+        b = message[pos]
+        pos += 1
+        length |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+    if length != len(message) - pos:
+        raise ValueError(
+            f"the message declares an update of {length} bytes but holds {len(message) - pos}"
+        )
+    return message[pos:]

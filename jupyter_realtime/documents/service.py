@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import itertools
 import logging
 import time
@@ -27,12 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc
+from pycrdt import Doc, Text
 
 from ..brokers.recovery import BEFORE_START
 from ..hub import Hub
 from ..protocol import Position, Publication
-from .codec import update_of
+from .codec import SOURCE, update_of
+from .relay import UpdateRoute
 from .store import CorruptDocument, DocumentStore, MemoryStore, Snapshot
 
 __all__ = ["DocumentService", "DocumentState", "Stage"]
@@ -62,11 +64,14 @@ class Stage(enum.Enum):
 @dataclass(frozen=True)
 class DocumentState:
     """What a late joiner needs: an update (everything, or what its state vector lacks),
-    the server's state vector, and the channel position the state includes."""
+    the server's state vector, and the channel position the state includes; ``text_sha256``
+    (of the text's UTF-8) lets a client that holds the same state vector check that it reads
+    the same text."""
 
     update: bytes
     state_vector: bytes
     position: Position
+    text_sha256: str = ""
 
 
 class _Document:
@@ -100,8 +105,9 @@ class _Document:
             return
         try:
             self.doc.apply_update(update)
-        except Exception:
-            log.warning("ignored an update on %s that does not apply", self.channel, exc_info=True)
+        except Exception as exc:
+            log.warning("ignored an update on %s that does not apply: %s", self.channel,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return
         if self.unsaved_since is None:
             self.unsaved_since = self.service.clock()
@@ -152,6 +158,8 @@ class DocumentService:
         self._tasks: set[asyncio.Future[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         hub.on_published(self._published)
+        # every Yjs update published on this server is applied here first (relay.py)
+        self.route = hub.route = UpdateRoute(self)
 
     async def start(self) -> None:
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
@@ -179,7 +187,8 @@ class DocumentService:
         if document is not None:
             document.last_used = self.clock()
         update = doc.get_update(state_vector) if state_vector is not None else doc.get_update()
-        return DocumentState(update, doc.get_state(), position)
+        text = str(doc.get(SOURCE, type=Text)).encode("utf-8")
+        return DocumentState(update, doc.get_state(), position, hashlib.sha256(text).hexdigest())
 
     async def text(self, channel: str, name: str = "source") -> str:
         """The document's text (for tests, the CLI and the benchmark)."""

@@ -56,6 +56,9 @@ class DocumentHandler(RealtimeHandlerMixin, APIHandler):
                 "offset": state.position.offset,
                 "update_b64": base64.b64encode(state.update).decode("ascii"),
                 "state_vector_b64": base64.b64encode(state.state_vector).decode("ascii"),
+                "text_sha256": state.text_sha256,
+                # a client refuses a larger edit itself (docs/shared-cells.md)
+                "max_message_size": self.hub.max_message_size,
                 "writable": policy.allows(identity, "publish", channel),
                 "user": user,
             }

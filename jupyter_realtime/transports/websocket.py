@@ -101,6 +101,11 @@ class WebSocketTransport(CoalescingWriter):
         self.handler.close(disconnect.code, disconnect.reason)
 
 
+#: bytes of one WebSocket frame the server reads (to answer ``too_large``) before it closes the
+#: socket with 1009 instead; at least 4 x ``max_message_size`` + 64 KiB
+MAX_FRAME_READ = 64 << 20
+
+
 class RealtimeWebSocketHandler(
     RealtimeHandlerMixin, WebSocketMixin, JupyterHandler, websocket.WebSocketHandler
 ):
@@ -113,8 +118,9 @@ class RealtimeWebSocketHandler(
 
     @property
     def max_message_size(self) -> int:
-        # big enough that an oversized publication gets a too_large reply, not a close
-        return 4 * self.hub.max_message_size + (64 << 10)
+        # big enough that an oversized publication gets a too_large reply, not a close: as
+        # large as the HTTP transports' uplinks read (docs/protocol.md, "too_large")
+        return max(4 * self.hub.max_message_size + (64 << 10), MAX_FRAME_READ)
 
     def skip_check_origin(self) -> bool:
         # Jupyter skips the origin check for token-authenticated requests; a realtime

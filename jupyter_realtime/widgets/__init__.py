@@ -6,7 +6,8 @@ busy, and a view opened later shows what it missed (from the channel's history).
 views live in the lab extension (``labextension/src/widgets/``). See ``docs/widgets.md``.
 
 Public names: :class:`LiveValue`, :class:`LiveLog`, :class:`LiveChart`, :class:`Chat`,
-:class:`ChannelLink`, :class:`LiveProgress`, :class:`SharedCell`.
+:class:`ChannelLink`, :class:`LiveProgress`, :class:`SharedCell` (and its
+:class:`EditRefused`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from ._chat import Chat
 from ._link import ChannelLink
 from ._log import LiveLog
 from ._progress import LiveProgress
-from ._shared_cell import SharedCell
+from ._shared_cell import EditRefused, SharedCell
 from ._value import LiveValue
 
 __all__ = [
-    "ChannelLink", "Chat", "LiveChart", "LiveLog", "LiveProgress", "LiveValue", "SharedCell",
+    "ChannelLink", "Chat", "EditRefused", "LiveChart", "LiveLog", "LiveProgress", "LiveValue",
+    "SharedCell",
 ]

@@ -15,9 +15,10 @@ from ipywidgets import Output, widget_serialization
 from traitlets import Bunch, Instance, Unicode
 
 from ._base import ChannelWidget
-from ._shared_doc import SharedDocument
+from ._edits import text_edits
+from ._shared_doc import EditRefused, Read, SharedDocument
 
-__all__ = ["SharedCell"]
+__all__ = ["EditRefused", "SharedCell"]
 
 
 class SharedCell(ChannelWidget):
@@ -26,8 +27,14 @@ class SharedCell(ChannelWidget):
     ``language``: the editor's syntax (``python``, ``markdown``, ``sql``, ... or ``""``).
     ``client``: a :class:`~jupyter_realtime.client.Client` (default: the shared one).
 
-    ``value`` is the merged text as it is now (also while a cell runs); assigning it applies
-    the difference as a minimal edit, so what others type elsewhere meanwhile survives.
+    ``value`` is the merged text as it is now (also while a cell runs). Assigning it applies
+    the difference between the text this object last returned from ``value`` (or held right
+    after its last assignment) and the new text, to the text as it is now: what others typed
+    or deleted since that read survives (``docs/shared-cells.md``, "Assigning value").
+    An assignment waits for the server's answer (at most 10 s; not while offline, where the
+    edit is merged on reconnection) and raises :class:`EditRefused` if the edit was refused
+    (``rate_limited``, ``too_large``): the cell then holds the shared text without it, and
+    :attr:`refused` says why.
     ``observe(handler, "value")`` sees local changes at once and remote ones through the
     kernel's event loop (between cells).
     There is no initial-value argument on purpose: two kernels seeding the same document
@@ -44,6 +51,10 @@ class SharedCell(ChannelWidget):
     output = Instance(Output, help="Where run() shows its output.").tag(
         sync=True, **widget_serialization
     )
+    refused = Unicode(
+        "", help="Why this kernel's last refused edit was refused ('' if none was); the cell "
+        "was reloaded from the server's text without it."
+    )
     def __init__(self, channel: str, *, language: str = "python", client: Any = None,
                  **kwargs: Any) -> None:
         super().__init__(channel, language=language, output=Output(), **kwargs)
@@ -54,19 +65,34 @@ class SharedCell(ChannelWidget):
         self._client = client
         self._document = SharedDocument(client._async, self.channel)
         client.call(self._document.start)
-        self._notified = self.value
+        self._read: Read = client.call(self._document.read)
+        self._notified = self._read.text
         self._document.on_change.append(client.to_caller(self._changed))
+        self._document.on_refused.append(client.to_caller(self._refused))
 
     @property
     def value(self) -> str:
         """The merged text now (read from the document, also while a cell runs)."""
-        return self._client.call(lambda: self._document.value)  # type: ignore[no-any-return]
+        self._read = self._client.call(self._document.read)
+        return self._read.text
 
     @value.setter
     def value(self, new: str) -> None:
-        """Turn the shared text into ``new`` by a minimal edit of the text as it is now."""
-        self._client.call(self._document.set_value, new)
+        """Turn the text last read into ``new``, applied to the text as it is now."""
+        base = self._read
+        edits = text_edits(base.text, new)  # here, not on the client's event loop
+        self._read, pending = self._client.call(self._document.write, new, edits, base.mark)
         self._changed(None)
+        refusal = self._client.call(self._document.settle, pending)
+        if refusal is not None:
+            self._read = self._client.call(self._document.read)
+            self._changed(None)
+            self.refused = refusal
+            raise EditRefused(f"the edit of {self.channel} was refused ({refusal}); the cell "
+                              "holds the shared text without it")
+
+    def _refused(self, reason: str) -> None:
+        self.refused = reason
 
     @property
     def writable(self) -> bool:
@@ -75,7 +101,7 @@ class SharedCell(ChannelWidget):
 
     def _changed(self, _: Any) -> None:
         """Tell ``observe(handler, "value")`` handlers, once per text they have not seen."""
-        old, new = self._notified, self.value
+        old, new = self._notified, self._client.call(lambda: self._document.value)
         if new != old:
             self._notified = new
             self.notify_change(Bunch(name="value", old=old, new=new, owner=self, type="change"))

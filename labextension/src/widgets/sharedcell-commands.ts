@@ -72,14 +72,25 @@ async function bind(cell: Cell, channel: string, share: boolean): Promise<Bindin
     }
   };
   local.observe(toShared);
-  shared.text.observe(toLocal);
+  let boundText = shared.text;
+  boundText.observe(toLocal);
+  // an edit refused by the server: the shared text was reloaded, the cell takes it
+  shared.onReset.push(() => {
+    boundText.unobserve(toLocal);
+    boundText = shared.text;
+    boundText.observe(toLocal);
+    localDoc.transact(() => {
+      local.delete(0, local.length);
+      local.insert(0, shared.text.toString());
+    }, BRIDGE);
+  });
   cell.addClass('jp-realtime-shared-cell');
   cell.node.dataset.realtimeChannel = channel;
   const binding: Binding = {
     shared,
     stop: () => {
       local.unobserve(toShared);
-      shared.text.unobserve(toLocal);
+      boundText.unobserve(toLocal);
       shared.dispose();
       lease.release();
       cell.removeClass('jp-realtime-shared-cell');

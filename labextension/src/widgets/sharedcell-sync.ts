@@ -6,6 +6,13 @@
  * after a gap, a reconnection or a publish lost with the connection. Awareness (cursors,
  * names, colours) travels on the sibling channel `{channel}:awareness`.
  *
+ * A refused edit (`rate_limited`, `too_large`, ...) would freeze the editor: every later
+ * update of this Y.Doc builds on it, so the server refuses them all. Instead the document is
+ * reloaded from the server's state (a new Y.Doc, so a new client id), `onReset` listeners
+ * rebind to it and are told why. A merge that finds the server's state vector equal to ours
+ * compares the texts' SHA-256 too, and reloads when they differ; a merge runs a few seconds
+ * after the last remote change, so such a check is cheap and never far behind.
+ *
  * Public names: `SharedText`, `DocumentState`, `updateMessage`, `updateOf`,
  * `awarenessMessage`, `awarenessOf`, `AWARENESS_SUFFIX`.
  *
@@ -16,6 +23,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import { digest } from 'lib0/hash/sha256';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 
@@ -39,6 +47,8 @@ export interface DocumentState {
   offset: number;
   update_b64: string;
   state_vector_b64: string;
+  text_sha256?: string;
+  max_message_size?: number;
   writable: boolean;
   user: { user: string; name: string; color: string | null };
 }
@@ -96,13 +106,52 @@ function sleep(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms));
 }
 
+/** Hex SHA-256 of a text's UTF-8, as the server computes `text_sha256`. */
+export function textSha256(text: string): string {
+  return Array.from(digest(new TextEncoder().encode(text)), (b: number) =>
+    b.toString(16).padStart(2, '0')
+  ).join('');
+}
+
+function sameStateVector(a: Uint8Array, b: Uint8Array): boolean {
+  const x = Y.decodeStateVector(a);
+  const y = Y.decodeStateVector(b);
+  if (x.size !== y.size) {
+    return false;
+  }
+  for (const [client, clock] of x) {
+    if (y.get(client) !== clock) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Milliseconds after the last remote change before a merge checks convergence. */
+const CHECK_AFTER = 3000;
+
 /** The shared text of one channel on one page. */
 export class SharedText {
-  readonly doc = new Y.Doc();
-  readonly text: Y.Text = this.doc.getText('source');
+  /** The document: replaced by a new one when an edit was refused (see `onReset`). */
+  doc = new Y.Doc();
+  text: Y.Text = this.doc.getText('source');
+  /** Called with the reason after the document was reloaded from the server's state. */
+  readonly onReset: Array<(reason: string) => void> = [];
+  /** How many times the document was reloaded, and why the last time. */
+  resets = 0;
+  refusal: string | null = null;
+  private resyncing: Promise<void> | null = null;
+  private checkTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly onUpdate = (update: Uint8Array, origin: unknown, doc: Y.Doc): void => {
+    if (origin !== REMOTE && doc === this.doc) {
+      this.publish(updateMessage(update));
+    }
+  };
   readonly awareness: awarenessProtocol.Awareness;
   readonly awarenessChannel: string;
   writable = false;
+  /** The server's limit of one publication (0: unknown): a larger edit is refused here. */
+  maxMessageSize = 0;
   user: DocumentState['user'] | null = null;
   /** How many merges ran (for tests and the status line). */
   merges = 0;
@@ -127,11 +176,7 @@ export class SharedText {
   async start(): Promise<void> {
     const state = await this.fetchState(null);
     Y.applyUpdate(this.doc, decodeBase64(state.update_b64), REMOTE);
-    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
-      if (origin !== REMOTE) {
-        this.publish(updateMessage(update));
-      }
-    });
+    this.doc.on('update', this.onUpdate);
     await this.client.subscribe(this.channel, this.onDoc, {
       since: { epoch: state.epoch, offset: state.offset }
     });
@@ -164,7 +209,7 @@ export class SharedText {
     );
     this.client
       .subscribe(this.awarenessChannel, this.onAwareness)
-      .then(() => this.publishAwareness([this.doc.clientID]))
+      .then(() => this.publishAwareness([this.awareness.clientID]))
       .catch(err => console.debug(`jupyter-realtime: no awareness on ${this.channel}`, err));
     window.addEventListener('beforeunload', this.onUnload);
   }
@@ -174,6 +219,9 @@ export class SharedText {
       return;
     }
     this.disposed = true;
+    if (this.checkTimer !== null) {
+      clearTimeout(this.checkTimer);
+    }
     this.leave();
     window.removeEventListener('beforeunload', this.onUnload);
     this.stopState?.();
@@ -185,20 +233,66 @@ export class SharedText {
 
   /** Tell the others this editor is gone (its cursor disappears at once). */
   private leave(): void {
-    awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'local');
+    awarenessProtocol.removeAwarenessStates(this.awareness, [this.awareness.clientID], 'local');
   }
 
   private publish(message: Uint8Array): void {
     if (!this.writable) {
       return;
     }
+    const doc = this.doc;
+    if (this.maxMessageSize > 0 && message.length > this.maxMessageSize) {
+      // never sent: refused as the server would (and a frame that large could close a socket)
+      void this.resync(
+        `too_large: an edit of ${message.length} bytes exceeds the limit of ` +
+          `${this.maxMessageSize} bytes`
+      );
+      return;
+    }
     this.client.publish(this.channel, message).catch(err => {
       if (!(err instanceof RealtimeError) || err.code === 'unavailable') {
         void this.merge(); // lost with the connection: merge once
-      } else {
-        console.warn(`jupyter-realtime: an edit of ${this.channel} was refused`, err);
+      } else if (doc === this.doc) {
+        // refused: every later update of this doc builds on it; reload the server's
+        void this.resync(`${err.code}: ${err.message}`);
       }
     });
+  }
+
+  /**
+   * Drop this document for the server's: a new Y.Doc from the server's whole state (the
+   * refused edit and everything built on it are undone here), then a merge for what was
+   * published meanwhile. Concurrent calls share one reload.
+   */
+  resync(reason: string): Promise<void> {
+    if (this.resyncing !== null) {
+      return this.resyncing;
+    }
+    this.resyncing = (async () => {
+      console.warn(`jupyter-realtime: ${this.channel} reloaded from the server: ${reason}`);
+      const state = await this.fetchState(null);
+      if (this.disposed) {
+        return;
+      }
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, decodeBase64(state.update_b64), REMOTE);
+      this.doc.off('update', this.onUpdate);
+      this.doc = doc;
+      this.text = doc.getText('source');
+      doc.on('update', this.onUpdate);
+      this.resets += 1;
+      this.refusal = reason;
+      for (const listener of [...this.onReset]) {
+        try {
+          listener(reason);
+        } catch (err) {
+          console.error('jupyter-realtime: a shared cell listener failed', err);
+        }
+      }
+    })().finally(() => {
+      this.resyncing = null;
+    });
+    return this.resyncing.then(() => this.merge());
   }
 
   private publishAwareness(clients: number[]): void {
@@ -214,10 +308,24 @@ export class SharedText {
       const update = updateOf(event.data);
       if (update !== null) {
         Y.applyUpdate(this.doc, update, REMOTE);
+        this.checkSoon();
       }
     } else if (event.type === 'gap') {
       void this.merge();
     }
+  }
+
+  /** A merge (which checks convergence) once remote changes have paused. */
+  private checkSoon(): void {
+    if (this.checkTimer !== null) {
+      clearTimeout(this.checkTimer);
+    }
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = null;
+      if (!this.disposed) {
+        void this.merge().catch(() => undefined);
+      }
+    }, CHECK_AFTER);
   }
 
   private awarenessEvent(event: ChannelEvent): void {
@@ -235,7 +343,7 @@ export class SharedText {
     const states = this.awareness.getStates();
     if ([...states.keys()].some(id => !before.has(id))) {
       // someone new: show them our cursor now rather than at the next renewal
-      this.publishAwareness([this.doc.clientID]);
+      this.publishAwareness([this.awareness.clientID]);
     }
   }
 
@@ -275,8 +383,17 @@ export class SharedText {
       return;
     }
     Y.applyUpdate(this.doc, decodeBase64(state.update_b64), REMOTE);
-    const missing = Y.encodeStateAsUpdate(this.doc, decodeBase64(state.state_vector_b64));
+    const serverState = decodeBase64(state.state_vector_b64);
+    const missing = Y.encodeStateAsUpdate(this.doc, serverState);
     this.merges += 1;
+    if (
+      state.text_sha256 &&
+      sameStateVector(serverState, Y.encodeStateVector(this.doc)) &&
+      textSha256(this.text.toString()) !== state.text_sha256
+    ) {
+      void this.resync('the text differed from the server\'s');
+      return;
+    }
     if (missing.length > 2) {
       this.publish(updateMessage(missing));
     }
@@ -300,6 +417,7 @@ export class SharedText {
           const state = (await response.json()) as DocumentState;
           this.writable = state.writable;
           this.user = state.user;
+          this.maxMessageSize = state.max_message_size ?? 0;
           return state;
         }
         if (response.status < 500 && response.status !== 429) {

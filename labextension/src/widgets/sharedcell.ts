@@ -3,7 +3,9 @@
  * y-codemirror.next, with the other editors' cursors and selections labelled with their
  * Jupyter name in their colour, read-only for a user who may not publish on the channel,
  * and the kernel's `run()` output under it. Like every realtime view, it shows its
- * connection's state in a badge (`badge.ts`).
+ * connection's state in a badge (`badge.ts`). When an edit is refused (`rate_limited`,
+ * `too_large`), the document is reloaded from the server's (`SharedText.resync`): the editor
+ * is bound to the new one and the status line says why, for `REFUSAL_SHOWN` ms.
  *
  * Public names: `SharedCellModel`, `SharedCellView`.
  */
@@ -28,6 +30,9 @@ import { ChannelModel } from './base.js';
 import { SharedText } from './sharedcell-sync.js';
 
 let languages: EditorLanguageRegistry | null = null;
+
+/** How long the status line shows why an edit was refused. */
+const REFUSAL_SHOWN = 15000;
 
 /** JupyterLab's own language support (highlighting) for `name`, if it knows it. */
 async function languageSupport(name: string): Promise<unknown[]> {
@@ -68,6 +73,8 @@ export class SharedCellView extends DOMWidgetView {
   private outputView: WidgetView | null = null;
   private lease: Lease | null = null;
   private badge: StateBadge | null = null;
+  private host: HTMLElement | null = null;
+  private refusalTimer: ReturnType<typeof setTimeout> | null = null;
 
   render(): void {
     this.el.classList.add('jp-realtime-widget', 'jp-realtime-sharedcell');
@@ -105,10 +112,19 @@ export class SharedCellView extends DOMWidgetView {
       this.badge?.error(String(err));
       return;
     }
+    this.host = host;
+    this.mountEditor(shared);
+    shared.onReset.push(reason => this.reset(shared, reason));
+    const support = await languageSupport(this.model.get('language'));
+    this.editor?.dispatch({ effects: this.language.reconfigure(support as never) });
+  }
+
+  /** A CodeMirror editor bound to the shared text as it is now. */
+  private mountEditor(shared: SharedText): void {
     const undoManager = new Y.UndoManager(shared.text);
     const readOnly = !shared.writable;
     this.editor = new EditorView({
-      parent: host,
+      parent: this.host as HTMLElement,
       state: EditorState.create({
         doc: shared.text.toString(),
         extensions: [
@@ -129,8 +145,34 @@ export class SharedCellView extends DOMWidgetView {
     this.status.dataset.state = 'ready';
     this.status.textContent = `${shared.channel}${readOnly ? ' (read-only)' : ''}`;
     this.el.dataset.ready = 'true';
-    const support = await languageSupport(this.model.get('language'));
-    this.editor?.dispatch({ effects: this.language.reconfigure(support as never) });
+  }
+
+  /** The document was reloaded after a refused edit: bind a new editor, and say why. */
+  private reset(shared: SharedText, reason: string): void {
+    const hadFocus = this.editor?.hasFocus ?? false;
+    this.editor?.destroy();
+    this.mountEditor(shared);
+    void languageSupport(this.model.get('language')).then(support =>
+      this.editor?.dispatch({ effects: this.language.reconfigure(support as never) })
+    );
+    if (hadFocus) {
+      this.editor?.focus();
+    }
+    this.status.dataset.state = 'refused';
+    this.status.textContent =
+      `${shared.channel}: your last edit was refused (${reason}); ` +
+      'the editor shows the shared text again';
+    this.el.dataset.resets = String(shared.resets);
+    if (this.refusalTimer !== null) {
+      clearTimeout(this.refusalTimer);
+    }
+    this.refusalTimer = setTimeout(() => {
+      this.refusalTimer = null;
+      if (this.status.dataset.state === 'refused') {
+        this.status.dataset.state = 'ready';
+        this.status.textContent = shared.channel + (shared.writable ? '' : ' (read-only)');
+      }
+    }, REFUSAL_SHOWN);
   }
 
   private async showOutput(): Promise<void> {
@@ -149,6 +191,9 @@ export class SharedCellView extends DOMWidgetView {
   }
 
   remove(): void {
+    if (this.refusalTimer !== null) {
+      clearTimeout(this.refusalTimer);
+    }
     this.editor?.destroy();
     this.outputView?.remove();
     const shared = this.shared;
