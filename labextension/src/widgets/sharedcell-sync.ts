@@ -19,6 +19,7 @@ import * as Y from 'yjs';
 import type { ChannelEvent, ConnectionState, RealtimeClientLike } from '../client/index.js';
 import { RealtimeError } from '../client/errors.js';
 import { decodeBase64, encodeBase64 } from '../client/protocol.js';
+import { serverSettings } from '../server.js';
 
 export const AWARENESS_SUFFIX = ':awareness';
 const MESSAGE_SYNC = 0;
@@ -278,7 +279,7 @@ export class SharedText {
 
   /** The document's state (only what `stateVector` lacks), retried while offline. */
   private async fetchState(stateVector: Uint8Array | null): Promise<DocumentState> {
-    const settings = ServerConnection.makeSettings();
+    const settings = serverSettings();
     let url = URLExt.join(
       settings.baseUrl,
       'realtime/api/documents',
