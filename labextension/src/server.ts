@@ -99,11 +99,19 @@ async function probe(server: RealtimeServer): Promise<string | null> {
   } catch (err) {
     return `no realtime server reachable at ${server.baseUrl} (${String(err)})${hint}`;
   }
-  if (response.status === 404) {
-    return `no realtime server at ${server.baseUrl} (HTTP 404)${hint}`;
+  // Standalone Voilà redirects a path it does not know to its files handler (then 403)
+  if (response.status === 404 || response.redirected) {
+    const status = response.redirected ? `redirected to ${response.url}` : 'HTTP 404';
+    return `no realtime server at ${server.baseUrl} (${status})${hint}`;
   }
   if (response.status === 401 || response.status === 403) {
     return `the realtime server at ${server.baseUrl} refused the credentials (HTTP ${response.status})`;
+  }
+  if (response.ok) {
+    const body: unknown = await response.json().catch(() => null);
+    if (body === null || typeof body !== 'object' || !('channels' in body)) {
+      return `no realtime server at ${server.baseUrl} (its answer is not a channel list)${hint}`;
+    }
   }
   // anything else (even a 5xx) means a realtime server is there: the client copes with it
   return null;
