@@ -36,7 +36,8 @@ from test_browser import TOKEN, chromium, free_port
 from jupyter_realtime.client import AsyncClient
 from jupyter_realtime.widgets._shared_doc import SharedDocument
 
-pytestmark = pytest.mark.browser
+# each starts one or two servers, a kernel and Chromium: more than the default 120 s under load
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 pytest.importorskip("voila")
 
@@ -240,6 +241,7 @@ async def test_standalone_voila_says_there_is_no_realtime_server(tmp_path: Path)
             text = await missing.text_content()
             assert text is not None and text.startswith(f"no realtime server at {voila.url}"), text
             assert "extensionConfig" in text  # says how to name one
+            assert "javascript error" not in await page.inner_text("body")
             for view in ("log", "chat"):
                 badge = f".jp-realtime-{view} .jp-realtime-badge[data-state=missing]"
                 await page.locator(badge).wait_for()
