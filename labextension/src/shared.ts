@@ -2,14 +2,13 @@
  * The page's realtime connections: one shared client per page for the views that leave
  * the transport to the client (shared with the page's other tabs too), plus one per forced
  * transport list for views that ask for specific transports (the transports demo). Each
- * is connected on first use, to the page's own Jupyter server with its credentials
- * (`ServerConnection.makeSettings()`), and closed shortly after its last user lets it go
+ * is connected on first use, to the page's realtime server with its credentials
+ * (`server.ts`: the page's own Jupyter server unless the page config names another), and
+ * closed shortly after its last user lets it go
  * (`pool.ts`). The status bar follows every one of them (`connections`, `onConnections`).
  *
  * Public names: `acquireClient`, `connections`, `onConnections`, `describeState`.
  */
-import { ServerConnection } from '@jupyterlab/services';
-
 import {
   RealtimeClient,
   TRANSPORTS,
@@ -18,6 +17,7 @@ import {
   type TransportName
 } from './client/index.js';
 import { ClientPool, type Lease, type PoolEntry } from './pool.js';
+import { checkServer, realtimeServer } from './server.js';
 
 export { describeState } from './states.js';
 
@@ -27,15 +27,24 @@ function normalize(transports: readonly string[]): TransportName[] {
 }
 
 function create(allowed: readonly TransportName[]): RealtimeClientLike {
-  const settings = ServerConnection.makeSettings();
+  const { baseUrl, token } = realtimeServer();
+  let client: RealtimeClientLike;
   if (allowed.length === 0) {
     // shared between the tabs of this origin (`connectShared`: one leader tab holds the
     // connection), so open tabs do not use up the browser's six HTTP/1.1 connections
-    return connectShared(settings.baseUrl, settings.token);
+    client = connectShared(baseUrl, token);
+  } else {
+    const own = new RealtimeClient({ transports: [...allowed] });
+    own.connect(baseUrl, token);
+    client = own;
   }
-  const own = new RealtimeClient({ transports: [...allowed] });
-  own.connect(settings.baseUrl, settings.token);
-  return own;
+  // no realtime server there: stop trying (the views say so, see `widgets/badge.ts`)
+  void checkServer().then(problem => {
+    if (problem !== null) {
+      client.close();
+    }
+  });
+  return client;
 }
 
 const pool = new ClientPool({ create });

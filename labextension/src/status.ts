@@ -4,10 +4,15 @@
  * `Realtime: 4 live · ws, sse, stream, poll` for several, `Realtime: idle` when none is
  * open. The item itself never opens one; the tooltip lists each connection.
  *
+ * `@jupyterlab/statusbar` is loaded when the plugin activates, not imported by the
+ * extension's entry: Voilà's page does not share it, and a shared module its page lacks
+ * makes the whole entry fail there, widget models included. So the plugin finds
+ * `IStatusBar` itself (`resolveOptionalService`) and does nothing where the package or the
+ * status bar is missing.
+ *
  * Public names: `statusPlugin`, `RealtimeStatus`.
  */
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
 import { connections, onConnections } from './shared.js';
@@ -55,8 +60,14 @@ export const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-realtime:status',
   description: 'Shows the page\'s realtime connections, their state and transports, in the status bar.',
   autoStart: true,
-  optional: [IStatusBar],
-  activate: (_app: JupyterFrontEnd, statusBar: IStatusBar | null): void => {
+  activate: async (app: JupyterFrontEnd): Promise<void> => {
+    let token: typeof import('@jupyterlab/statusbar').IStatusBar;
+    try {
+      token = (await import('@jupyterlab/statusbar')).IStatusBar;
+    } catch {
+      return; // a page without JupyterLab's status bar package (Voilà)
+    }
+    const statusBar = await app.resolveOptionalService(token);
     if (!statusBar) {
       return;
     }

@@ -8,6 +8,11 @@
  * two documents: each change of one is applied to the other as a Yjs delta, tagged with an
  * origin that stops it from coming back.
  *
+ * A plugin of its own, apart from the widget views: it needs JupyterLab's notebooks. Its
+ * tokens come from packages that Voilà's page shares too (`@jupyterlab/notebook`,
+ * `@jupyterlab/apputils`), so importing them does not stop the extension loading there;
+ * the notebook tracker is optional, and without one (Voilà) the plugin adds nothing.
+ *
  * Public names: `sharedCellCommandsPlugin`, `CommandIDs`.
  */
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -115,13 +120,15 @@ export const sharedCellCommandsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-realtime:shared-cell-commands',
   description: 'Share a notebook cell live over a channel, or join one.',
   autoStart: true,
-  requires: [INotebookTracker],
-  optional: [ICommandPalette],
+  optional: [INotebookTracker, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
-    tracker: INotebookTracker,
+    tracker: INotebookTracker | null,
     palette: ICommandPalette | null
   ): void => {
+    if (tracker === null) {
+      return; // no notebooks on this page (Voilà): nothing to share
+    }
     const current = (): Cell | null => tracker.activeCell;
     const run = async (title: string, share: boolean, args: Record<string, unknown>) => {
       const cell = current();

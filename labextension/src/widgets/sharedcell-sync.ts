@@ -31,6 +31,7 @@ import type { ChannelEvent, ConnectionState, RealtimeClientLike } from '../clien
 import { RealtimeError } from '../client/errors.js';
 import { decodeBase64, encodeBase64 } from '../client/protocol.js';
 import { stampAwareness } from './awareness-names.js';
+import { serverSettings } from '../server.js';
 
 export const AWARENESS_SUFFIX = ':awareness';
 const MESSAGE_SYNC = 0;
@@ -401,7 +402,7 @@ export class SharedText {
 
   /** The document's state (only what `stateVector` lacks), retried while offline. */
   private async fetchState(stateVector: Uint8Array | null): Promise<DocumentState> {
-    const settings = ServerConnection.makeSettings();
+    const settings = serverSettings();
     let url = URLExt.join(
       settings.baseUrl,
       'realtime/api/documents',

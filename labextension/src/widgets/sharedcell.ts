@@ -1,50 +1,49 @@
 /**
- * `SharedCell`: a CodeMirror 6 editor (JupyterLab's editor) bound to a shared Yjs text by
- * y-codemirror.next, with the other editors' cursors and selections labelled with their
- * Jupyter name in their colour, read-only for a user who may not publish on the channel,
- * and the kernel's `run()` output under it. Like every realtime view, it shows its
- * connection's state in a badge (`badge.ts`). When an edit is refused (`rate_limited`,
- * `too_large`), the document is reloaded from the server's (`SharedText.resync`): the editor
- * is bound to the new one and the status line says why, for `REFUSAL_SHOWN` ms.
+ * `SharedCell`: an editor bound to a shared Yjs text, read-only for a user who may not
+ * publish on the channel, and the kernel's `run()` output under it. Like every realtime
+ * view, it shows its connection's state in a badge (`badge.ts`). When an edit is refused
+ * (`rate_limited`, `too_large`), the document is reloaded from the server's
+ * (`SharedText.resync`): a new editor is bound to the new one and the status line says why,
+ * for `REFUSAL_SHOWN` ms.
+ *
+ * The editor is JupyterLab's CodeMirror 6 (`sharedcell-editor.ts`, remote cursors and
+ * all) where the page shares JupyterLab's CodeMirror singletons, and a plain textarea
+ * bound to the same text (`sharedcell-textarea.ts`) where it does not (Voilà). The
+ * CodeMirror module is loaded with `import()`, never imported here: its shared modules
+ * are resolved when it loads, so on a page without them only that import fails, not the
+ * extension's entry (which would leave every widget model of the page unregistered).
+ * Bundling a CodeMirror of our own instead would not do: in JupyterLab two copies of
+ * `@codemirror/state` break its extensions, and Voilà's `@jupyterlab/codemirror` (theme,
+ * languages) is built on a CodeMirror it does not share.
  *
  * Public names: `SharedCellModel`, `SharedCellView`.
  */
-import { defaultKeymap, indentWithTab } from '@codemirror/commands';
-import { Compartment, EditorState } from '@codemirror/state';
-import { EditorView, drawSelection, keymap, lineNumbers } from '@codemirror/view';
 import {
   DOMWidgetView,
   unpack_models,
   type WidgetModel,
   type WidgetView
 } from '@jupyter-widgets/base';
-import { EditorLanguageRegistry, jupyterTheme } from '@jupyterlab/codemirror';
 import { Widget } from '@lumino/widgets';
-import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next';
-import * as Y from 'yjs';
 
 import type { Lease } from '../pool.js';
 import { acquireClient } from '../shared.js';
 import { StateBadge } from './badge.js';
 import { ChannelModel } from './base.js';
 import { SharedText } from './sharedcell-sync.js';
-
-let languages: EditorLanguageRegistry | null = null;
+import { type SharedEditor, type SharedEditorOptions, TextareaEditor } from './sharedcell-textarea.js';
 
 /** How long the status line shows why an edit was refused. */
 const REFUSAL_SHOWN = 15000;
 
-/** JupyterLab's own language support (highlighting) for `name`, if it knows it. */
-async function languageSupport(name: string): Promise<unknown[]> {
-  if (!name) {
-    return [];
+/** JupyterLab's CodeMirror editor, or null where the page does not share CodeMirror. */
+async function codeMirror(): Promise<typeof import('./sharedcell-editor.js') | null> {
+  try {
+    return await import('./sharedcell-editor.js');
+  } catch (err) {
+    console.debug('jupyter-realtime: no shared CodeMirror on this page, using a textarea', err);
+    return null;
   }
-  if (languages === null) {
-    languages = new EditorLanguageRegistry();
-    EditorLanguageRegistry.getDefaultLanguages().forEach(lang => languages?.addLanguage(lang));
-  }
-  const found = await languages.getLanguage(name).catch(() => null);
-  return found?.support ? [found.support] : [];
 }
 
 export class SharedCellModel extends ChannelModel {
@@ -67,14 +66,15 @@ export class SharedCellModel extends ChannelModel {
 
 export class SharedCellView extends DOMWidgetView {
   private shared: SharedText | null = null;
-  private editor: EditorView | null = null;
-  private readonly language = new Compartment();
+  private editor: SharedEditor | null = null;
+  private host: HTMLElement | null = null;
+  private cm: typeof import('./sharedcell-editor.js') | null = null;
+  private refusalTimer: ReturnType<typeof setTimeout> | null = null;
+  private removed = false;
   private status!: HTMLDivElement;
   private outputView: WidgetView | null = null;
   private lease: Lease | null = null;
   private badge: StateBadge | null = null;
-  private host: HTMLElement | null = null;
-  private refusalTimer: ReturnType<typeof setTimeout> | null = null;
 
   render(): void {
     this.el.classList.add('jp-realtime-widget', 'jp-realtime-sharedcell');
@@ -112,51 +112,44 @@ export class SharedCellView extends DOMWidgetView {
       this.badge?.error(String(err));
       return;
     }
+    const readOnly = !shared.writable;
+    this.cm = await codeMirror();
+    if (this.removed) {
+      return;
+    }
     this.host = host;
     this.mountEditor(shared);
     shared.onReset.push(reason => this.reset(shared, reason));
-    const support = await languageSupport(this.model.get('language'));
-    this.editor?.dispatch({ effects: this.language.reconfigure(support as never) });
-  }
-
-  /** A CodeMirror editor bound to the shared text as it is now. */
-  private mountEditor(shared: SharedText): void {
-    const undoManager = new Y.UndoManager(shared.text);
-    const readOnly = !shared.writable;
-    this.editor = new EditorView({
-      parent: this.host as HTMLElement,
-      state: EditorState.create({
-        doc: shared.text.toString(),
-        extensions: [
-          lineNumbers(),
-          drawSelection(),
-          EditorView.lineWrapping,
-          keymap.of([...yUndoManagerKeymap, ...defaultKeymap, indentWithTab]),
-          jupyterTheme,
-          this.language.of([]),
-          EditorState.readOnly.of(readOnly),
-          EditorView.editable.of(!readOnly),
-          EditorView.theme({ '&': { maxHeight: this.model.get('height') || 'none' } }),
-          yCollab(shared.text, shared.awareness, { undoManager })
-        ]
-      })
-    });
     this.el.dataset.readonly = String(readOnly);
     this.status.dataset.state = 'ready';
     this.status.textContent = `${shared.channel}${readOnly ? ' (read-only)' : ''}`;
     this.el.dataset.ready = 'true';
   }
 
+  /** An editor (CodeMirror, else a textarea) bound to the shared text as it is now. */
+  private mountEditor(shared: SharedText): void {
+    const host = this.host as HTMLElement;
+    const options: SharedEditorOptions = {
+      readOnly: !shared.writable,
+      height: this.model.get('height') || '',
+      language: this.model.get('language')
+    };
+    this.editor = this.cm
+      ? this.cm.createEditor(host, shared, options)
+      : new TextareaEditor(host, shared, options);
+    this.el.dataset.editor = this.editor.kind;
+  }
+
   /** The document was reloaded after a refused edit: bind a new editor, and say why. */
   private reset(shared: SharedText, reason: string): void {
-    const hadFocus = this.editor?.hasFocus ?? false;
+    if (this.removed) {
+      return;
+    }
+    const hadFocus = this.host?.contains(document.activeElement) ?? false;
     this.editor?.destroy();
     this.mountEditor(shared);
-    void languageSupport(this.model.get('language')).then(support =>
-      this.editor?.dispatch({ effects: this.language.reconfigure(support as never) })
-    );
     if (hadFocus) {
-      this.editor?.focus();
+      this.host?.querySelector<HTMLElement>('.cm-content, textarea')?.focus();
     }
     this.status.dataset.state = 'refused';
     this.status.textContent =
@@ -191,10 +184,12 @@ export class SharedCellView extends DOMWidgetView {
   }
 
   remove(): void {
+    this.removed = true;
     if (this.refusalTimer !== null) {
       clearTimeout(this.refusalTimer);
     }
     this.editor?.destroy();
+    this.editor = null;
     this.outputView?.remove();
     const shared = this.shared;
     if (shared !== null) {
