@@ -319,20 +319,33 @@ class Hub:
         binary: bool = False,
         sender: str | None = None,
         idempotency_key: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         """Store and deliver; a :class:`~.brokers.base.Duplicate` (nothing stored) when the
-        channel knows ``idempotency_key``."""
+        channel knows ``idempotency_key``. With a ``key``, the channel also keeps it as the
+        latest publication of that key (beyond its history)."""
         self.check_size(len(payload))
+        options: dict[str, Any] = {"idempotency_key": idempotency_key}
+        if key is not None:  # brokers written before keys still serve unkeyed publishes
+            options["key"] = key
         return await self.broker.publish(
-            channel, payload, binary=binary, sender=sender, ts=self.clock(),
-            idempotency_key=idempotency_key,
+            channel, payload, binary=binary, sender=sender, ts=self.clock(), **options
         )
 
     async def history(
-        self, channel: str, *, since: Position | None = None, limit: int | None = None
+        self,
+        channel: str,
+        *,
+        since: Position | None = None,
+        limit: int | None = None,
+        key: str | None = None,
     ) -> HistoryPage:
         """As the broker's history, cut to ``page_bytes`` (at least one publication);
-        ``more`` says it was cut: the rest follows ``since`` the last one."""
+        ``more`` says it was cut: the rest follows ``since`` the last one. With ``key``: the
+        latest publication of that key (none if the channel has none), whatever ``since``."""
+        if key is not None:
+            result = await self.broker.latest(channel, key)
+            return history_page(result, self.page_bytes)
         result = await self.broker.history(channel, since=since, limit=limit)
         return history_page(result, self.page_bytes)
 

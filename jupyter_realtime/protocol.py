@@ -24,6 +24,7 @@ from .errors import ErrorCode, RealtimeError
 
 __all__ = [
     "CHANNEL_RE",
+    "KEY_RE",
     "Command",
     "Position",
     "Publication",
@@ -41,9 +42,14 @@ __all__ = [
     "unpack_binary",
     "validate_channel",
     "validate_idempotency_key",
+    "validate_key",
 ]
 
 CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-.:@]{1,200}")
+# A publication's key (the latest publication of each key outlives history): channel
+# characters plus "/", "=", "+" and "," so a path-like or composite key needs no escaping
+MAX_KEY = 200
+KEY_RE = re.compile(r"[A-Za-z0-9_\-.:@/=+,]{1,200}")
 OPS = ("subscribe", "unsubscribe", "publish", "history", "presence", "ping")
 MAX_HISTORY_LIMIT = 1000
 MAX_IDEMPOTENCY_KEY = 200  # characters of an idempotency key
@@ -83,6 +89,7 @@ class PublishCommand(TypedDict, total=False):
     data: Any
     data_b64: str
     idempotency_key: str  # 1 to 200 characters; a repeat is stored once (docs/protocol.md)
+    key: str  # KEY_RE; the latest publication of each key is kept beyond history
 
 
 class HistoryCommand(TypedDict, total=False):
@@ -91,6 +98,7 @@ class HistoryCommand(TypedDict, total=False):
     channel: str
     since: SinceFrame
     limit: int
+    key: str  # the latest publication of this key (since is then ignored)
 
 
 class ChannelCommand(TypedDict, total=False):
@@ -110,6 +118,7 @@ class PublicationFrame(TypedDict, total=False):
     data_b64: str
     ts: float
     sender: str | None
+    key: str  # only when the publication was published with a key
 
 
 class ErrorFrame(TypedDict):
@@ -141,7 +150,9 @@ class Publication:
     live delivery (a replay encodes again, on a copy that dies with it).
     """
 
-    __slots__ = ("channel", "epoch", "offset", "ts", "sender", "payload", "binary", "frames")
+    __slots__ = (
+        "channel", "epoch", "offset", "ts", "sender", "payload", "binary", "frames", "key"
+    )
 
     def __init__(
         self,
@@ -153,6 +164,7 @@ class Publication:
         binary: bool = False,
         ts: float = 0.0,
         sender: str | None = None,
+        key: str | None = None,
     ) -> None:
         self.channel = channel
         self.epoch = epoch
@@ -161,6 +173,7 @@ class Publication:
         self.binary = binary
         self.ts = ts
         self.sender = sender
+        self.key = key
         self.frames: dict[str, bytes] = {}
 
     @property
@@ -173,14 +186,17 @@ class Publication:
         return self.payload if self.binary else orjson.loads(self.payload)
 
     def header(self) -> dict[str, Any]:
-        """The publication frame without its data."""
-        return {
+        """The publication frame without its data (``key`` only when it has one)."""
+        header = {
             "channel": self.channel,
             "epoch": self.epoch,
             "offset": self.offset,
             "ts": self.ts,
             "sender": self.sender,
         }
+        if self.key is not None:
+            header["key"] = self.key
+        return header
 
     def to_frame(self) -> dict[str, Any]:
         """The text frame as a dict whose data is embedded without re-encoding."""
@@ -202,6 +218,7 @@ class Publication:
             binary=self.binary,
             ts=self.ts,
             sender=self.sender,
+            key=self.key,
         )
 
     def json(self) -> bytes:
@@ -221,7 +238,10 @@ def text_size(pub: Publication) -> int:
     size = len(pub.payload)
     if pub.binary:
         size = 4 * -(-size // 3)
-    return size + len(pub.channel) + len(pub.epoch) + len(pub.sender or "") + 96
+    return (
+        size + len(pub.channel) + len(pub.epoch) + len(pub.sender or "") + len(pub.key or "")
+        + 104
+    )
 
 
 def max_frame_bytes(max_message_size: int) -> int:
@@ -340,6 +360,21 @@ def validate_idempotency_key(key: Any) -> str | None:
     return key
 
 
+def validate_key(key: Any) -> str | None:
+    """A publication's ``key`` (None when absent): 1 to 200 characters of ``A-Z a-z 0-9
+    _ - . : @ / = + ,``; anything else is ``bad_key``."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or KEY_RE.fullmatch(key) is None:
+        shown = repr(key)[:60] if isinstance(key, str) else type(key).__name__
+        raise RealtimeError(
+            ErrorCode.BAD_KEY,
+            f"key must be 1 to {MAX_KEY} characters of A-Z a-z 0-9 _ - . : @ / = + , "
+            f"(got {shown})",
+        )
+    return key
+
+
 def command_id(frame: Any) -> int | str | None:
     """The ``id`` of a frame if it has a usable one (so an error can still be replied)."""
     if isinstance(frame, dict):
@@ -381,6 +416,7 @@ def validate_command(frame: Any) -> dict[str, Any]:
         cmd["presence"] = bool(frame.get("presence", False))
     elif op == "history":
         cmd["limit"] = validate_limit(frame.get("limit"))
+        cmd["key"] = validate_key(frame.get("key"))
     elif op == "publish":
         if "data_b64" in frame:
             try:
@@ -394,6 +430,7 @@ def validate_command(frame: Any) -> dict[str, Any]:
         else:
             raise RealtimeError(ErrorCode.BAD_REQUEST, "publish needs data or data_b64")
         cmd["idempotency_key"] = validate_idempotency_key(frame.get("idempotency_key"))
+        cmd["key"] = validate_key(frame.get("key"))
     return cmd
 
 

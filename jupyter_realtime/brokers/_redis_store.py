@@ -36,10 +36,11 @@ class RedisStore(RedisCore):
         sender: str | None,
         ts: float,
         idempotency_key: str | None = None,
+        key: str | None = None,
     ) -> Publication:
-        blob = lua.encode_blob(payload, binary=binary, sender=sender, ts=ts)
+        blob = lua.encode_blob(payload, binary=binary, sender=sender, ts=ts, key=key)
         ttl = self.history_ttl
-        key = idempotency_key if self.idempotency_ttl > 0 else None
+        remember = idempotency_key if self.idempotency_ttl > 0 else None
         args: list[Any] = [
             blob,
             secrets.token_hex(4),
@@ -48,14 +49,19 @@ class RedisStore(RedisCore):
             int(ttl * 1000),
             int(self.meta_ttl * 1000),
             self._topic(channel),
-            key or "",
+            remember or "",
             int(time.time() * 1000),
             int(self.idempotency_ttl * 1000),
             self.idempotency_keys,
+            key or "",
+            self.latest_keys,
         ]
-        keys = [self._key(channel, kind) for kind in ("meta", "history", "keys", "expiry")]
+        keys = [
+            self._key(channel, kind)
+            for kind in ("meta", "history", "keys", "expiry", "latest", "latest_order")
+        ]
         try:
-            if key is not None:  # safe to run twice: the second would be a duplicate
+            if remember is not None:  # safe to run twice: the second would be a duplicate
                 epoch, offset, duplicate = await self._idempotent(self._publish, keys, args)
             else:
                 epoch, offset, duplicate = await self._publish(keys, args)
@@ -64,7 +70,18 @@ class RedisStore(RedisCore):
         cls = Duplicate if duplicate else Publication
         if self.history_size and not duplicate:
             self._published[channel] = time.monotonic()
-        return cls(channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender)
+        return cls(
+            channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender, key=key
+        )
+
+    async def latest(self, channel: str, key: str) -> HistoryResult:
+        keys = [self._key(channel, kind) for kind in ("meta", "latest")]
+        try:
+            epoch, offset, entry = await self._idempotent(self._read_latest, keys, [key])
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        pub = lua.decode_latest(channel, entry)
+        return HistoryResult([pub] if pub else [], Position(epoch.decode(), int(offset)))
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None

@@ -33,7 +33,7 @@ __all__ = ["Batch", "Loaded", "SQLiteStore", "StoreError"]
 
 log = logging.getLogger("jupyter_realtime.brokers.sqlite")
 
-VERSION = 1  # PRAGMA user_version of the layout below
+VERSION = 2  # PRAGMA user_version of the layout below (2: publication keys, `latest`)
 LOCK_TIMEOUT = 2.0  # seconds to wait for a lock a stopping server may still hold
 
 SCHEMA = """
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS publications (
     sender TEXT,
     binary INTEGER NOT NULL,
     payload BLOB NOT NULL,
+    key TEXT,  -- the publication's key (version 2)
     PRIMARY KEY (channel, offset)
 );
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -59,11 +60,23 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     expires REAL NOT NULL,
     PRIMARY KEY (channel, key)
 );
+CREATE TABLE IF NOT EXISTS latest (  -- the latest publication of each key of a channel
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    sender TEXT,
+    binary INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (channel, key)
+);
 CREATE INDEX IF NOT EXISTS idempotency_keys_offset ON idempotency_keys (channel, offset);
 CREATE INDEX IF NOT EXISTS idempotency_keys_expires ON idempotency_keys (expires);
 """
 
-PubRow = tuple[str, int, float, "str | None", int, bytes]
+PubRow = tuple[str, int, float, "str | None", int, bytes, "str | None"]
+# channel, key, offset, ts, sender, binary, payload
+LatestRow = tuple[str, str, int, float, "str | None", int, bytes]
 
 
 class StoreError(RealtimeError):
@@ -80,6 +93,7 @@ class Loaded:
     channels: list[tuple[str, str, int, float | None]]
     publications: list[PubRow]
     keys: list[tuple[str, str, int, float]]
+    latest: list[LatestRow] = field(default_factory=list)
 
 
 @dataclass
@@ -88,8 +102,10 @@ class Batch:
     start a new epoch lose their rows), ``publications`` and ``keys`` (inserted or
     replaced), ``channels`` (upserted), ``trims`` (channel, first kept offset, first kept
     key offset: older rows are deleted), ``forget`` (channels deleted), then
-    ``expire_keys`` (keys expired at that time are deleted). Rows newer than a channel's
-    offset exist only from an older epoch, and ``resets`` removed those."""
+    ``expire_keys`` (keys expired at that time are deleted). ``latest`` rows (the latest
+    publication of a key) are replaced after the publications and ``unlatest`` ones
+    (channel, key) deleted; ``resets`` and ``forget`` remove a channel's. Rows newer than a
+    channel's offset exist only from an older epoch, and ``resets`` removed those."""
 
     resets: list[str] = field(default_factory=list)
     publications: list[PubRow] = field(default_factory=list)
@@ -98,14 +114,21 @@ class Batch:
     trims: list[tuple[str, int, int]] = field(default_factory=list)
     forget: list[str] = field(default_factory=list)
     expire_keys: float | None = None
+    latest: list[LatestRow] = field(default_factory=list)
+    unlatest: list[tuple[str, str]] = field(default_factory=list)
 
     def apply(self, db: sqlite3.Connection) -> None:
         one = [(name,) for name in self.resets]
         db.executemany("DELETE FROM publications WHERE channel = ?", one)
         db.executemany("DELETE FROM idempotency_keys WHERE channel = ?", one)
+        db.executemany("DELETE FROM latest WHERE channel = ?", one)
         db.executemany(
-            "INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?, ?)", self.publications
+            "INSERT OR REPLACE INTO publications "
+            "(channel, offset, ts, sender, binary, payload, key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.publications,
         )
+        db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?)", self.latest)
+        db.executemany("DELETE FROM latest WHERE channel = ? AND key = ?", self.unlatest)
         db.executemany("INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?)", self.keys)
         db.executemany("INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?)", self.channels)
         db.executemany(
@@ -120,6 +143,7 @@ class Batch:
         db.executemany("DELETE FROM channels WHERE name = ?", gone)
         db.executemany("DELETE FROM publications WHERE channel = ?", gone)
         db.executemany("DELETE FROM idempotency_keys WHERE channel = ?", gone)
+        db.executemany("DELETE FROM latest WHERE channel = ?", gone)
         if self.expire_keys is not None:
             db.execute("DELETE FROM idempotency_keys WHERE expires <= ?", (self.expire_keys,))
 
@@ -185,15 +209,22 @@ class SQLiteStore:
         if tables and "channels" not in tables:
             raise ValueError(f"it holds other tables: {sorted(tables)}")
         db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(publications)")}
+        if "key" not in columns:  # a file of the first layout
+            db.execute("ALTER TABLE publications ADD COLUMN key TEXT")
         db.execute(f"PRAGMA user_version = {VERSION}")
         return Loaded(
             db.execute("SELECT * FROM channels ORDER BY name").fetchall(),
             db.execute(
-                "SELECT channel, offset, ts, sender, binary, payload FROM publications "
+                "SELECT channel, offset, ts, sender, binary, payload, key FROM publications "
                 "ORDER BY channel, offset"
             ).fetchall(),
             db.execute(
                 "SELECT channel, key, offset, expires FROM idempotency_keys "
+                "ORDER BY channel, offset"
+            ).fetchall(),
+            db.execute(
+                "SELECT channel, key, offset, ts, sender, binary, payload FROM latest "
                 "ORDER BY channel, offset"
             ).fetchall(),
         )

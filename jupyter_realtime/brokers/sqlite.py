@@ -112,12 +112,12 @@ class SQLiteBroker(MemoryBroker):
         now = self.clock()
         pubs: dict[str, list[Publication]] = {}
         epochs = {name: epoch for name, epoch, _, until in loaded.channels if until is None}
-        for channel, offset, ts, sender, binary, payload in loaded.publications:
+        for channel, offset, ts, sender, binary, payload, key in loaded.publications:
             if channel in epochs:
                 pubs.setdefault(channel, []).append(
                     Publication(
                         channel, epochs[channel], offset, bytes(payload),
-                        binary=bool(binary), ts=ts, sender=sender,
+                        binary=bool(binary), ts=ts, sender=sender, key=key,
                     )
                 )
         retired = []
@@ -134,6 +134,7 @@ class SQLiteBroker(MemoryBroker):
             owner = self._channels.get(channel)
             if owner is not None and expires > now and offset <= owner.offset:
                 owner.keys[key] = (offset, expires)
+        self._load_latest(loaded)
         for ch in self._channels.values():
             while len(ch.keys) > self.idempotency_keys:
                 ch.keys.popitem(last=False)
@@ -143,6 +144,22 @@ class SQLiteBroker(MemoryBroker):
         if self.history_bytes_total and self.bytes > self.history_bytes_total:
             self._evict(self.history_bytes_total)
         self.sweep()
+
+    def _load_latest(self, loaded: Loaded) -> None:
+        """Each live channel's keyed publications, least recently published first, bounded
+        by ``latest_keys`` again (what goes is deleted from the file)."""
+        for channel, key, offset, ts, sender, binary, payload in loaded.latest:
+            ch = self._channels.get(channel)
+            if ch is None or offset > ch.offset:
+                self._batch.unlatest.append((channel, key))
+                continue
+            ch.latest[key] = Publication(
+                channel, ch.epoch, offset, bytes(payload),
+                binary=bool(binary), ts=ts, sender=sender, key=key,
+            )
+        for ch in self._channels.values():
+            while len(ch.latest) > self.latest_keys:
+                self._batch.unlatest.append((ch.name, ch.latest.popitem(last=False)[0]))
 
     # -- what the memory broker reports --
 
@@ -157,10 +174,19 @@ class SQLiteBroker(MemoryBroker):
     def _appended(self, pub: Publication, key: str | None, expires: float) -> None:
         if self.history_size:
             self._batch.publications.append(
-                (pub.channel, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload)
+                (pub.channel, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload,
+                 pub.key)
             )
         if key is not None:
             self._batch.keys.append((pub.channel, key, pub.offset, expires))
+        self._changed(pub.channel)
+
+    def _latest_changed(self, pub: Publication, forgotten: list[str]) -> None:
+        assert pub.key is not None
+        self._batch.latest.append(
+            (pub.channel, pub.key, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload)
+        )
+        self._batch.unlatest.extend((pub.channel, key) for key in forgotten)
         self._changed(pub.channel)
 
     def sweep(self) -> None:
@@ -233,9 +259,11 @@ class SQLiteBroker(MemoryBroker):
         sender: str | None,
         ts: float,
         idempotency_key: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         pub = await super().publish(
-            channel, payload, binary=binary, sender=sender, ts=ts, idempotency_key=idempotency_key
+            channel, payload, binary=binary, sender=sender, ts=ts,
+            idempotency_key=idempotency_key, key=key,
         )
         await self.committed()
         return pub
