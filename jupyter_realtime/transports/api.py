@@ -40,7 +40,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
         try:
             validate_channel(channel)
             key = validate_idempotency_key(self.request.headers.get("Idempotency-Key"))
-            pub_key = validate_key(self.get_argument("key", None))
+            pub_key = validate_key(self.get_argument("key", None, strip=False))
             identity, context, body = self.identity(), self.context, self.request.body
             bucket = context.limits.user_bucket(identity.username)
             admit_publication(
@@ -98,7 +98,7 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
             self.context.policy.authorize(self.identity(), "history", channel)
             limit = self.get_argument("limit", None)
             limit_value = validate_limit(None if limit is None else _int(limit, "limit"))
-            key = validate_key(self.get_argument("key", None))
+            key = validate_key(self.get_argument("key", None, strip=False))
             since = None
             if key is None and self.get_argument("since", None) is not None:
                 offset = _int(self.get_argument("since"), "since")
