@@ -16,6 +16,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from jupyter_realtime.client import AsyncClient, BadKey, Client, Position
 from jupyter_realtime.errors import ErrorCode, RealtimeError
 from jupyter_realtime.protocol import pack_binary, unpack_binary, validate_command
 
@@ -189,3 +190,46 @@ async def test_subscribers_see_the_key_and_racing_writers_leave_the_newest(serve
     (newest,) = latest["result"]["publications"]
     assert newest["offset"] == 40
     assert newest.get("data") == "a" if 40 in offsets_a else newest["data_b64"] == "Yg=="
+
+
+async def test_the_python_client_publishes_keyed_and_reads_the_latest(server: Any) -> None:
+    async with AsyncClient(server.http(), server.token) as client:
+        ch = client.channel("client-keys")
+        async with ch.subscribe() as sub:
+            await ch.publish({"step": 1}, key="bar-1")
+            ch.publish_nowait({"step": 2}, key="bar-1")
+            ch.publish_nowait(b"\x01", key="bar-2")
+            await ch.flush()
+            got = [await sub.__anext__() for _ in range(3)]
+        assert [(m.key, m.data) for m in got] == [
+            ("bar-1", {"step": 1}), ("bar-1", {"step": 2}), ("bar-2", b"\x01")
+        ]
+        await ch.publish_many(range(20))
+        latest = await ch.latest("bar-1")
+        assert latest is not None and (latest.offset, latest.data) == (2, {"step": 2})
+        assert [m.data for m in await ch.history(5, key="bar-2")] == [b"\x01"]
+        assert await ch.latest("none") is None
+        with pytest.raises(BadKey) as bad:
+            ch.publish_nowait(1, key="no spaces")  # refused before it is queued
+        assert bad.value.code is ErrorCode.BAD_KEY
+        with pytest.raises(BadKey):  # the server's bad_key, typed
+            await client.request("history", channel="client-keys", key="é")
+
+
+async def test_the_blocking_client_publishes_keyed(server: Any) -> None:
+    await asyncio.to_thread(_blocking_keys, server.http(), server.token)
+
+
+def _blocking_keys(url: str, token: str) -> None:
+    with Client(url, token) as client:
+        ch = client.channel("sync-keys")
+        first = ch.publish("a", key="k")
+        ch.publish_nowait("b", key="k")
+        ch.flush()
+        for n in range(15):
+            ch.publish(n)
+        latest = ch.latest("k")
+        assert latest is not None and (latest.position, latest.data) == (
+            Position(first.epoch, 2), "b"
+        )
+        assert [m.key for m in ch.history(1, key="k")] == ["k"]

@@ -26,6 +26,7 @@ class Message:
     data: Any
     ts: float = 0.0
     sender: str | None = None
+    key: str | None = None  # the publication's key, when it was published with one
 
     @property
     def position(self) -> Position:
@@ -47,6 +48,7 @@ class Message:
             data,
             frame.get("ts", 0.0),
             frame.get("sender"),
+            frame.get("key"),
         )
 
     def to_frame(self) -> dict[str, Any]:
@@ -58,6 +60,8 @@ class Message:
             "ts": self.ts,
             "sender": self.sender,
         }
+        if self.key is not None:
+            frame["key"] = self.key
         if self.binary:
             frame["data_b64"] = base64.b64encode(self.data).decode("ascii")
         else:
