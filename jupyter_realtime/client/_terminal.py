@@ -14,7 +14,9 @@ are not shown. Data that is not a mirrored message is printed as a JSON line.
 :func:`watch` prints the channel's history first, then follows it from the last offset read;
 the client reconnects by itself after a drop and resubscribes from the last publication it
 delivered, so nothing is printed twice and nothing is missed (a loss that the history can no
-longer cover is reported on stderr).
+longer cover is reported on stderr). Output of a cell whose ``cell_start`` the history no
+longer holds is preceded by that cell's header, fetched by its key (:mod:`._cells`), its
+code, and the line ``[earlier output of this cell was dropped]``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any, TextIO
 
 import orjson
 
+from ..errors import RealtimeError
+from ._cells import DROPPED, CellStarts, cell_key
 from ._channel import AsyncChannel
 from ._compat import set_elapsed
 from ._errors import GapError
@@ -67,6 +71,7 @@ class TerminalView:
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.colour = self.out.isatty()
         self.bars: dict[str, Any] = {}  # bar id -> tqdm
+        self.starts = CellStarts()
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -89,6 +94,17 @@ class TerminalView:
 
     def gap(self, error: GapError) -> None:
         self.write(f"[some output was missed: {error}]\n", "stderr")
+
+    def dropped(self, header: Any) -> None:
+        """A cell met without its start: its header (``cell_start`` as kept by key, or None
+        when the channel has none), its code, and the line saying its earlier output is gone."""
+        if isinstance(header, dict) and header.get("type") == "cell_start":
+            count = header.get("execution_count")
+            self.write(f"── In [{count if count is not None else ' '}] ──\n")
+            code = header.get("code")
+            if isinstance(code, str) and code:
+                self.write("".join(f"   {line}\n" for line in code.splitlines()))
+        self.write(f"[{DROPPED}]\n", "stderr")
 
     def apply(self, data: Any) -> None:
         """Show one publication's data."""
@@ -148,10 +164,21 @@ async def watch(
 ) -> None:
     """Print the last ``limit`` publications of ``channel``, then follow it until cancelled."""
     view = view or TerminalView()
+
+    async def show(data: Any) -> None:
+        cell = view.starts.missing(data)
+        if cell is not None:
+            try:
+                header = await channel.latest(cell_key(cell))
+            except RealtimeError:  # the line is shown all the same, without the header
+                header = None
+            view.dropped(header.data if header is not None else None)
+        view.apply(data)
+
     try:
         history = await channel.history(limit) if limit > 0 else []
         for msg in history:
-            view.apply(msg.data)
+            await show(msg.data)
         # nothing read: from offset 0 of the current epoch, so that what was published
         # since the empty read is not missed (with limit 0: live only)
         since: Any = history[-1].position if history else (0 if limit > 0 else None)
@@ -164,6 +191,6 @@ async def watch(
                     continue
                 except StopAsyncIteration:
                     return
-                view.apply(msg.data)
+                await show(msg.data)
     finally:
         view.close()

@@ -42,6 +42,8 @@ export interface PublishCommand {
   data_b64?: string;
   /** 1 to 200 characters; a repeat within the server's idempotency_ttl is stored once. */
   idempotency_key?: string;
+  /** The channel keeps the latest publication of each key beyond its history. */
+  key?: string;
 }
 
 export interface HistoryCommand {
@@ -50,6 +52,8 @@ export interface HistoryCommand {
   channel: string;
   since?: Position;
   limit?: number;
+  /** The latest publication of this key (`since` is then ignored). */
+  key?: string;
 }
 
 export interface PresenceCommand {
@@ -81,12 +85,15 @@ export interface PublicationFrame {
   data_b64?: string;
   ts: number;
   sender: string | null;
+  /** Only on a publication published with a key. */
+  key?: string;
   /** Set on XHR streaming and polling frames: the stream's position after this one. */
   cursor?: string;
 }
 
 export type ErrorCode =
   | 'bad_request'
+  | 'bad_key'
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'

@@ -55,8 +55,8 @@ export function formatData(data: unknown): string {
 
 function fromFrame(frame: PublicationFrame): Publication {
   const data = frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data;
-  const { channel, epoch, offset, ts, sender } = frame;
-  return { type: 'publication', channel, epoch, offset, data, ts, sender };
+  const { channel, epoch, offset, ts, sender, key } = frame;
+  return { type: 'publication', channel, epoch, offset, data, ts, sender, key };
 }
 
 /**
@@ -101,6 +101,10 @@ export abstract class ChannelView extends DOMWidgetView {
   protected historyLimit(): number {
     return 0;
   }
+  /** A publication key whose latest publication is shown first, before the history. */
+  protected latestKey(): string | null {
+    return null;
+  }
   protected subscribeOptions(): { presence?: boolean } {
     return {};
   }
@@ -119,6 +123,14 @@ export abstract class ChannelView extends DOMWidgetView {
       // Subscribe first and hold what arrives, then read the history: whatever is
       // published in between is in one or the other, and `last` drops the overlap.
       await this.client.subscribe(this.channel, this.handler, this.subscribeOptions());
+      const key = this.latestKey();
+      if (key) {
+        // the latest of the key, however old: newer publications of the history follow it
+        const latest = await this.client.history(this.channel, { key, limit: 1 });
+        for (const frame of latest.publications) {
+          this.show(fromFrame(frame), false);
+        }
+      }
       const limit = this.historyLimit();
       if (limit > 0) {
         const history = await this.client.history(this.channel, { limit });
