@@ -10,7 +10,8 @@ output comes (at once for output after a quiet tick, and when a cell ends); it c
 came (``_format.Batcher``) and publishes it with ``publish_nowait``, whose idempotency keys
 keep a reconnection from doubling anything; a ``cell_start`` goes with the key
 ``cell:<cell>``, so the channel keeps every cell's header beyond its history. IPython's
-``pre_run_cell`` and ``post_run_cell`` events mark a cell's start and end, with its error if it raised.
+``pre_run_cell`` and ``post_run_cell`` events mark a cell's start and end, with its error if
+it raised.
 """
 
 from __future__ import annotations
