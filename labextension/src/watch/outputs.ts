@@ -90,6 +90,14 @@ export function renderBundle(data: Bundle): HTMLElement {
   return element('pre', 'rw-text rw-muted', `[${Object.keys(data).join(', ') || 'empty output'}]`);
 }
 
+/** The line under a cell whose start the channel's history no longer holds. */
+export const DROPPED = 'earlier output of this cell was dropped';
+
+/** The publication key of a mirrored cell's `cell_start` (as `client/_cells.py` makes it). */
+export function cellKey(cell: string): string {
+  return 'cell:' + cell.replace(/[^A-Za-z0-9_\-.:@/=+,]/g, '_').slice(0, 195);
+}
+
 export class OutputsView {
   readonly el: HTMLElement;
   readonly bars = new ProgressBars(8);
@@ -97,6 +105,8 @@ export class OutputsView {
   state = 'waiting for output';
   private readonly cells = new Map<string, Cell>();
   private readonly list: HTMLElement;
+  /** Cells seen to start, or already marked as dropped. */
+  private readonly seen = new Set<string>();
 
   constructor() {
     this.el = element('div', 'rw-view');
@@ -149,6 +159,37 @@ export class OutputsView {
     }
   }
 
+  /**
+   * The cell of `data` if it is a mirrored message of a cell not seen to start (once per
+   * cell): its start is no longer in the history, and `dropped` should be shown for it.
+   */
+  missingStart(data: unknown): string | null {
+    if (typeof data !== 'object' || data === null) {
+      return null;
+    }
+    const m = data as Message;
+    if (typeof m.type !== 'string' || typeof m.cell !== 'string' || !m.cell || this.seen.has(m.cell)) {
+      return null;
+    }
+    this.seen.add(m.cell);
+    return m.type === 'cell_start' ? null : m.cell;
+  }
+
+  /** One line saying that the cell's earlier output was dropped (its header comes by `named`). */
+  dropped(id: string): void {
+    const cell = this.cell(id);
+    const line = element('div', 'rw-dropped', DROPPED);
+    cell.body.prepend(line);
+  }
+
+  /** Name a cell from its `cell_start` as kept by key: `In [N]` and its code. */
+  named(id: string, header: unknown): void {
+    const cell = this.cells.get(id);
+    if (cell && typeof header === 'object' && header !== null && (header as Message).type === 'cell_start') {
+      this.label(cell, header as Message);
+    }
+  }
+
   /** A marker where publications were missed (no longer in the channel's history). */
   gap(): void {
     const cell = this.cell('');
@@ -187,20 +228,26 @@ export class OutputsView {
       this.cells.delete(id);
     }
     const cell = this.cell(id);
+    this.seen.add(id);
+    const label = this.label(cell, m);
+    cell.el.dataset.state = 'running';
+    cell.status.textContent = 'running';
+    this.state = `${label} running`;
+  }
+
+  private label(cell: Cell, m: Message): string {
     const count = m.execution_count;
     const label = typeof count === 'number' ? `In [${count}]` : 'cell';
     (cell.header.firstChild as HTMLElement).textContent = label;
-    cell.el.dataset.state = 'running';
-    cell.status.textContent = 'running';
     if (typeof m.time === 'number') {
       cell.status.title = `started ${new Date(m.time * 1000).toLocaleString()}`;
     }
-    if (typeof m.code === 'string' && m.code) {
+    if (typeof m.code === 'string' && m.code && !cell.el.querySelector('.rw-code')) {
       const details = element('details', 'rw-code');
       details.append(element('summary', '', 'code'), element('pre', '', m.code));
       cell.header.after(details);
     }
-    this.state = `${label} running`;
+    return label;
   }
 
   private endCell(id: string, m: Message): void {
