@@ -74,3 +74,47 @@ async def test_the_terminal_watcher_says_the_cells_start_was_dropped(server: Any
         + "── In [2] ok in 9.0 s ──\n"
     )
     assert watcher.err.count(f"[{DROPPED}]") == 1
+
+
+async def test_a_real_mirror_keeps_the_header_and_the_bars_by_key_and_watch_says_dropped(
+    server: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    """A kernel mirrors a cell with a progress bar; 150 later outputs of that cell push its
+    start out of the 100 publications of history. Its ``cell_start`` and the bar's last state
+    are still the latest of their keys, and ``%realtime watch`` in a second kernel shows the
+    cell's header, its code and the dropped line."""
+    from test_client_kernel import started_kernel
+    from test_kernel_mirror import execute, mirrored, text_of
+
+    code = 'from jupyter_realtime import progress\nfor _ in progress(range(3), desc="steps"):\n'
+    code += "    print('step')"
+    async with started_kernel(jp_fetch, jp_serverapp) as runner:
+        await execute(runner, "%load_ext jupyter_realtime")
+        await execute(runner, f"%%realtime mirror drop:log\n{code}")
+        run = await mirrored(server, "drop:log")
+    cell = run[0]["cell"]
+    bar = next(m["bar"] for m in run if m["type"] == "progress")
+    async with AsyncClient(server.http(), server.token) as client:
+        ch = client.channel("drop:log")
+        assert {m.key for m in await ch.history(1000) if m.data["type"] == "progress"} == {
+            f"progress:{bar}"
+        }
+        await ch.publish_many(
+            {"type": "stream", "cell": cell, "name": "stdout", "text": f"late {i}\n"}
+            for i in range(150)
+        )
+        assert all(m.data["type"] == "stream" for m in await ch.history(1000))
+        header = await ch.latest(cell_key(cell))
+        assert header is not None and header.data["type"] == "cell_start"
+        assert header.data["code"].rstrip() == code and header.data["execution_count"] >= 1
+        last_state = await ch.latest(f"progress:{bar}")
+        assert last_state is not None and last_state.data["n"] == 3 and last_state.data["done"]
+    async with started_kernel(jp_fetch, jp_serverapp) as watcher:
+        await execute(watcher, "%load_ext jupyter_realtime\n%realtime watch drop:log")
+        shown = await execute(
+            watcher, "from jupyter_realtime.kernel._watch import VIEWS\nprint(VIEWS[-1].text())"
+        )
+    text = text_of(shown)
+    count = header.data["execution_count"]
+    assert text.startswith(f"── In [{count}] ──\n{code}\n── {DROPPED} ──\nlate 50\n"), text
+    assert text.endswith("late 149\n\n") and text.count(DROPPED) == 1  # print adds one
