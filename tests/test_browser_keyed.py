@@ -101,3 +101,29 @@ async def test_a_late_viewer_sees_the_latest_value_of_each_key(lab: Lab) -> None
             f"() => ({VALUES})()[1] === '640 MB'", timeout=10_000
         )
         assert (await page.evaluate(VALUES))[0] == '{"load":0.7}'
+
+
+async def test_live_log_names_a_cell_whose_start_was_dropped(lab: Lab) -> None:
+    async with AsyncClient(lab.url, TOKEN) as client:
+        await mirrored_run(client, "log-run", 100)
+    name = lab.notebook(
+        "log.ipynb", 'from jupyter_realtime.widgets import LiveLog\nLiveLog("log-run")'
+    )
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, name)
+        dropped = page.locator(".jp-realtime-dropped")
+        await page.wait_for_function(
+            "() => document.querySelector('.jp-realtime-dropped .jp-realtime-log-text')"
+            "?.textContent.startsWith('In [2]')"
+        )
+        assert await dropped.count() == 1
+        assert await dropped.locator(".jp-realtime-log-text").text_content() == (
+            f"In [2] · {DROPPED}"
+        )
+        assert await dropped.locator("pre").text_content() == "for i in range(5000):\n    print(i)"
+        # newest first: the line sits under the cell's oldest output still in the history
+        items = page.locator(".jp-realtime-log-list li")
+        assert await items.count() == 21
+        assert await items.nth(19).text_content() is not None
+        assert "80" in (await items.nth(19).locator(".jp-realtime-log-text").text_content() or "")
+        assert await items.nth(20).get_attribute("class") == "jp-realtime-dropped"

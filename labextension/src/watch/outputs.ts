@@ -14,6 +14,7 @@ import DOMPurify from 'dompurify';
 
 import { ProgressBars, isProgress } from './progress.js';
 import { stripAnsi, terminalText } from './text.js';
+import { CellStarts, DROPPED } from './cells.js';
 
 /** Cells shown; older ones are removed. */
 export const MAX_CELLS = 50;
@@ -90,14 +91,6 @@ export function renderBundle(data: Bundle): HTMLElement {
   return element('pre', 'rw-text rw-muted', `[${Object.keys(data).join(', ') || 'empty output'}]`);
 }
 
-/** The line under a cell whose start the channel's history no longer holds. */
-export const DROPPED = 'earlier output of this cell was dropped';
-
-/** The publication key of a mirrored cell's `cell_start` (as `client/_cells.py` makes it). */
-export function cellKey(cell: string): string {
-  return 'cell:' + cell.replace(/[^A-Za-z0-9_\-.:@/=+,]/g, '_').slice(0, 195);
-}
-
 export class OutputsView {
   readonly el: HTMLElement;
   readonly bars = new ProgressBars(8);
@@ -106,7 +99,7 @@ export class OutputsView {
   private readonly cells = new Map<string, Cell>();
   private readonly list: HTMLElement;
   /** Cells seen to start, or already marked as dropped. */
-  private readonly seen = new Set<string>();
+  private readonly starts = new CellStarts();
 
   constructor() {
     this.el = element('div', 'rw-view');
@@ -164,15 +157,7 @@ export class OutputsView {
    * cell): its start is no longer in the history, and `dropped` should be shown for it.
    */
   missingStart(data: unknown): string | null {
-    if (typeof data !== 'object' || data === null) {
-      return null;
-    }
-    const m = data as Message;
-    if (typeof m.type !== 'string' || typeof m.cell !== 'string' || !m.cell || this.seen.has(m.cell)) {
-      return null;
-    }
-    this.seen.add(m.cell);
-    return m.type === 'cell_start' ? null : m.cell;
+    return this.starts.missing(data);
   }
 
   /** One line saying that the cell's earlier output was dropped (its header comes by `named`). */
@@ -228,7 +213,7 @@ export class OutputsView {
       this.cells.delete(id);
     }
     const cell = this.cell(id);
-    this.seen.add(id);
+    this.starts.started(id);
     const label = this.label(cell, m);
     cell.el.dataset.state = 'running';
     cell.status.textContent = 'running';

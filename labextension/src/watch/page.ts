@@ -23,7 +23,8 @@ import type { ChannelEvent } from '../client/client.js';
 import type { ConnectionState } from '../client/connection.js';
 import { decodeBase64, morePages, type Position, type PublicationFrame } from '../client/protocol.js';
 import { Follower } from './follow.js';
-import { OutputsView, cellKey } from './outputs.js';
+import { cellKey } from './cells.js';
+import { OutputsView } from './outputs.js';
 
 export interface WatchOptions {
   baseUrl: string;
