@@ -43,6 +43,12 @@ export class LiveProgressView extends ChannelView {
     return Math.min(1000, Math.max(1, this.model.get('history')));
   }
 
+  /** One bar: its latest state is kept by the key `progress:<bar>`, however old. */
+  protected latestKey(): string | null {
+    const only = this.model.get('bar');
+    return only ? `progress:${only}` : null;
+  }
+
   protected onPublication(publication: Publication): void {
     const data = publication.data;
     if (!isProgress(data)) {
