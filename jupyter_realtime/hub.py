@@ -339,12 +339,17 @@ class Hub:
         since: Position | None = None,
         limit: int | None = None,
         key: str | None = None,
+        key_prefix: str | None = None,
     ) -> HistoryPage:
         """As the broker's history, cut to ``page_bytes`` (at least one publication);
         ``more`` says it was cut: the rest follows ``since`` the last one. With ``key``: the
-        latest publication of that key (none if the channel has none), whatever ``since``."""
+        latest publication of that key (none if the channel has none), whatever ``since``;
+        with ``key_prefix``: the latest of each key starting with it (the newest ``limit``)."""
         if key is not None:
             result = await self.broker.latest(channel, key)
+            return history_page(result, self.page_bytes)
+        if key_prefix is not None:
+            result = await self.broker.latest_by_prefix(channel, key_prefix, limit)
             return history_page(result, self.page_bytes)
         result = await self.broker.history(channel, since=since, limit=limit)
         return history_page(result, self.page_bytes)

@@ -99,6 +99,7 @@ class HistoryCommand(TypedDict, total=False):
     since: SinceFrame
     limit: int
     key: str  # the latest publication of this key (since is then ignored)
+    key_prefix: str  # the latest publication of each key starting with it
 
 
 class ChannelCommand(TypedDict, total=False):
@@ -417,6 +418,7 @@ def validate_command(frame: Any) -> dict[str, Any]:
     elif op == "history":
         cmd["limit"] = validate_limit(frame.get("limit"))
         cmd["key"] = validate_key(frame.get("key"))
+        cmd["key_prefix"] = validate_key(frame.get("key_prefix"))
     elif op == "publish":
         if "data_b64" in frame:
             try:

@@ -342,7 +342,8 @@ class Session:
     async def _op_history(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.authorize("history", cmd["channel"])
         page = await self.hub.history(
-            cmd["channel"], since=cmd["since"], limit=cmd["limit"], key=cmd.get("key")
+            cmd["channel"], since=cmd["since"], limit=cmd["limit"], key=cmd.get("key"),
+            key_prefix=cmd.get("key_prefix"),
         )
         return page.to_dict()
 

@@ -507,3 +507,20 @@ async def test_without_latest_keys_nothing_is_kept_beyond_history(new_broker: Br
     await publish(broker, "c", b"1", key="k")
     await publish(broker, "c", b"2")
     assert (await broker.latest("c", "k")).publications == []
+
+
+async def test_the_latest_of_every_key_with_a_prefix(new_broker: BrokerFactory):
+    broker = await new_broker(history_size=3)
+    for name, n in (("progress:a", 1), ("progress:b", 1), ("cell:x", 0), ("progress:a", 2)):
+        await publish(broker, "c", b'{"n": %d}' % n, key=name)
+    for i in range(10):
+        await publish(broker, "c", b"%d" % i)
+    got = await broker.latest_by_prefix("c", "progress:")
+    assert [(p.key, p.data, p.offset) for p in got.publications] == [
+        ("progress:b", {"n": 1}, 2), ("progress:a", {"n": 2}, 4)
+    ]
+    assert got.position.offset == 14
+    one = await broker.latest_by_prefix("c", "progress:", limit=1)
+    assert [p.key for p in one.publications] == ["progress:a"]
+    assert (await broker.latest_by_prefix("c", "none:")).publications == []
+    assert (await broker.latest_by_prefix("unknown", "progress:")).position == BEFORE_START

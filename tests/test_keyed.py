@@ -115,8 +115,12 @@ async def test_the_history_command_returns_the_latest_of_a_key(server: Any, tran
         {"op": "history", "channel": channel, "key": "bad key"},
         {"op": "publish", "channel": channel, "data": 0, "key": "x" * 201},
         {"op": "history", "channel": channel, "limit": 1},  # still serving
+        {"op": "history", "channel": channel, "key_prefix": "m"},
+        {"op": "history", "channel": channel, "key_prefix": "bad prefix"},
     ])
-    cpu, mem, none, bad, bad_publish, plain = replies
+    cpu, mem, none, bad, bad_publish, plain, prefixed, bad_prefix = replies
+    assert [p["key"] for p in prefixed["result"]["publications"]] == ["mem"]
+    assert bad_prefix["error"]["code"] == "bad_key"
     epoch = published[0]["result"]["epoch"]
     assert [(p["offset"], p["data"], p["key"]) for p in cpu["result"]["publications"]] == [
         (2, {"cpu": 2}, "cpu")
@@ -141,6 +145,7 @@ async def test_rest_publishes_with_a_key_and_reads_its_latest(server: Any) -> No
         bad = await http.get(url + "/history?key=" + "%20x")
         bad_publish = await http.post(url + "?key=" + "y" * 201, json=1)
         plain = await http.get(url + "/history?limit=100")
+        prefixed = await http.get(url + "/history?key_prefix=st")
     assert first.status_code == 200 and first.json()["offset"] == 1
     body = latest.json()
     assert latest.status_code == 200 and body["offset"] == 32
@@ -150,6 +155,7 @@ async def test_rest_publishes_with_a_key_and_reads_its_latest(server: Any) -> No
     for r in (bad, bad_publish):
         assert r.status_code == 400 and r.json()["error"]["code"] == "bad_key"
     assert len(plain.json()["publications"]) == 10
+    assert [p["offset"] for p in prefixed.json()["publications"]] == [2]
 
 
 async def test_subscribers_see_the_key_and_racing_writers_leave_the_newest(server: Any) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "PUBLISH",
     "READ",
     "READ_LATEST",
+    "READ_LATEST_PREFIX",
     "REAP_PRESENCE",
     "REMOVE_PRESENCE",
     "decode_blob",
@@ -201,6 +202,28 @@ if head[1] then first = tonumber(string.match(head[1][1], '^(%d+)')) end
 return {epoch, offset, entries, first}
 """
 )
+
+# KEYS: meta, latest_order, latest. ARGV: key prefix, limit (0: all). Returns {epoch,
+# offset, entries}: the latest publication of each key starting with the prefix, in this
+# epoch, oldest first (the `limit` published most recently). Creates nothing.
+READ_LATEST_PREFIX = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then return {'', 0, {}} end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
+local keys = redis.call('ZRANGE', KEYS[2], 0, -1)
+local prefix, limit = ARGV[1], tonumber(ARGV[2])
+local found = {}
+for i = #keys, 1, -1 do
+  if limit > 0 and #found >= limit then break end
+  if string.sub(keys[i], 1, #prefix) == prefix then
+    local entry = redis.call('HGET', KEYS[3], keys[i])
+    if entry and string.sub(entry, 1, #epoch + 1) == epoch .. ' ' then
+      table.insert(found, 1, entry)
+    end
+  end
+end
+return {epoch, offset, found}
+"""
 
 # KEYS: meta, latest, latest_order. ARGV: key. Returns {epoch, offset, entry or ''}: the
 # channel's position and the latest publication of the key in this epoch. Creates nothing.

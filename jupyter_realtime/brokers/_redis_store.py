@@ -83,6 +83,21 @@ class RedisStore(RedisCore):
         pub = lua.decode_latest(channel, entry)
         return HistoryResult([pub] if pub else [], Position(epoch.decode(), int(offset)))
 
+    async def latest_by_prefix(
+        self, channel: str, prefix: str, limit: int | None = None
+    ) -> HistoryResult:
+        keys = [self._key(channel, kind) for kind in ("meta", "latest_order", "latest")]
+        try:
+            epoch, offset, entries = await self._idempotent(
+                self._read_latest_prefix, keys, [prefix, limit or 0]
+            )
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        pubs = [lua.decode_latest(channel, entry) for entry in entries]
+        return HistoryResult(
+            [p for p in pubs if p is not None], Position(epoch.decode(), int(offset))
+        )
+
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None
     ) -> HistoryResult:

@@ -163,6 +163,15 @@ class Broker(abc.ABC):
             ErrorCode.BAD_REQUEST, f"{type(self).__name__} keeps no keyed publications"
         )
 
+    async def latest_by_prefix(
+        self, channel: str, prefix: str, limit: int | None = None
+    ) -> HistoryResult:
+        """The latest publication of each key starting with ``prefix``, oldest first (the
+        ``limit`` published most recently), with the channel's position. Creates nothing."""
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST, f"{type(self).__name__} keeps no keyed publications"
+        )
+
     @abc.abstractmethod
     async def position(self, channel: str) -> Position:
         """The channel's epoch and newest offset (0 when empty)."""

@@ -311,6 +311,15 @@ class MemoryBroker(Broker):
         kept = ch.latest.get(key) if ch is not None else None
         return HistoryResult([kept.bare()] if kept is not None else [], self._position(channel))
 
+    async def latest_by_prefix(
+        self, channel: str, prefix: str, limit: int | None = None
+    ) -> HistoryResult:
+        ch = self._channels.get(channel)
+        found = [p for k, p in ch.latest.items() if k.startswith(prefix)] if ch else []
+        found.sort(key=lambda p: p.offset)
+        kept = found[-limit:] if limit else found
+        return HistoryResult([p.bare() for p in kept], self._position(channel))
+
     def _position(self, channel: str) -> Position:
         ch = self._channels.get(channel)
         if ch is not None:

@@ -187,16 +187,23 @@ class AsyncChannel:
     # -- reading --
 
     async def history(
-        self, limit: int = 100, *, since: Since = None, key: str | None = None
+        self,
+        limit: int = 100,
+        *,
+        since: Since = None,
+        key: str | None = None,
+        key_prefix: str | None = None,
     ) -> list[Message]:
         """The newest ``limit`` publications, oldest first (with ``since``: the first after it).
 
         The server answers in pages of bounded size (``more``); this follows them. With
         ``key``: the latest publication of that key (a list of one, or empty), however many
-        publications came after it."""
+        publications came after it; with ``key_prefix``: the latest publication of each key
+        starting with it (the ``limit`` published most recently), oldest first."""
         fields: dict[str, Any] = {"channel": self.name, "limit": limit}
-        if key is not None:
-            result = await self.client.request("history", key=key, **fields)
+        if key is not None or key_prefix is not None:
+            keyed = {"key": key} if key is not None else {"key_prefix": key_prefix}
+            result = await self.client.request("history", **keyed, **fields)
             return [Message.from_frame(frame) for frame in result["publications"]]
         position = await self._resolve(since)
         messages: list[Message] = []

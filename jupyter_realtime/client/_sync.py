@@ -189,9 +189,16 @@ class Channel:
         self.client.call(self._async.flush, timeout=timeout)
 
     def history(
-        self, limit: int = 100, *, since: Since = None, key: str | None = None
+        self,
+        limit: int = 100,
+        *,
+        since: Since = None,
+        key: str | None = None,
+        key_prefix: str | None = None,
     ) -> list[Message]:
-        return self.client.call(self._async.history, limit, since=since, key=key)  # type: ignore[no-any-return]
+        return self.client.call(  # type: ignore[no-any-return]
+            self._async.history, limit, since=since, key=key, key_prefix=key_prefix
+        )
 
     def latest(self, key: str) -> Message | None:
         return self.client.call(self._async.latest, key)  # type: ignore[no-any-return]

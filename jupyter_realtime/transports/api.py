@@ -99,8 +99,9 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
             limit = self.get_argument("limit", None)
             limit_value = validate_limit(None if limit is None else _int(limit, "limit"))
             key = validate_key(self.get_argument("key", None, strip=False))
+            prefix = validate_key(self.get_argument("key_prefix", None, strip=False))
             since = None
-            if key is None and self.get_argument("since", None) is not None:
+            if key is None and prefix is None and self.get_argument("since", None) is not None:
                 offset = _int(self.get_argument("since"), "since")
                 if offset < 0:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, "since must not be negative")
@@ -108,7 +109,9 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
                 if epoch is None:  # an offset alone means the current epoch
                     epoch = (await self.hub.position(channel)).epoch
                 since = Position(epoch, offset)
-            page = await self.hub.history(channel, since=since, limit=limit_value, key=key)
+            page = await self.hub.history(
+                channel, since=since, limit=limit_value, key=key, key_prefix=prefix
+            )
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return

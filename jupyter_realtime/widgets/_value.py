@@ -20,7 +20,8 @@ class LiveValue(ChannelWidget):
     the server keeps however many publications come after it), or ``data["AAPL"]`` of the
     newest unkeyed publication that has it (dotted keys such as ``"quote.bid"`` reach into
     nested objects); without ``key``, the whole data. A view opened later shows the latest
-    value at once: the latest of its key, then the channel's newer history. ``show_latency=True`` also shows how long each publication took from
+    value at once: the latest of its key, then the channel's newer history.
+    ``show_latency=True`` also shows how long each publication took from
     the server to the page.
     """
 
