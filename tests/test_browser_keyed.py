@@ -75,6 +75,10 @@ async def test_the_watch_page_names_a_cell_whose_start_was_dropped(lab: Lab) -> 
                 "() => document.querySelector('.rw-stream').textContent.endsWith('live\\n')"
             )
             assert await page.locator(".rw-dropped").count() == 1
+            # the bar's last state, long out of the history, read by its key
+            row = page.locator(".jp-realtime-progress-row")
+            assert await row.count() == 1 and await row.get_attribute("data-bar") == "b1"
+            assert await row.get_attribute("data-n") == "7"
 
 
 async def test_a_late_viewer_sees_the_latest_value_of_each_key(lab: Lab) -> None:
@@ -127,3 +131,19 @@ async def test_live_log_names_a_cell_whose_start_was_dropped(lab: Lab) -> None:
         assert await items.nth(19).text_content() is not None
         assert "80" in (await items.nth(19).locator(".jp-realtime-log-text").text_content() or "")
         assert await items.nth(20).get_attribute("class") == "jp-realtime-dropped"
+
+
+async def test_live_progress_shows_a_bar_long_out_of_the_history(lab: Lab) -> None:
+    async with AsyncClient(lab.url, TOKEN) as client:
+        await mirrored_run(client, "bar-run", 60)
+    name = lab.notebook(
+        "bars.ipynb", 'from jupyter_realtime.widgets import LiveProgress\nLiveProgress("bar-run")'
+    )
+    async with chromium() as browser:
+        page = await open_notebook(browser, lab, name)
+        await page.wait_for_function(
+            "() => document.querySelectorAll('.jp-realtime-progress-row').length === 1"
+        )
+        row = page.locator(".jp-realtime-progress-row")
+        assert await row.get_attribute("data-bar") == "b1"
+        assert await row.get_attribute("data-done") == "true"

@@ -37,8 +37,9 @@ def test_cell_keys_and_starts() -> None:
 
 
 async def mirrored_run(client: AsyncClient, channel: str, lines: int) -> None:
-    """Two cells as the mirror publishes them: ``In [1]``, then ``In [2]`` printing
-    ``lines`` lines, one publication each."""
+    """Two cells as the mirror publishes them: ``In [1]``, then ``In [2]`` with a finished
+    progress bar (keyed by its id, as ``progress()`` publishes) printing ``lines`` lines,
+    one publication each."""
     ch = client.channel(channel)
     for count, cell, code in ((1, "cell-one", "x = 1"), (2, "cell-two", CODE)):
         start = {"type": "cell_start", "cell": cell, "v": 1, "execution_count": count,
@@ -47,6 +48,10 @@ async def mirrored_run(client: AsyncClient, channel: str, lines: int) -> None:
         if count == 1:
             await ch.publish({"type": "cell_end", "cell": cell, "status": "ok",
                               "execution_count": 1, "duration": 0.1})  # fmt: skip
+    bar = {"type": "progress", "bar": "b1", "desc": "prep", "n": 7, "total": 7, "unit": "it",
+           "unit_scale": False, "rate": 7.0, "elapsed": 1.0, "eta": 0.0, "postfix": "",
+           "done": True, "time": 0.0, "cell": "cell-two"}  # fmt: skip
+    await ch.publish(bar, key="progress:b1")
     await ch.publish_many(
         {"type": "stream", "cell": "cell-two", "name": "stdout", "text": f"{i}\n"}
         for i in range(lines)
@@ -74,6 +79,7 @@ async def test_the_terminal_watcher_says_the_cells_start_was_dropped(server: Any
         + "── In [2] ok in 9.0 s ──\n"
     )
     assert watcher.err.count(f"[{DROPPED}]") == 1
+    assert "prep: 100%" in watcher.err and "7/7" in watcher.err  # the bar, long out of history
 
 
 async def test_a_real_mirror_keeps_the_header_and_the_bars_by_key_and_watch_says_dropped(

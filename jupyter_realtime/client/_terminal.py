@@ -36,6 +36,8 @@ from ._html_text import html_to_text
 
 __all__ = ["TerminalView", "watch"]
 
+PROGRESS_KEYS = "progress:"  # the key prefix of progress() bars' states
+
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -177,6 +179,16 @@ async def watch(
 
     try:
         history = await channel.history(limit) if limit > 0 else []
+        if history:  # every bar's latest state is kept by key: those older than the history
+            first = history[0].position
+            try:
+                bars = await channel.history(100, key_prefix=PROGRESS_KEYS)
+            except RealtimeError:
+                bars = []
+            for bar in bars:
+                if bar.epoch == first.epoch and bar.offset < first.offset:
+                    if isinstance(bar.data, dict) and bar.data.get("type") == "progress":
+                        view.apply(bar.data)
         for msg in history:
             await show(msg.data)
         # nothing read: from offset 0 of the current epoch, so that what was published

@@ -154,7 +154,7 @@ export class RealtimeClient {
    */
   history(
     channel: string,
-    options: { since?: Position; limit?: number; key?: string } = {}
+    options: { since?: Position; limit?: number; key?: string; key_prefix?: string } = {}
   ): Promise<HistoryResult> {
     return this.request<HistoryResult>({ op: 'history', channel, ...options });
   }

@@ -37,7 +37,7 @@ export interface SharableClient {
   publish(channel: string, data: unknown, options?: { key?: string }): Promise<PublishResult>;
   history(
     channel: string,
-    options?: { since?: Position; limit?: number; key?: string }
+    options?: { since?: Position; limit?: number; key?: string; key_prefix?: string }
   ): Promise<HistoryResult>;
   presence(channel: string): Promise<PresenceResult>;
   close(): void;
@@ -108,7 +108,12 @@ export class Leader {
         break;
       case 'history':
         work = this.client
-          .history(request.channel, { since: request.since, limit: request.limit, key: request.key })
+          .history(request.channel, {
+            since: request.since,
+            limit: request.limit,
+            key: request.key,
+            key_prefix: request.key_prefix
+          })
           .then(result => ({ result }));
         break;
       case 'presence':

@@ -54,6 +54,8 @@ export interface HistoryCommand {
   limit?: number;
   /** The latest publication of this key (`since` is then ignored). */
   key?: string;
+  /** The latest publication of each key starting with it. */
+  key_prefix?: string;
 }
 
 export interface PresenceCommand {

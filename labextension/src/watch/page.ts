@@ -101,6 +101,13 @@ export async function startWatch(
     let since: Position | undefined;
     if (newest.epoch && newest.offset > 0) {
       since = { epoch: newest.epoch, offset: Math.max(0, newest.offset - options.history) };
+      // every bar's latest state is kept by key: those older than the history come first
+      const bars = await client.history(channel, { key_prefix: 'progress:', limit: 100 });
+      for (const frame of bars.publications) {
+        if (frame.epoch === since.epoch && frame.offset <= since.offset) {
+          view.apply(dataOf(frame));
+        }
+      }
       let wanted = options.history;
       while (wanted > 0) {
         const limit = Math.min(1000, wanted);

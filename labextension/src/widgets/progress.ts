@@ -49,6 +49,11 @@ export class LiveProgressView extends ChannelView {
     return only ? `progress:${only}` : null;
   }
 
+  /** Every bar: the latest state of each is kept by its key, however old. */
+  protected latestKeyPrefix(): string | null {
+    return this.model.get('bar') ? null : 'progress:';
+  }
+
   protected onPublication(publication: Publication): void {
     const data = publication.data;
     if (!isProgress(data)) {
