@@ -129,6 +129,16 @@ class BrokerConfig(HasTraits):
         "forgotten first (about 150 bytes each in memory or Redis). Default: 10000.",
     )
 
+    latest_keys_max = Int(
+        1000,
+        config=True,
+        help="Keys whose latest publication a channel keeps beyond its history (a publish "
+        "with a key; history?key=K returns it however many publications came after it). "
+        "Above it the key published longest ago is forgotten first; each costs its "
+        "publication's size in memory (and on disk, or in Redis). 0: keys are not kept. "
+        "Default: 1000.",
+    )
+
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
         options: dict[str, Any] = {}
@@ -162,6 +172,7 @@ class BrokerConfig(HasTraits):
             url=self.broker_url,
             idempotency_ttl=self.idempotency_ttl,
             idempotency_keys=self.idempotency_keys_max,
+            latest_keys=self.latest_keys_max,
             **options,
         )
 

@@ -28,6 +28,7 @@ class ErrorCode(str, enum.Enum):
     """The error codes of a reply, each with its HTTP status."""
 
     BAD_REQUEST = "bad_request"
+    BAD_KEY = "bad_key"  # a publication key (``key``) that is not 1-200 allowed characters
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
@@ -43,6 +44,7 @@ class ErrorCode(str, enum.Enum):
 
 _HTTP_STATUS = {
     ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.BAD_KEY: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,

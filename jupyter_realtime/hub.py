@@ -345,22 +345,24 @@ class Hub:
         sender: str | None = None,
         idempotency_key: str | None = None,
         sender_name: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         """Store and deliver; a :class:`~.brokers.base.Duplicate` (nothing stored) when the
         channel knows ``idempotency_key``. ``sender`` and ``sender_name`` are the identity
-        the caller verified, never anything the client sent. A publication that :attr:`route`
-        claims is handed to it instead (it may refuse it, or publish something else through
-        :meth:`relay`)."""
+        the caller verified, never anything the client sent. With a ``key``, the channel also
+        keeps it as the latest publication of that key (beyond its history). A publication
+        that :attr:`route` claims is handed to it instead (it may refuse it, or publish
+        something else through :meth:`relay`)."""
         self.check_size(len(payload))
         route = self.route
-        if route is not None and route.claims(channel, payload, binary):
+        if route is not None and key is None and route.claims(channel, payload, binary):
             return await route.publish(
                 channel, payload, sender=sender, idempotency_key=idempotency_key,
                 sender_name=sender_name,
             )
         return await self.relay(
             channel, payload, binary=binary, sender=sender, idempotency_key=idempotency_key,
-            sender_name=sender_name,
+            sender_name=sender_name, key=key,
         )
 
     async def relay(
@@ -372,11 +374,14 @@ class Hub:
         sender: str | None = None,
         idempotency_key: str | None = None,
         sender_name: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         """Store and deliver without asking :attr:`route` (what the route itself publishes)."""
+        options: dict[str, Any] = {"idempotency_key": idempotency_key, "sender_name": sender_name}
+        if key is not None:  # brokers written before keys still serve unkeyed publishes
+            options["key"] = key
         pub = await self.broker.publish(
-            channel, payload, binary=binary, sender=sender, ts=self.clock(),
-            idempotency_key=idempotency_key, sender_name=sender_name,
+            channel, payload, binary=binary, sender=sender, ts=self.clock(), **options
         )
         if not isinstance(pub, Duplicate):
             for listener in self._published:
@@ -394,10 +399,24 @@ class Hub:
         self._published.append(listener)
 
     async def history(
-        self, channel: str, *, since: Position | None = None, limit: int | None = None
+        self,
+        channel: str,
+        *,
+        since: Position | None = None,
+        limit: int | None = None,
+        key: str | None = None,
+        key_prefix: str | None = None,
     ) -> HistoryPage:
         """As the broker's history, cut to ``page_bytes`` (at least one publication);
-        ``more`` says it was cut: the rest follows ``since`` the last one."""
+        ``more`` says it was cut: the rest follows ``since`` the last one. With ``key``: the
+        latest publication of that key (none if the channel has none), whatever ``since``;
+        with ``key_prefix``: the latest of each key starting with it (the newest ``limit``)."""
+        if key is not None:
+            result = await self.broker.latest(channel, key)
+            return history_page(result, self.page_bytes)
+        if key_prefix is not None:
+            result = await self.broker.latest_by_prefix(channel, key_prefix, limit)
+            return history_page(result, self.page_bytes)
         result = await self.broker.history(channel, since=since, limit=limit)
         return history_page(result, self.page_bytes)
 

@@ -24,6 +24,7 @@ from .errors import ErrorCode, RealtimeError
 
 __all__ = [
     "CHANNEL_RE",
+    "KEY_RE",
     "Command",
     "Position",
     "Publication",
@@ -41,9 +42,14 @@ __all__ = [
     "unpack_binary",
     "validate_channel",
     "validate_idempotency_key",
+    "validate_key",
 ]
 
 CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-.:@]{1,200}")
+# A publication's key (the latest publication of each key outlives history): channel
+# characters plus "/", "=", "+" and "," so a path-like or composite key needs no escaping
+MAX_KEY = 200
+KEY_RE = re.compile(r"[A-Za-z0-9_\-.:@/=+,]{1,200}")
 OPS = ("subscribe", "unsubscribe", "publish", "history", "presence", "ping")
 MAX_HISTORY_LIMIT = 1000
 MAX_IDEMPOTENCY_KEY = 200  # characters of an idempotency key
@@ -83,6 +89,7 @@ class PublishCommand(TypedDict, total=False):
     data: Any
     data_b64: str
     idempotency_key: str  # 1 to 200 characters; a repeat is stored once (docs/protocol.md)
+    key: str  # KEY_RE; the latest publication of each key is kept beyond history
 
 
 class HistoryCommand(TypedDict, total=False):
@@ -91,6 +98,8 @@ class HistoryCommand(TypedDict, total=False):
     channel: str
     since: SinceFrame
     limit: int
+    key: str  # the latest publication of this key (since is then ignored)
+    key_prefix: str  # the latest publication of each key starting with it
 
 
 class ChannelCommand(TypedDict, total=False):
@@ -111,6 +120,7 @@ class PublicationFrame(TypedDict, total=False):
     ts: float
     sender: str | None
     sender_name: str
+    key: str  # only when the publication was published with a key
 
 
 class ErrorFrame(TypedDict):
@@ -143,7 +153,8 @@ class Publication:
     """
 
     __slots__ = (
-        "channel", "epoch", "offset", "ts", "sender", "sender_name", "payload", "binary", "frames"
+        "channel", "epoch", "offset", "ts", "sender", "sender_name", "payload", "binary", "frames",
+        "key",
     )
 
     def __init__(
@@ -157,6 +168,7 @@ class Publication:
         ts: float = 0.0,
         sender: str | None = None,
         sender_name: str | None = None,
+        key: str | None = None,
     ) -> None:
         self.channel = channel
         self.epoch = epoch
@@ -167,6 +179,7 @@ class Publication:
         self.sender = sender
         # what views show as the author: stamped by the server with ``sender``
         self.sender_name = sender_name
+        self.key = key
         self.frames: dict[str, bytes] = {}
 
     @property
@@ -180,7 +193,8 @@ class Publication:
 
     def header(self) -> dict[str, Any]:
         """The publication frame without its data (``sender_name`` when the server
-        stamped one: publications stored by older versions have none)."""
+        stamped one: publications stored by older versions have none; ``key`` only when it
+        has one)."""
         header: dict[str, Any] = {
             "channel": self.channel,
             "epoch": self.epoch,
@@ -190,6 +204,8 @@ class Publication:
         }
         if self.sender_name is not None:
             header["sender_name"] = self.sender_name
+        if self.key is not None:
+            header["key"] = self.key
         return header
 
     def to_frame(self) -> dict[str, Any]:
@@ -213,6 +229,7 @@ class Publication:
             ts=self.ts,
             sender=self.sender,
             sender_name=self.sender_name,
+            key=self.key,
         )
 
     def json(self) -> bytes:
@@ -233,7 +250,7 @@ def text_size(pub: Publication) -> int:
     if pub.binary:
         size = 4 * -(-size // 3)
     names = len(pub.sender or "") + 2 * len(pub.sender_name or "")  # escapes, field name
-    return size + len(pub.channel) + len(pub.epoch) + names + 96
+    return size + len(pub.channel) + len(pub.epoch) + names + len(pub.key or "") + 104
 
 
 def max_frame_bytes(max_message_size: int) -> int:
@@ -352,6 +369,21 @@ def validate_idempotency_key(key: Any) -> str | None:
     return key
 
 
+def validate_key(key: Any) -> str | None:
+    """A publication's ``key`` (None when absent): 1 to 200 characters of ``A-Z a-z 0-9
+    _ - . : @ / = + ,``; anything else is ``bad_key``."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or KEY_RE.fullmatch(key) is None:
+        shown = repr(key)[:60] if isinstance(key, str) else type(key).__name__
+        raise RealtimeError(
+            ErrorCode.BAD_KEY,
+            f"key must be 1 to {MAX_KEY} characters of A-Z a-z 0-9 _ - . : @ / = + , "
+            f"(got {shown})",
+        )
+    return key
+
+
 def command_id(frame: Any) -> int | str | None:
     """The ``id`` of a frame if it has a usable one (so an error can still be replied)."""
     if isinstance(frame, dict):
@@ -393,6 +425,8 @@ def validate_command(frame: Any) -> dict[str, Any]:
         cmd["presence"] = bool(frame.get("presence", False))
     elif op == "history":
         cmd["limit"] = validate_limit(frame.get("limit"))
+        cmd["key"] = validate_key(frame.get("key"))
+        cmd["key_prefix"] = validate_key(frame.get("key_prefix"))
     elif op == "publish":
         if "data_b64" in frame:
             try:
@@ -406,6 +440,7 @@ def validate_command(frame: Any) -> dict[str, Any]:
         else:
             raise RealtimeError(ErrorCode.BAD_REQUEST, "publish needs data or data_b64")
         cmd["idempotency_key"] = validate_idempotency_key(frame.get("idempotency_key"))
+        cmd["key"] = validate_key(frame.get("key"))
     return cmd
 
 

@@ -359,12 +359,16 @@ class Session:
         pub = await self.hub.publish(
             cmd["channel"], cmd["payload"], binary=cmd["binary"], sender=self.identity.sender,
             idempotency_key=cmd.get("idempotency_key"), sender_name=self.identity.sender_name,
+            key=cmd.get("key"),
         )
         return publish_result(pub)
 
     async def _op_history(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.authorize("history", cmd["channel"])
-        page = await self.hub.history(cmd["channel"], since=cmd["since"], limit=cmd["limit"])
+        page = await self.hub.history(
+            cmd["channel"], since=cmd["since"], limit=cmd["limit"], key=cmd.get("key"),
+            key_prefix=cmd.get("key_prefix"),
+        )
         return page.to_dict()
 
     async def _op_presence(self, cmd: dict[str, Any]) -> dict[str, Any]:

@@ -459,3 +459,92 @@ async def test_usage_counters_add_up_to_their_limit_and_refuse_past_it(
     assert await broker.add_usage("bytes:carol", 5, 5, 0.5) == 5
     await asyncio.sleep(1.0)
     assert await broker.add_usage("bytes:carol", 5, 5, 0.5) == 5
+
+
+# -- keyed publications: the latest of each key outlives history (compaction) --
+
+
+async def test_the_latest_of_a_key_outlives_history(new_broker: BrokerFactory):
+    broker = await new_broker(history_size=5)
+    await broker.subscribe("c")
+    await publish(broker, "c", b'"old"', key="cpu")
+    latest = await publish(broker, "c", b'"new"', key="cpu", sender="bob")
+    await publish(broker, "c", b'"mem"', key="mem")
+    for i in range(20):
+        await publish(broker, "c", b"%d" % i)
+    got = await broker.latest("c", "cpu")
+    assert [(p.offset, p.data, p.sender, p.key) for p in got.publications] == [
+        (latest.offset, "new", "bob", "cpu")
+    ]
+    assert got.position == Position(latest.epoch, 23)
+    assert [p.data for p in (await broker.latest("c", "mem")).publications] == ["mem"]
+    assert (await broker.latest("c", "nope")).publications == []
+    # a keyed publication is also an ordinary one: offsets, history and delivery
+    history = await broker.history("c", since=Position(latest.epoch, 0))
+    assert not history.recovered and len(history.publications) == 5
+    await until(lambda: len(recorder(broker).pubs) == 23)
+    assert [p.key for p in recorder(broker).pubs[:3]] == ["cpu", "cpu", "mem"]
+
+
+async def test_keyed_history_carries_the_key(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await publish(broker, "c", b"\x00\x01", binary=True, key="blob")
+    await publish(broker, "c", b"2")
+    pubs = (await broker.history("c")).publications
+    assert [(p.key, p.binary) for p in pubs] == [("blob", True), (None, False)]
+    assert (await broker.latest("c", "blob")).publications[0].payload == b"\x00\x01"
+
+
+async def test_keys_per_channel_are_capped_least_recently_published_first(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker(latest_keys=3)
+    for name in ("a", "b", "c", "a", "d"):  # "a" again: "b" is now the oldest
+        await publish(broker, "ch", b'"%s"' % name.encode(), key=name)
+    assert (await broker.latest("ch", "b")).publications == []
+    for name in ("a", "c", "d"):
+        assert [p.data for p in (await broker.latest("ch", name)).publications] == [name]
+
+
+async def test_keys_are_per_channel_and_reads_create_nothing(new_broker: BrokerFactory):
+    broker = await new_broker()
+    await publish(broker, "one", b"1", key="k")
+    assert (await broker.latest("two", "k")).publications == []
+    assert (await broker.latest("two", "k")).position == BEFORE_START
+    assert not broker.is_live("two")
+    assert "two" not in [info.channel for info in await broker.channels()]
+
+
+async def test_keyed_values_outlive_the_history_ttl(new_broker: BrokerFactory):
+    broker = await new_broker(history_ttl=0.3)
+    first = await publish(broker, "c", b'"kept"', key="k")
+    await asyncio.sleep(0.6)
+    assert (await broker.history("c")).publications == []
+    got = await broker.latest("c", "k")
+    assert [(p.offset, p.data) for p in got.publications] == [(first.offset, "kept")]
+    later = await publish(broker, "c", b"1")
+    assert later.epoch == first.epoch and later.offset == first.offset + 1
+
+
+async def test_without_latest_keys_nothing_is_kept_beyond_history(new_broker: BrokerFactory):
+    broker = await new_broker(latest_keys=0, history_size=1)
+    await publish(broker, "c", b"1", key="k")
+    await publish(broker, "c", b"2")
+    assert (await broker.latest("c", "k")).publications == []
+
+
+async def test_the_latest_of_every_key_with_a_prefix(new_broker: BrokerFactory):
+    broker = await new_broker(history_size=3)
+    for name, n in (("progress:a", 1), ("progress:b", 1), ("cell:x", 0), ("progress:a", 2)):
+        await publish(broker, "c", b'{"n": %d}' % n, key=name)
+    for i in range(10):
+        await publish(broker, "c", b"%d" % i)
+    got = await broker.latest_by_prefix("c", "progress:")
+    assert [(p.key, p.data, p.offset) for p in got.publications] == [
+        ("progress:b", {"n": 1}, 2), ("progress:a", {"n": 2}, 4)
+    ]
+    assert got.position.offset == 14
+    one = await broker.latest_by_prefix("c", "progress:", limit=1)
+    assert [p.key for p in one.publications] == ["progress:a"]
+    assert (await broker.latest_by_prefix("c", "none:")).publications == []
+    assert (await broker.latest_by_prefix("unknown", "progress:")).position == BEFORE_START

@@ -263,3 +263,41 @@ async def test_connection_limit_per_user(server: Any) -> None:
     await asyncio.sleep(0.2)
     async with ws(server, "bob") as again:  # closed connections no longer count
         assert "result" in await call(again, {"id": 1, "op": "ping"})
+
+
+async def test_keyed_values_obey_the_channel_policy(server: Any) -> None:
+    """alice and sam write one key of a private channel at once; bob, outside it, can
+    neither read its latest (command or REST) nor overwrite it, and a flood of bad keys
+    from him gets bad_key without touching the channel."""
+    async with ws(server, "alice") as alice, ws(server, "sam") as sam, ws(server, "bob") as bob:
+        async def write(sock: ClientConnection, who: str, base: int) -> list[int]:
+            offsets = []
+            for i in range(5):
+                frame = {"id": base + i, "op": "publish", "channel": "secret:state",
+                         "data": who, "key": "plan"}  # fmt: skip
+                offsets.append((await call(sock, frame))["result"]["offset"])
+            return offsets
+
+        ours = await asyncio.gather(write(alice, "alice", 0), write(sam, "sam", 100))
+        newest = max(max(o) for o in ours)
+        latest = await call(sam, {"id": 200, "op": "history", "channel": "secret:state",
+                                  "key": "plan"})  # fmt: skip
+        (kept,) = latest["result"]["publications"]
+        assert kept["offset"] == newest == 10 and kept["key"] == "plan"
+        assert kept["data"] == ("alice" if newest in ours[0] else "sam")
+        read = await call(bob, {"id": 1, "op": "history", "channel": "secret:state",
+                                "key": "plan"})  # fmt: skip
+        assert forbidden(read, "history", "secret:state")
+        overwrite = await call(bob, {"id": 2, "op": "publish", "channel": "secret:state",
+                                     "data": "bob", "key": "plan"})  # fmt: skip
+        assert forbidden(overwrite, "publish", "secret:state")
+        for i in range(3):  # fewer than the bad frames that would close the connection
+            bad = await call(bob, {"id": 10 + i, "op": "publish", "channel": "user:bob:x",
+                                   "data": 1, "key": "bad key"})  # fmt: skip
+            assert bad["error"]["code"] == "bad_key"
+        assert "result" in await call(bob, {"id": 20, "op": "ping"})
+    async with httpx.AsyncClient(timeout=10) as http:
+        url = server.http("realtime/api/channels/secret:state/history") + "?key=plan&limit=1"
+        assert (await http.get(url, headers=auth("bob"))).status_code == 403
+        mine = await http.get(url, headers=auth("alice"))
+        assert mine.json()["publications"][0]["offset"] == 10

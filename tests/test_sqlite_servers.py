@@ -150,3 +150,33 @@ async def test_a_corrupt_file_stops_the_server_naming_it_and_is_left_alone(
     assert server.proc is not None and server.proc.wait(120) != 0
     assert f"the realtime database {path} is corrupt" in server.output()
     assert path.read_bytes() == garbage
+
+
+async def test_the_latest_of_a_key_survives_kill_and_restart(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """A keyed publication pushed out of history by later ones (history_size 5) is still
+    the latest of its key after ``kill -9`` right after the last acknowledgement, and after
+    a clean restart."""
+    server = JupyterProcess(tmp_path, "", "--RealtimeApp.history_size=5")
+    boot(server)
+    url = server.http("realtime/api/channels/durable-keys")
+    try:
+        async with httpx.AsyncClient(headers=server.headers, timeout=10) as http:
+            kept = (await http.post(url + "?key=header", json={"cell": 2})).json()
+            for n in range(50):
+                assert (await http.post(url, json={"n": n})).status_code == 200
+        server.stop(signal.SIGKILL)
+        for _ in range(2):
+            boot(server)
+            async with httpx.AsyncClient(headers=server.headers, timeout=10) as http:
+                latest = (await http.get(url + "/history?key=header&limit=1")).json()
+                plain = await history(server, "durable-keys")
+            assert (latest["epoch"], latest["offset"]) == (kept["epoch"], 51)
+            assert [(p["offset"], p["data"], p["key"]) for p in latest["publications"]] == [
+                (1, {"cell": 2}, "header")
+            ]
+            assert [p["offset"] for p in plain["publications"]] == [47, 48, 49, 50, 51]
+            server.stop()
+    finally:
+        server.stop()

@@ -146,6 +146,8 @@ class RedisCore(Broker):
 
         self._publish = script(lua.PUBLISH)
         self._read_script = script(lua.READ)
+        self._read_latest = script(lua.READ_LATEST)
+        self._read_latest_prefix = script(lua.READ_LATEST_PREFIX)
         self._open = script(lua.OPEN)
         self._add = script(lua.ADD_PRESENCE)
         self._remove = script(lua.REMOVE_PRESENCE)

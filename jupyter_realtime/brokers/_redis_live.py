@@ -47,7 +47,9 @@ class RedisLive(RedisCore):
         gets its epoch here (a subscription is not a read: the channel now exists)."""
         feed = self._feeds.get(channel)
         if feed is None:
-            keys = [self._key(channel, "meta"), self._key(channel, "history")]
+            keys = [
+                self._key(channel, kind) for kind in ("meta", "history", "latest", "latest_order")
+            ]
             ttl_ms = int(self.meta_ttl * 1000)
             await self._idempotent(self._open, keys, [secrets.token_hex(4), ttl_ms])
             feed = self._feeds.get(channel)

@@ -10,8 +10,14 @@ slot, so each script touches one slot):
   or subscription (never by a read). Its loss (Redis restarted without persistence, expiry after
   ``meta_ttl``) is what starts a new epoch.
 * ``P:{C}:history``: stream whose entry ids are ``<offset>-0`` and whose single field ``m``
-  is the *blob*: ``[ts,sender,binary,sender_name]`` as JSON (``sender_name`` absent when
-  none was stamped, as in blobs of older versions), a newline, then the raw payload.
+  is the *blob*: ``[ts,sender,binary]``, then ``sender_name`` when one was stamped or the
+  publication has a key (``null`` when none was stamped), then the ``key`` of a keyed
+  publication, as JSON; a newline, then the raw payload (blobs of older versions have
+  fewer fields).
+* ``P:{C}:latest``: hash publication key -> ``<epoch> <offset> <blob>``, the latest
+  publication of each key (kept beyond the stream's bounds); ``P:{C}:latest_order``: sorted
+  set of the same keys scored by that offset, to forget the key published longest ago
+  beyond ``latest_keys``. Both expire with the meta key and are deleted with a new epoch.
 * ``P:{C}:presence``: hash client id -> ``<node>|<info JSON>``.
 * ``P:{C}:keys``: hash idempotency key -> ``<epoch> <offset>`` of the publication first
   stored with it; ``P:{C}:expiry``: sorted set of the same keys scored by the time (ms) they
@@ -37,11 +43,14 @@ __all__ = [
     "OPEN",
     "PUBLISH",
     "READ",
+    "READ_LATEST",
+    "READ_LATEST_PREFIX",
     "REAP_PRESENCE",
     "REMOVE_PRESENCE",
     "USAGE",
     "decode_blob",
     "decode_entries",
+    "decode_latest",
     "encode_blob",
     "sharded",
 ]
@@ -49,11 +58,11 @@ __all__ = [
 # A channel's epoch, made (with offset 0 and no history) when its meta key is missing;
 # only a publish or a subscription calls it.
 _ENSURE_EPOCH = """
-local function ensure_epoch(meta, stream, new_epoch)
+local function ensure_epoch(meta, stream, new_epoch, ...)
   local epoch = redis.call('HGET', meta, 'e')
   if epoch then return epoch end
   redis.call('HSET', meta, 'e', new_epoch, 'o', 0)
-  redis.call('DEL', stream)
+  redis.call('DEL', stream, ...)
   return new_epoch
 end
 """
@@ -108,22 +117,44 @@ local function remember_key(keys, expiry, key, now, ttl, cap, epoch, offset)
 end
 """
 
-# KEYS: meta, history, keys, expiry. ARGV: blob, epoch for a new channel, history size,
-# expiry cutoff (ts, or ''), history ttl ms, meta ttl ms, pub/sub channel, idempotency key
-# (or ''), now ms, idempotency ttl ms, keys per channel. Returns {epoch, offset, duplicate}:
-# for a known key the first publication's, and nothing is stored or published.
+# KEYS: meta, history, keys, expiry, latest, latest_order. ARGV: blob, epoch for a new
+# channel, history size, expiry cutoff (ts, or ''), history ttl ms, meta ttl ms, pub/sub
+# channel, idempotency key (or ''), now ms, idempotency ttl ms, keys per channel,
+# publication key (or ''), latest keys per channel. Returns {epoch, offset, duplicate}:
+# for a known idempotency key the first publication's, and nothing is stored or published.
+# The latest publication of a key, and the cap on keys (the one published longest ago goes).
+_KEEP_LATEST = """
+local function keep_latest(latest, order, key, cap, epoch, offset, blob)
+  redis.call('HSET', latest, key, epoch .. ' ' .. string.format('%d', offset) .. ' ' .. blob)
+  redis.call('ZADD', order, offset, key)
+  local over = redis.call('ZCARD', order) - cap
+  if over > 0 then
+    local oldest = redis.call('ZPOPMIN', order, over)
+    for i = 1, #oldest, 2 do redis.call('HDEL', latest, oldest[i]) end
+  end
+end
+"""
+
 PUBLISH = (
     _ENSURE_EPOCH
     + _TRIM_EXPIRED
     + _KNOWN_KEY
+    + _KEEP_LATEST
     + """
 local key = ARGV[8]
 if key ~= '' then
   local known = known_key(KEYS[3], KEYS[4], key, tonumber(ARGV[9]))
   if known then return known end
 end
-local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[2])
+local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[2], KEYS[5], KEYS[6])
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+if ARGV[12] ~= '' and tonumber(ARGV[13]) > 0 then
+  keep_latest(KEYS[5], KEYS[6], ARGV[12], tonumber(ARGV[13]), epoch, offset, ARGV[1])
+end
+if ARGV[6] ~= '0' then
+  redis.call('PEXPIRE', KEYS[5], ARGV[6])
+  redis.call('PEXPIRE', KEYS[6], ARGV[6])
+end
 if tonumber(ARGV[3]) > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], string.format('%d-0', offset), 'm', ARGV[1])
   if ARGV[4] ~= '' then trim_expired(KEYS[2], tonumber(ARGV[4])) end
@@ -177,13 +208,47 @@ return {epoch, offset, entries, first}
 """
 )
 
-# KEYS: meta, history. ARGV: epoch for a new channel, meta ttl ms. A subscription gives
-# an unknown channel its epoch (offset 0), so subscribers hold a position in a real epoch.
+# KEYS: meta, latest_order, latest. ARGV: key prefix, limit (0: all). Returns {epoch,
+# offset, entries}: the latest publication of each key starting with the prefix, in this
+# epoch, oldest first (the `limit` published most recently). Creates nothing.
+READ_LATEST_PREFIX = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then return {'', 0, {}} end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
+local keys = redis.call('ZRANGE', KEYS[2], 0, -1)
+local prefix, limit = ARGV[1], tonumber(ARGV[2])
+local found = {}
+for i = #keys, 1, -1 do
+  if limit > 0 and #found >= limit then break end
+  if string.sub(keys[i], 1, #prefix) == prefix then
+    local entry = redis.call('HGET', KEYS[3], keys[i])
+    if entry and string.sub(entry, 1, #epoch + 1) == epoch .. ' ' then
+      table.insert(found, 1, entry)
+    end
+  end
+end
+return {epoch, offset, found}
+"""
+
+# KEYS: meta, latest, latest_order. ARGV: key. Returns {epoch, offset, entry or ''}: the
+# channel's position and the latest publication of the key in this epoch. Creates nothing.
+READ_LATEST = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then return {'', 0, ''} end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
+local entry = redis.call('HGET', KEYS[2], ARGV[1])
+if not entry or string.sub(entry, 1, #epoch + 1) ~= epoch .. ' ' then entry = '' end
+return {epoch, offset, entry}
+"""
+
+# KEYS: meta, history, latest, latest_order. ARGV: epoch for a new channel, meta ttl ms. A
+# subscription gives an unknown channel its epoch (offset 0), so subscribers hold a position
+# in a real epoch.
 OPEN = (
     _ENSURE_EPOCH
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
+  ensure_epoch(KEYS[1], KEYS[2], ARGV[1], KEYS[3], KEYS[4])
   if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 end
 return 1
@@ -246,12 +311,20 @@ def sharded(script: str) -> str:
 
 
 def encode_blob(
-    payload: bytes, *, binary: bool, sender: str | None, ts: float, sender_name: str | None = None
+    payload: bytes,
+    *,
+    binary: bool,
+    sender: str | None,
+    ts: float,
+    sender_name: str | None = None,
+    key: str | None = None,
 ) -> bytes:
     """A publication's fields but channel, epoch and offset (those come from Redis)."""
     head: list[Any] = [ts, sender, 1 if binary else 0]
-    if sender_name is not None:
+    if sender_name is not None or key is not None:
         head.append(sender_name)
+    if key is not None:
+        head.append(key)
     return orjson.dumps(head) + b"\n" + payload
 
 
@@ -262,7 +335,16 @@ def decode_blob(channel: str, epoch: str, offset: int, blob: bytes) -> Publicati
     return Publication(
         channel, epoch, offset, payload, binary=bool(binary), ts=float(ts), sender=sender,
         sender_name=rest[0] if rest else None,
+        key=rest[1] if len(rest) > 1 else None,
     )
+
+
+def decode_latest(channel: str, entry: bytes) -> Publication | None:
+    """A ``latest`` hash value ``<epoch> <offset> <blob>`` (None for an empty one)."""
+    if not entry:
+        return None
+    epoch, offset, blob = entry.split(b" ", 2)
+    return decode_blob(channel, epoch.decode(), int(offset), blob)
 
 
 def decode_entries(channel: str, epoch: str, entries: list[Any]) -> list[Publication]:

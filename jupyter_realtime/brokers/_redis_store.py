@@ -37,12 +37,13 @@ class RedisStore(RedisCore):
         ts: float,
         idempotency_key: str | None = None,
         sender_name: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         blob = lua.encode_blob(
-            payload, binary=binary, sender=sender, ts=ts, sender_name=sender_name
+            payload, binary=binary, sender=sender, ts=ts, sender_name=sender_name, key=key
         )
         ttl = self.history_ttl
-        key = idempotency_key if self.idempotency_ttl > 0 else None
+        remember = idempotency_key if self.idempotency_ttl > 0 else None
         args: list[Any] = [
             blob,
             secrets.token_hex(4),
@@ -51,14 +52,19 @@ class RedisStore(RedisCore):
             int(ttl * 1000),
             int(self.meta_ttl * 1000),
             self._topic(channel),
-            key or "",
+            remember or "",
             int(time.time() * 1000),
             int(self.idempotency_ttl * 1000),
             self.idempotency_keys,
+            key or "",
+            self.latest_keys,
         ]
-        keys = [self._key(channel, kind) for kind in ("meta", "history", "keys", "expiry")]
+        keys = [
+            self._key(channel, kind)
+            for kind in ("meta", "history", "keys", "expiry", "latest", "latest_order")
+        ]
         try:
-            if key is not None:  # safe to run twice: the second would be a duplicate
+            if remember is not None:  # safe to run twice: the second would be a duplicate
                 epoch, offset, duplicate = await self._idempotent(self._publish, keys, args)
             else:
                 epoch, offset, duplicate = await self._publish(keys, args)
@@ -69,7 +75,7 @@ class RedisStore(RedisCore):
             self._published[channel] = time.monotonic()
         return cls(
             channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender,
-            sender_name=sender_name,
+            sender_name=sender_name, key=key,
         )
 
     async def add_usage(self, key: str, amount: int, limit: int, window: float) -> int | None:
@@ -82,6 +88,30 @@ class RedisStore(RedisCore):
         except RedisError as exc:
             raise self._unavailable(exc) from exc
         return None if total < 0 else total
+
+    async def latest(self, channel: str, key: str) -> HistoryResult:
+        keys = [self._key(channel, kind) for kind in ("meta", "latest")]
+        try:
+            epoch, offset, entry = await self._idempotent(self._read_latest, keys, [key])
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        pub = lua.decode_latest(channel, entry)
+        return HistoryResult([pub] if pub else [], Position(epoch.decode(), int(offset)))
+
+    async def latest_by_prefix(
+        self, channel: str, prefix: str, limit: int | None = None
+    ) -> HistoryResult:
+        keys = [self._key(channel, kind) for kind in ("meta", "latest_order", "latest")]
+        try:
+            epoch, offset, entries = await self._idempotent(
+                self._read_latest_prefix, keys, [prefix, limit or 0]
+            )
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+        pubs = [lua.decode_latest(channel, entry) for entry in entries]
+        return HistoryResult(
+            [p for p in pubs if p is not None], Position(epoch.decode(), int(offset))
+        )
 
     async def history(
         self, channel: str, *, since: Position | None = None, limit: int | None = None

@@ -40,7 +40,7 @@ __all__ = ["Batch", "Loaded", "SQLiteStore", "StoreError"]
 
 log = logging.getLogger("jupyter_realtime.brokers.sqlite")
 
-VERSION = 2  # PRAGMA user_version of the layout below (2 added sender_name)
+VERSION = 2  # PRAGMA user_version of the layout (2: sender_name, publication keys, `latest`)
 LOCK_TIMEOUT = 2.0  # seconds to wait for a lock a stopping server may still hold
 
 SCHEMA = """
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS publications (
     binary INTEGER NOT NULL,
     payload BLOB NOT NULL,
     sender_name TEXT,  -- the author's display name the server stamped (NULL before layout 2)
+    key TEXT,  -- the publication's key (version 2)
     PRIMARY KEY (channel, offset)
 );
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -65,6 +66,17 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT NOT NULL,
     offset INTEGER NOT NULL,
     expires REAL NOT NULL,
+    PRIMARY KEY (channel, key)
+);
+CREATE TABLE IF NOT EXISTS latest (  -- the latest publication of each key of a channel
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    sender TEXT,
+    binary INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    sender_name TEXT,
     PRIMARY KEY (channel, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_offset ON idempotency_keys (channel, offset);
@@ -85,7 +97,9 @@ ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch, offset = excluded.offse
 WHERE NOT (documents.epoch = excluded.epoch AND documents.offset > excluded.offset)
 """
 
-PubRow = tuple[str, int, float, "str | None", int, bytes, "str | None"]
+PubRow = tuple[str, int, float, "str | None", int, bytes, "str | None", "str | None"]
+# channel, key, offset, ts, sender, binary, payload, sender_name
+LatestRow = tuple[str, str, int, float, "str | None", int, bytes, "str | None"]
 #: a read run by the writer thread, in order with the batches (see :meth:`SQLiteStore.query`)
 Query = Callable[[sqlite3.Connection], Any]
 _Job = tuple["Batch | Query", "asyncio.Future[Any]"]
@@ -105,6 +119,7 @@ class Loaded:
     channels: list[tuple[str, str, int, float | None]]
     publications: list[PubRow]
     keys: list[tuple[str, str, int, float]]
+    latest: list[LatestRow] = field(default_factory=list)
 
 
 @dataclass
@@ -114,8 +129,10 @@ class Batch:
     replaced), ``channels`` (upserted), ``trims`` (channel, first kept offset, first kept
     key offset: older rows are deleted), ``forget`` (channels deleted), then
     ``expire_keys`` (keys expired at that time are deleted), then ``documents`` (name,
-    epoch, offset, state: saved unless a newer one is stored). Rows newer than a channel's
-    offset exist only from an older epoch, and ``resets`` removed those."""
+    epoch, offset, state: saved unless a newer one is stored). ``latest`` rows (the latest
+    publication of a key) are replaced after the publications and ``unlatest`` ones
+    (channel, key) deleted; ``resets`` and ``forget`` remove a channel's. Rows newer than a
+    channel's offset exist only from an older epoch, and ``resets`` removed those."""
 
     resets: list[str] = field(default_factory=list)
     publications: list[PubRow] = field(default_factory=list)
@@ -125,14 +142,22 @@ class Batch:
     forget: list[str] = field(default_factory=list)
     expire_keys: float | None = None
     documents: list[tuple[str, str, int, bytes]] = field(default_factory=list)
+    latest: list[LatestRow] = field(default_factory=list)
+    unlatest: list[tuple[str, str]] = field(default_factory=list)
 
     def apply(self, db: sqlite3.Connection) -> None:
         one = [(name,) for name in self.resets]
         db.executemany("DELETE FROM publications WHERE channel = ?", one)
         db.executemany("DELETE FROM idempotency_keys WHERE channel = ?", one)
+        db.executemany("DELETE FROM latest WHERE channel = ?", one)
         db.executemany(
-            "INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?, ?, ?, ?)", self.publications
+            "INSERT OR REPLACE INTO publications "
+            "(channel, offset, ts, sender, binary, payload, sender_name, key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self.publications,
         )
+        db.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.latest)
+        db.executemany("DELETE FROM latest WHERE channel = ? AND key = ?", self.unlatest)
         db.executemany("INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?)", self.keys)
         db.executemany("INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?)", self.channels)
         db.executemany(
@@ -147,6 +172,7 @@ class Batch:
         db.executemany("DELETE FROM channels WHERE name = ?", gone)
         db.executemany("DELETE FROM publications WHERE channel = ?", gone)
         db.executemany("DELETE FROM idempotency_keys WHERE channel = ?", gone)
+        db.executemany("DELETE FROM latest WHERE channel = ?", gone)
         if self.expire_keys is not None:
             db.execute("DELETE FROM idempotency_keys WHERE expires <= ?", (self.expire_keys,))
         db.executemany(SAVE_DOCUMENT, self.documents)
@@ -214,15 +240,21 @@ class SQLiteStore:
         columns = {row[1] for row in db.execute("PRAGMA table_info(publications)")}
         if "sender_name" not in columns:  # a layout 1 file: its rows keep no display name
             db.execute("ALTER TABLE publications ADD COLUMN sender_name TEXT")
+        if "key" not in columns:  # a file of the first layout (or of early layout 2)
+            db.execute("ALTER TABLE publications ADD COLUMN key TEXT")
         db.execute(f"PRAGMA user_version = {VERSION}")
         return Loaded(
             db.execute("SELECT * FROM channels ORDER BY name").fetchall(),
             db.execute(
-                "SELECT channel, offset, ts, sender, binary, payload, sender_name "
+                "SELECT channel, offset, ts, sender, binary, payload, sender_name, key "
                 "FROM publications ORDER BY channel, offset"
             ).fetchall(),
             db.execute(
                 "SELECT channel, key, offset, expires FROM idempotency_keys "
+                "ORDER BY channel, offset"
+            ).fetchall(),
+            db.execute(
+                "SELECT channel, key, offset, ts, sender, binary, payload, sender_name FROM latest "
                 "ORDER BY channel, offset"
             ).fetchall(),
         )

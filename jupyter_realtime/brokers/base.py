@@ -33,6 +33,12 @@ handler (the broker never imports the hub). Guarantees every broker gives:
 * **Usage counters.** ``add_usage`` adds to a counter of the current time window unless
   that would pass a limit, in one step: in this process by default, in the shared store for
   brokers that several servers share (Redis), so that a per-user limit holds across them.
+* **Keys (compaction).** A publish with a ``key`` is an ordinary publication (offset,
+  history, delivery) that the channel also keeps as the latest of that key, beyond
+  ``history_size`` and ``history_ttl``, as Kafka's log compaction does: ``latest`` returns it
+  however many publications came after it. A channel keeps the latest of at most
+  ``latest_keys`` keys; beyond it the key published longest ago is forgotten. Keyed values
+  belong to the channel's epoch: a new epoch starts without them.
 * **Failure.** An operation that cannot reach the broker's store raises
   ``RealtimeError(unavailable)``; nothing is acknowledged that was not stored.
 """
@@ -44,6 +50,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position, Publication
 
 __all__ = [
@@ -143,7 +150,8 @@ class Broker(abc.ABC):
     publication stays in history; 0 keeps it until pushed out by size), ``url`` (the
     broker's address, for brokers that have one), ``idempotency_ttl`` (seconds a channel
     remembers a publication's idempotency key; 0: not at all) and ``idempotency_keys`` (keys
-    remembered per channel at most).
+    remembered per channel at most), ``latest_keys`` (keys whose latest publication a
+    channel keeps beyond its history; 0: none).
     """
 
     def __init__(
@@ -154,12 +162,14 @@ class Broker(abc.ABC):
         url: str = "",
         idempotency_ttl: float = 600.0,
         idempotency_keys: int = 10_000,
+        latest_keys: int = 1000,
     ) -> None:
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.url = url
         self.idempotency_ttl = idempotency_ttl
         self.idempotency_keys = idempotency_keys
+        self.latest_keys = latest_keys
         self.handler: BrokerEventHandler | None = None
         self._usage: dict[str, tuple[int, int]] = {}  # key -> (window index, total)
 
@@ -208,9 +218,11 @@ class Broker(abc.ABC):
         ts: float,
         idempotency_key: str | None = None,
         sender_name: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         """Append to the channel's history with the next offset and deliver it; with an
-        ``idempotency_key`` the channel remembers, a :class:`Duplicate` instead."""
+        ``idempotency_key`` the channel remembers, a :class:`Duplicate` instead. With a
+        ``key`` (validated by the caller), also keep it as that key's latest."""
 
     @abc.abstractmethod
     async def history(
@@ -219,6 +231,22 @@ class Broker(abc.ABC):
         """Without ``since``: the newest ``limit`` publications. With ``since``: the first
         ``limit`` after it (all of them when ``limit`` is None), and whether the history
         still reached back to it in the same epoch."""
+
+    async def latest(self, channel: str, key: str) -> HistoryResult:
+        """The latest publication of ``key`` in the channel (no publication when it has
+        none), with the channel's position. Creates nothing."""
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST, f"{type(self).__name__} keeps no keyed publications"
+        )
+
+    async def latest_by_prefix(
+        self, channel: str, prefix: str, limit: int | None = None
+    ) -> HistoryResult:
+        """The latest publication of each key starting with ``prefix``, oldest first (the
+        ``limit`` published most recently), with the channel's position. Creates nothing."""
+        raise RealtimeError(
+            ErrorCode.BAD_REQUEST, f"{type(self).__name__} keeps no keyed publications"
+        )
 
     @abc.abstractmethod
     async def position(self, channel: str) -> Position:

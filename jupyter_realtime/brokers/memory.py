@@ -23,6 +23,11 @@ offset, for ``meta_ttl`` seconds, so that a client resuming from it is told the 
 first. Eviction moves a channel's first kept offset, so a resume from before it is
 ``recovered: false``. History keeps bare publications (:meth:`Publication.bare`).
 
+**Keyed publications** (``publish(..., key=K)``): besides its history, a channel keeps the
+latest publication of each key in ``latest`` (least recently published first), at most
+``latest_keys`` of them, untouched by the bounds of history (count, age, bytes); a channel
+holding one is not let go. ``_latest_changed`` reports them to a persistent subclass.
+
 **Idempotency keys** live in the channel, oldest first, each with its offset and the time
 it expires (``idempotency_ttl``), at most ``idempotency_keys`` of them; the sweep expires
 them with the history, and a channel holding keys is not let go until they expire.
@@ -59,7 +64,9 @@ def kept_size(pub: Publication) -> int:
 
 
 class _Channel:
-    __slots__ = ("name", "epoch", "offset", "history", "presence", "subscribed", "size", "keys")
+    __slots__ = (
+        "name", "epoch", "offset", "history", "presence", "subscribed", "size", "keys", "latest"
+    )
 
     def __init__(self, name: str, epoch: str, offset: int) -> None:
         self.name = name
@@ -71,10 +78,14 @@ class _Channel:
         self.size = 0  # bytes of history, by kept_size
         # idempotency key -> (offset, expires at), oldest first
         self.keys: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        # publication key -> its latest publication, least recently published first
+        self.latest: OrderedDict[str, Publication] = OrderedDict()
 
     @property
     def live(self) -> bool:
-        return bool(self.subscribed or self.presence or self.history or self.keys)
+        return bool(
+            self.subscribed or self.presence or self.history or self.keys or self.latest
+        )
 
     def expire_keys(self, now: float) -> None:
         keys = self.keys
@@ -180,6 +191,9 @@ class MemoryBroker(Broker):
         """``pub`` was published (kept in history when ``history_size``), with its
         idempotency ``key`` remembered until ``expires`` (when not None)."""
 
+    def _latest_changed(self, pub: Publication, forgotten: list[str]) -> None:
+        """``pub`` is now the latest of its key; the keys ``forgotten`` are no longer kept."""
+
     def _release(self, name: str, ch: _Channel) -> None:
         if not ch.live:
             self._retire(name, ch)
@@ -250,14 +264,15 @@ class MemoryBroker(Broker):
         ts: float,
         idempotency_key: str | None = None,
         sender_name: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         ch = self._open(channel)
-        key = idempotency_key if self.idempotency_ttl > 0 else None
+        remember = idempotency_key if self.idempotency_ttl > 0 else None
         now = 0.0
-        if key is not None:
+        if remember is not None:
             now = self.clock()
             ch.expire_keys(now)
-            known = ch.keys.get(key)
+            known = ch.keys.get(remember)
             if known is not None:
                 return Duplicate(
                     channel, ch.epoch, known[0], payload, binary=binary, ts=ts, sender=sender,
@@ -266,19 +281,48 @@ class MemoryBroker(Broker):
         ch.offset += 1
         pub = Publication(
             channel, ch.epoch, ch.offset, payload, binary=binary, ts=ts, sender=sender,
-            sender_name=sender_name,
+            sender_name=sender_name, key=key,
         )
-        if key is not None:
-            ch.keys[key] = (ch.offset, now + self.idempotency_ttl)
+        if remember is not None:
+            ch.keys[remember] = (ch.offset, now + self.idempotency_ttl)
             if len(ch.keys) > self.idempotency_keys:
                 ch.keys.popitem(last=False)
         if self.history_size:
             self._keep(ch, pub)
-        self._appended(pub, key, now + self.idempotency_ttl)
+        if pub.key is not None and self.latest_keys > 0:
+            self._keep_latest(ch, pub)
+        self._appended(pub, remember, now + self.idempotency_ttl)
         if self.handler is not None:
             self.handler.on_publication(pub)
         self._release(channel, ch)
         return pub
+
+    def _keep_latest(self, ch: _Channel, pub: Publication) -> None:
+        """Keep ``pub`` as its key's latest (the history's copy when it has one)."""
+        assert pub.key is not None
+        history = ch.history
+        kept = history[-1] if history and history[-1].offset == pub.offset else pub.bare()
+        latest = ch.latest
+        latest[pub.key] = kept
+        latest.move_to_end(pub.key)
+        forgotten = []
+        while len(latest) > self.latest_keys:
+            forgotten.append(latest.popitem(last=False)[0])
+        self._latest_changed(kept, forgotten)
+
+    async def latest(self, channel: str, key: str) -> HistoryResult:
+        ch = self._channels.get(channel)
+        kept = ch.latest.get(key) if ch is not None else None
+        return HistoryResult([kept.bare()] if kept is not None else [], self._position(channel))
+
+    async def latest_by_prefix(
+        self, channel: str, prefix: str, limit: int | None = None
+    ) -> HistoryResult:
+        ch = self._channels.get(channel)
+        found = [p for k, p in ch.latest.items() if k.startswith(prefix)] if ch else []
+        found.sort(key=lambda p: p.offset)
+        kept = found[-limit:] if limit else found
+        return HistoryResult([p.bare() for p in kept], self._position(channel))
 
     def _position(self, channel: str) -> Position:
         ch = self._channels.get(channel)

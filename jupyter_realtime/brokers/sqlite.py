@@ -114,12 +114,13 @@ class SQLiteBroker(MemoryBroker):
         now = self.clock()
         pubs: dict[str, list[Publication]] = {}
         epochs = {name: epoch for name, epoch, _, until in loaded.channels if until is None}
-        for channel, offset, ts, sender, binary, payload, sender_name in loaded.publications:
+        for channel, offset, ts, sender, binary, payload, sender_name, key in loaded.publications:
             if channel in epochs:
                 pubs.setdefault(channel, []).append(
                     Publication(
                         channel, epochs[channel], offset, bytes(payload),
                         binary=bool(binary), ts=ts, sender=sender, sender_name=sender_name,
+                        key=key,
                     )
                 )
         retired = []
@@ -136,6 +137,7 @@ class SQLiteBroker(MemoryBroker):
             owner = self._channels.get(channel)
             if owner is not None and expires > now and offset <= owner.offset:
                 owner.keys[key] = (offset, expires)
+        self._load_latest(loaded)
         for ch in self._channels.values():
             while len(ch.keys) > self.idempotency_keys:
                 ch.keys.popitem(last=False)
@@ -145,6 +147,22 @@ class SQLiteBroker(MemoryBroker):
         if self.history_bytes_total and self.bytes > self.history_bytes_total:
             self._evict(self.history_bytes_total)
         self.sweep()
+
+    def _load_latest(self, loaded: Loaded) -> None:
+        """Each live channel's keyed publications, least recently published first, bounded
+        by ``latest_keys`` again (what goes is deleted from the file)."""
+        for channel, key, offset, ts, sender, binary, payload, sender_name in loaded.latest:
+            ch = self._channels.get(channel)
+            if ch is None or offset > ch.offset:
+                self._batch.unlatest.append((channel, key))
+                continue
+            ch.latest[key] = Publication(
+                channel, ch.epoch, offset, bytes(payload),
+                binary=bool(binary), ts=ts, sender=sender, sender_name=sender_name, key=key,
+            )
+        for ch in self._channels.values():
+            while len(ch.latest) > self.latest_keys:
+                self._batch.unlatest.append((ch.name, ch.latest.popitem(last=False)[0]))
 
     # -- what the memory broker reports --
 
@@ -161,11 +179,22 @@ class SQLiteBroker(MemoryBroker):
             self._batch.publications.append(
                 (
                     pub.channel, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload,
-                    pub.sender_name,
+                    pub.sender_name, pub.key,
                 )
             )
         if key is not None:
             self._batch.keys.append((pub.channel, key, pub.offset, expires))
+        self._changed(pub.channel)
+
+    def _latest_changed(self, pub: Publication, forgotten: list[str]) -> None:
+        assert pub.key is not None
+        self._batch.latest.append(
+            (
+                pub.channel, pub.key, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload,
+                pub.sender_name,
+            )
+        )
+        self._batch.unlatest.extend((pub.channel, key) for key in forgotten)
         self._changed(pub.channel)
 
     def sweep(self) -> None:
@@ -251,10 +280,11 @@ class SQLiteBroker(MemoryBroker):
         ts: float,
         idempotency_key: str | None = None,
         sender_name: str | None = None,
+        key: str | None = None,
     ) -> Publication:
         pub = await super().publish(
             channel, payload, binary=binary, sender=sender, ts=ts,
-            idempotency_key=idempotency_key, sender_name=sender_name,
+            idempotency_key=idempotency_key, sender_name=sender_name, key=key,
         )
         await self.committed()
         return pub

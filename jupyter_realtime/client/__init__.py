@@ -21,6 +21,7 @@ from ._channel import AsyncChannel, AsyncSubscription
 from ._connection import AsyncClient, State
 from ._errors import (
     AmbiguousServer,
+    BadKey,
     BadRequest,
     ConnectionLost,
     Forbidden,
@@ -41,6 +42,7 @@ __all__ = [
     "AsyncChannel",
     "AsyncClient",
     "AsyncSubscription",
+    "BadKey",
     "BadRequest",
     "Channel",
     "Client",

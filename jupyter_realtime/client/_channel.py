@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Union
 import anyio
 
 from ..errors import RealtimeError
-from ..protocol import Position, validate_channel
-from ._errors import BadRequest, ConnectionLost, GapError
+from ..protocol import Position, validate_channel, validate_key
+from ._errors import BadKey, BadRequest, ConnectionLost, GapError
 from ._message import Message
 
 if TYPE_CHECKING:
@@ -83,17 +83,25 @@ class AsyncChannel:
     # -- publishing --
 
     async def publish(
-        self, data: Any, *, timeout: float | None = None, idempotency_key: str | None = None
+        self,
+        data: Any,
+        *,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        key: str | None = None,
     ) -> Position:
         """Publish JSON data (or ``bytes``); the position the server gave it.
 
         ``idempotency_key``: a string naming this publication; the server stores one
         publication per key and channel, and the client sends it again (instead of raising
         :class:`ConnectionLost`) if the connection drops before the reply.
+        ``key``: the channel keeps this publication as the latest of ``key`` beyond its
+        history (``history(key=...)`` returns it); 1 to 200 characters of ``A-Z a-z 0-9
+        _ - . : @ / = + ,`` (else :class:`BadRequest` with code ``bad_key``).
         """
-        key = {} if idempotency_key is None else {"idempotency_key": idempotency_key}
+        fields = _key_fields(idempotency_key, key)
         result = await self.client.request(
-            "publish", channel=self.name, data=data, timeout=timeout, **key
+            "publish", channel=self.name, data=data, timeout=timeout, **fields
         )
         return Position(result["epoch"], result["offset"])
 
@@ -103,6 +111,7 @@ class AsyncChannel:
         *,
         idempotency_key: str | None = None,
         callback: Callable[[Position | None, BaseException | None], Any] | None = None,
+        key: str | None = None,
     ) -> None:
         """Queue a publication and return at once; safe to call from any thread.
 
@@ -117,6 +126,7 @@ class AsyncChannel:
         ``callback(None, error)`` (in the client's loop; it must not block), and the first
         error since the last :meth:`flush` is raised by the next :meth:`flush`. A failure is
         never raised by a later ``publish_nowait``: that call is about its own message.
+        ``key``: as for :meth:`publish`.
         """
         done = self._done if callback is None else functools.partial(self._done_with, callback)
         self.client.command(
@@ -124,7 +134,7 @@ class AsyncChannel:
             channel=self.name,
             data=data,
             callback=done,
-            idempotency_key=idempotency_key or new_key(),
+            **_key_fields(idempotency_key or new_key(), key),
         )
 
     async def publish_many(
@@ -176,11 +186,25 @@ class AsyncChannel:
 
     # -- reading --
 
-    async def history(self, limit: int = 100, *, since: Since = None) -> list[Message]:
+    async def history(
+        self,
+        limit: int = 100,
+        *,
+        since: Since = None,
+        key: str | None = None,
+        key_prefix: str | None = None,
+    ) -> list[Message]:
         """The newest ``limit`` publications, oldest first (with ``since``: the first after it).
 
-        The server answers in pages of bounded size (``more``); this follows them."""
+        The server answers in pages of bounded size (``more``); this follows them. With
+        ``key``: the latest publication of that key (a list of one, or empty), however many
+        publications came after it; with ``key_prefix``: the latest publication of each key
+        starting with it (the ``limit`` published most recently), oldest first."""
         fields: dict[str, Any] = {"channel": self.name, "limit": limit}
+        if key is not None or key_prefix is not None:
+            keyed = {"key": key} if key is not None else {"key_prefix": key_prefix}
+            result = await self.client.request("history", **keyed, **fields)
+            return [Message.from_frame(frame) for frame in result["publications"]]
         position = await self._resolve(since)
         messages: list[Message] = []
         while True:
@@ -204,6 +228,11 @@ class AsyncChannel:
             return Position(*since)
         result = await self.client.request("history", channel=self.name, limit=1)
         return Position(result["epoch"], int(since))
+
+    async def latest(self, key: str) -> Message | None:
+        """The latest publication of ``key`` (None if the channel keeps none)."""
+        found = await self.history(1, key=key)
+        return found[0] if found else None
 
     # -- subscribing --
 
@@ -358,3 +387,15 @@ class AsyncSubscription:
             self._items.append(error)
         if self._ready is not None:
             self._ready.set()
+
+
+def _key_fields(idempotency_key: str | None, key: str | None) -> dict[str, Any]:
+    """The optional key fields of a publish command; a bad ``key`` raises :class:`BadKey`
+    here, before anything is queued."""
+    fields = {} if idempotency_key is None else {"idempotency_key": idempotency_key}
+    if key is not None:
+        try:
+            fields["key"] = validate_key(key) or key
+        except RealtimeError as exc:
+            raise BadKey(exc.message) from None
+    return fields

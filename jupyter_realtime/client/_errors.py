@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AmbiguousServer",
+    "BadKey",
     "BadRequest",
     "ConnectionLost",
     "Forbidden",
@@ -53,6 +54,12 @@ class _CodedError(RealtimeError):
 
 class BadRequest(_CodedError):
     default_code = ErrorCode.BAD_REQUEST
+
+
+class BadKey(BadRequest):
+    """A publication ``key`` that is not 1 to 200 allowed characters (code ``bad_key``)."""
+
+    default_code = ErrorCode.BAD_KEY
 
 
 class Unauthorized(_CodedError):
@@ -126,6 +133,7 @@ _BY_CODE: dict[ErrorCode, type[_CodedError]] = {
     cls.default_code: cls
     for cls in (
         BadRequest,
+        BadKey,
         Unauthorized,
         Forbidden,
         NotFound,

@@ -32,6 +32,7 @@ class Message:
     ts: float = 0.0
     sender: str | None = None
     sender_name: str | None = None
+    key: str | None = None  # the publication's key, when it was published with one
 
     @property
     def position(self) -> Position:
@@ -54,6 +55,7 @@ class Message:
             frame.get("ts", 0.0),
             frame.get("sender"),
             frame.get("sender_name"),
+            frame.get("key"),
         )
 
     def to_frame(self) -> dict[str, Any]:
@@ -67,6 +69,8 @@ class Message:
         }
         if self.sender_name is not None:
             frame["sender_name"] = self.sender_name
+        if self.key is not None:
+            frame["key"] = self.key
         if self.binary:
             frame["data_b64"] = base64.b64encode(self.data).decode("ascii")
         else:

@@ -158,10 +158,15 @@ class Channel:
         return f"Channel({self.name!r})"
 
     def publish(
-        self, data: Any, *, timeout: float | None = None, idempotency_key: str | None = None
+        self,
+        data: Any,
+        *,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        key: str | None = None,
     ) -> Position:
         return self.client.call(  # type: ignore[no-any-return]
-            self._async.publish, data, timeout=timeout, idempotency_key=idempotency_key
+            self._async.publish, data, timeout=timeout, idempotency_key=idempotency_key, key=key
         )
 
     def publish_nowait(
@@ -170,9 +175,12 @@ class Channel:
         *,
         idempotency_key: str | None = None,
         callback: Callable[[Position | None, BaseException | None], Any] | None = None,
+        key: str | None = None,
     ) -> None:
         # thread-safe: no round trip to the client's thread; `callback` runs in that thread
-        self._async.publish_nowait(data, idempotency_key=idempotency_key, callback=callback)
+        self._async.publish_nowait(
+            data, idempotency_key=idempotency_key, callback=callback, key=key
+        )
 
     def publish_many(self, items: Iterable[Any], *, timeout: float | None = None) -> list[Position]:
         return self.client.call(self._async.publish_many, list(items), timeout=timeout)  # type: ignore[no-any-return]
@@ -180,8 +188,20 @@ class Channel:
     def flush(self, *, timeout: float | None = None) -> None:
         self.client.call(self._async.flush, timeout=timeout)
 
-    def history(self, limit: int = 100, *, since: Since = None) -> list[Message]:
-        return self.client.call(self._async.history, limit, since=since)  # type: ignore[no-any-return]
+    def history(
+        self,
+        limit: int = 100,
+        *,
+        since: Since = None,
+        key: str | None = None,
+        key_prefix: str | None = None,
+    ) -> list[Message]:
+        return self.client.call(  # type: ignore[no-any-return]
+            self._async.history, limit, since=since, key=key, key_prefix=key_prefix
+        )
+
+    def latest(self, key: str) -> Message | None:
+        return self.client.call(self._async.latest, key)  # type: ignore[no-any-return]
 
     def presence(self) -> list[dict[str, Any]]:
         return self.client.call(self._async.presence)  # type: ignore[no-any-return]

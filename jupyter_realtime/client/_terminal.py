@@ -20,7 +20,9 @@ colours on a terminal and nothing else. HTML is only ever turned into text.
 :func:`watch` prints the channel's history first, then follows it from the last offset read;
 the client reconnects by itself after a drop and resubscribes from the last publication it
 delivered, so nothing is printed twice and nothing is missed (a loss that the history can no
-longer cover is reported on stderr).
+longer cover is reported on stderr). Output of a cell whose ``cell_start`` the history no
+longer holds is preceded by that cell's header, fetched by its key (:mod:`._cells`), its
+code, and the line ``[earlier output of this cell was dropped]``.
 """
 
 from __future__ import annotations
@@ -31,14 +33,21 @@ from typing import Any, TextIO
 
 import orjson
 
+from ..errors import RealtimeError
 from ..mirror_format import parse_message
 from ..sanitize import as_count, terminal_text
+from ._cells import DROPPED, CellStarts, cell_key
 from ._channel import AsyncChannel
 from ._compat import set_elapsed
 from ._errors import GapError
 from ._html_text import html_to_text
 
 __all__ = ["TerminalView", "watch"]
+
+PROGRESS_KEYS = "progress:"  # the key prefix of progress() bars' states
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 
 def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
@@ -77,6 +86,7 @@ class TerminalView:
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.colour = self.out.isatty()
         self.bars: dict[str, Any] = {}  # bar id -> tqdm
+        self.starts = CellStarts()
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -98,6 +108,18 @@ class TerminalView:
 
     def gap(self, error: GapError) -> None:
         self.write(f"[some output was missed: {error}]\n", "stderr")
+
+    def dropped(self, header: Any) -> None:
+        """A cell met without its start: its header (``cell_start`` as kept by key, or None
+        when the channel has none), its code, and the line saying its earlier output is gone."""
+        if isinstance(header, dict) and header.get("type") == "cell_start":
+            count = as_count(header.get("execution_count"))
+            self.write(f"── In [{count if count is not None else ' '}] ──\n")
+            code = header.get("code")
+            if isinstance(code, str) and code:  # published text: no escape sequences of its own
+                code = terminal_text(code, colour=False)
+                self.write("".join(f"   {line}\n" for line in code.splitlines()))
+        self.write(f"[{DROPPED}]\n", "stderr")
 
     def apply(self, data: Any) -> None:
         """Show one publication's data."""
@@ -158,10 +180,31 @@ async def watch(
 ) -> None:
     """Print the last ``limit`` publications of ``channel``, then follow it until cancelled."""
     view = view or TerminalView()
+
+    async def show(data: Any) -> None:
+        cell = view.starts.missing(data)
+        if cell is not None:
+            try:
+                header = await channel.latest(cell_key(cell))
+            except RealtimeError:  # the line is shown all the same, without the header
+                header = None
+            view.dropped(header.data if header is not None else None)
+        view.apply(data)
+
     try:
         history = await channel.history(limit) if limit > 0 else []
+        if history:  # every bar's latest state is kept by key: those older than the history
+            first = history[0].position
+            try:
+                bars = await channel.history(100, key_prefix=PROGRESS_KEYS)
+            except RealtimeError:
+                bars = []
+            for bar in bars:
+                if bar.epoch == first.epoch and bar.offset < first.offset:
+                    if isinstance(bar.data, dict) and bar.data.get("type") == "progress":
+                        view.apply(bar.data)
         for msg in history:
-            view.apply(msg.data)
+            await show(msg.data)
         # nothing read: from offset 0 of the current epoch, so that what was published
         # since the empty read is not missed (with limit 0: live only)
         since: Any = history[-1].position if history else (0 if limit > 0 else None)
@@ -174,6 +217,6 @@ async def watch(
                     continue
                 except StopAsyncIteration:
                     return
-                view.apply(msg.data)
+                await show(msg.data)
     finally:
         view.close()

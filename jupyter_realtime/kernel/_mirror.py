@@ -8,8 +8,10 @@ in every thread; a cell is mirrored when the execute request that the message an
 never waits: a daemon flusher thread publishes at most every ``interval`` seconds while
 output comes (at once for output after a quiet tick, and when a cell ends); it coalesces what
 came (``_format.Batcher``) and publishes it with ``publish_nowait``, whose idempotency keys
-keep a reconnection from doubling anything. IPython's ``pre_run_cell`` and
-``post_run_cell`` events mark a cell's start and end, with its error if it raised.
+keep a reconnection from doubling anything; a ``cell_start`` goes with the key
+``cell:<cell>``, so the channel keeps every cell's header beyond its history. IPython's
+``pre_run_cell`` and ``post_run_cell`` events mark a cell's start and end, with its error if
+it raised.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 import traceback
 from typing import Any
 
+from ..client._cells import cell_key
 from ..errors import RealtimeError
 from . import _state
 from ._compat import check, has_result_hooks, last_traceback, running_count
@@ -235,8 +238,11 @@ class Mirror:
                 msg["data"], cut = limit_bundle(msg["data"], self.settings.max_bundle_bytes)
                 if cut:
                     msg["truncated"] = cut
+            # a cell's header is kept by key beyond the channel's history, so a view whose
+            # history no longer reaches the cell's start still names it and shows its code
+            key = cell_key(msg["cell"]) if msg.get("type") == "cell_start" else None
             try:
-                self.channel(channel).publish_nowait(msg, callback=self._settled)
+                self.channel(channel).publish_nowait(msg, callback=self._settled, key=key)
                 self.published += 1
             except RealtimeError as exc:  # reported by `%realtime mirror` (status)
                 self.failed += 1

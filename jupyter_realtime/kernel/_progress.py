@@ -6,7 +6,9 @@ Built on ``tqdm.auto`` the way ``tqdm.contrib.telegram`` is: a subclass whose ``
 also sends the bar's state elsewhere, throttled. In a notebook it is tqdm's widget bar, in a
 terminal script tqdm's text bar; either way it publishes at most one update every
 ``publish_interval`` seconds (default 0.25) and, on ``close()``, the exact final state. The
-message format is in ``docs/kernel.md`` (``"type": "progress"``).
+message format is in ``docs/kernel.md`` (``"type": "progress"``). Each bar publishes with the
+key ``progress:<bar id>``, so the channel keeps every bar's latest state beyond its history
+and a viewer who opens late still shows each bar as it is.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class progress(_tqdm):  # type: ignore[misc]  # noqa: N801 (named as tqdm is)
         self._rt_open = True
         if not self._rt_last:  # tqdm's first display did not publish (no display, or disabled)
             self._rt_publish(done=False)
+
+    @property
+    def rt_key(self) -> str:
+        """The publication key of this bar's states: its channel keeps the latest."""
+        return f"progress:{self._rt_id}"
 
     def status_printer(self, *args: Any, **kwargs: Any) -> Any:
         """tqdm's bar; a widget bar's model id is noted before it is displayed, so the
@@ -111,7 +118,9 @@ class progress(_tqdm):  # type: ignore[misc]  # noqa: N801 (named as tqdm is)
         }
         for channel, cell in self._rt_targets:
             try:
-                channel.publish_nowait(message if cell is None else {**message, "cell": cell})
+                channel.publish_nowait(
+                    message if cell is None else {**message, "cell": cell}, key=self.rt_key
+                )
             except RealtimeError as exc:
                 _warn(f"progress not published to {channel.name!r}: {exc}")
 

@@ -7,7 +7,9 @@ with the channel's history, so a run that happened while nobody watched is shown
 follows the channel live from the last offset it read (no gap, no repeat). Updates arrive
 in the kernel's event loop and are drawn at most every ``RENDER_INTERVAL`` seconds; an
 ipywidgets ``Output`` needs no running cell to change, so the view stays live after its
-cell ends. Progress messages become progress bars above it.
+cell ends. Progress messages become progress bars above it. Output of a cell whose
+``cell_start`` the history no longer holds is shown under that cell's header read by its key
+(``In [N]`` and its code) and one line saying its earlier output was dropped.
 
 An ``Output`` widget has no "append": a change of its ``outputs`` sends all of them again,
 so one ``Output`` for the whole view cost the full text on every update (2 MB per update
@@ -30,6 +32,8 @@ import collections
 import html
 from typing import Any
 
+from ..client._cells import DROPPED, CellStarts, cell_key
+from ..errors import RealtimeError
 from ..mirror_format import parse_message
 from ..sanitize import as_count, safe_bundle, safe_output
 from ._blocks import blocks, shown, write_stream
@@ -64,6 +68,7 @@ class Watch:
         self._listener: _Listener | None = None
         self.received = 0
         self.position: Any = None  # of the last publication shown
+        self.starts = CellStarts()
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -113,8 +118,31 @@ class Watch:
         if last is not None and msg.epoch == last.epoch and msg.offset <= last.offset:
             return False
         self.position = msg.position
+        cell = self.starts.missing(msg.data)
+        if cell is not None:
+            self.dropped(cell)
         self.apply(msg.data)
         return True
+
+    def dropped(self, cell: str) -> None:
+        """Start ``cell`` with its header as kept by key (``In [N]``, its code) and the line
+        saying its earlier output was dropped."""
+        try:
+            header = self.channel.latest(cell_key(cell))
+        except RealtimeError:  # the line is shown all the same, without the cell's name
+            header = None
+        data = header.data if header is not None else None
+        label = "cell"
+        outputs = []
+        if isinstance(data, dict) and data.get("type") == "cell_start":
+            count = data.get("execution_count")
+            label = f"In [{count}]" if count is not None else "cell"
+            code = data.get("code")
+            if isinstance(code, str) and code:
+                outputs.append(_code(code))
+        self.cells.pop(cell, None)
+        self.cells[cell] = [_header(label), *outputs, _header(DROPPED)]
+        self._dirty.add(cell)
 
     def apply(self, data: Any) -> None:
         """Take one mirrored message into the view (anything else is shown as text)."""
@@ -290,6 +318,20 @@ def _header(label: str) -> dict[str, Any]:
             "text/plain": f"── {label} ──",
             "text/html": "<div style='color:#888;font-size:smaller'>"
             f"── {html.escape(label)} ──</div>",
+        },
+        "metadata": {},
+    }
+
+
+def _code(code: str) -> dict[str, Any]:
+    """A cell's code under its header (kept, as the header is, when the cell is cleared)."""
+    code = code.rstrip("\n")
+    return {
+        "output_type": "display_data",
+        "header": True,
+        "data": {
+            "text/plain": code,
+            "text/html": f"<pre style='color:#888;font-size:smaller'>{html.escape(code)}</pre>",
         },
         "metadata": {},
     }

@@ -7,7 +7,8 @@ authorized by the channel policy as the matching command is; ``GET realtime/api/
 lists only the channels the user may subscribe to or read the history of. A REST publish
 is admitted as a session's ``publish`` is (``session.admit_publication``), with one
 rate-limit bucket per user; its ``Idempotency-Key`` header is the command's
-``idempotency_key``. History answers are paged by bytes, as the command's are.
+``idempotency_key`` and its ``?key=`` the publication's ``key``. History answers are paged
+by bytes, as the command's are; ``history?key=K`` is the latest publication of key ``K``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..protocol import (
     encode_kept,
     validate_channel,
     validate_idempotency_key,
+    validate_key,
     validate_limit,
 )
 from ..session import admit_publication, charge_bytes, publish_result
@@ -38,6 +40,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
         try:
             validate_channel(channel)
             key = validate_idempotency_key(self.request.headers.get("Idempotency-Key"))
+            pub_key = validate_key(self.get_argument("key", None, strip=False))
             identity, context, body = self.identity(), self.context, self.request.body
             bucket = context.limits.user_bucket(identity.username)
             admit_publication(
@@ -56,6 +59,7 @@ class PublishHandler(RealtimeHandlerMixin, APIHandler):
             pub = await self.hub.publish(
                 channel, body, binary=binary, sender=identity.sender, idempotency_key=key,
                 sender_name=identity.sender_name,
+                key=pub_key,
             )
         except RealtimeError as exc:
             self.write_realtime_error(exc)
@@ -96,8 +100,10 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
             self.context.policy.authorize(self.identity(), "history", channel)
             limit = self.get_argument("limit", None)
             limit_value = validate_limit(None if limit is None else _int(limit, "limit"))
+            key = validate_key(self.get_argument("key", None, strip=False))
+            prefix = validate_key(self.get_argument("key_prefix", None, strip=False))
             since = None
-            if self.get_argument("since", None) is not None:
+            if key is None and prefix is None and self.get_argument("since", None) is not None:
                 offset = _int(self.get_argument("since"), "since")
                 if offset < 0:
                     raise RealtimeError(ErrorCode.BAD_REQUEST, "since must not be negative")
@@ -105,7 +111,9 @@ class HistoryHandler(RealtimeHandlerMixin, APIHandler):
                 if epoch is None:  # an offset alone means the current epoch
                     epoch = (await self.hub.position(channel)).epoch
                 since = Position(epoch, offset)
-            page = await self.hub.history(channel, since=since, limit=limit_value)
+            page = await self.hub.history(
+                channel, since=since, limit=limit_value, key=key, key_prefix=prefix
+            )
         except RealtimeError as exc:
             self.write_realtime_error(exc)
             return

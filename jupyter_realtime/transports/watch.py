@@ -78,7 +78,7 @@ PAGE = """<!doctype html>
   .rw-error {{ background: rgba(255, 0, 0, 0.1); padding: 4px; }}
   .rw-output {{ margin: 4px 0; overflow-x: auto; }}
   .rw-image, .rw-output img, .rw-svg svg {{ max-width: 100%; height: auto; }}
-  .rw-gap, .rw-muted {{ color: var(--muted); font-style: italic; }}
+  .rw-gap, .rw-dropped, .rw-muted {{ color: var(--muted); font-style: italic; }}
   table {{ border-collapse: collapse; font-size: 12px; }}
   td, th {{ padding: 2px 6px; border-bottom: 1px solid var(--bg2); }}
 </style>

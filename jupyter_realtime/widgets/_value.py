@@ -15,10 +15,13 @@ __all__ = ["LiveValue"]
 class LiveValue(ChannelWidget):
     """The latest value published to ``channel``, updated live in the browser.
 
-    ``LiveValue("prices", key="AAPL")`` shows ``data["AAPL"]`` of the newest publication
-    that has it (dotted keys such as ``"quote.bid"`` reach into nested objects); without
-    ``key``, the whole data. A view opened later shows the latest value at once, from the
-    channel's history. ``show_latency=True`` also shows how long each publication took from
+    ``LiveValue("prices", key="AAPL")`` shows the latest value of ``"AAPL"``: the data of
+    the newest publication published with that key (``publish(data, key="AAPL")``, which
+    the server keeps however many publications come after it), or ``data["AAPL"]`` of the
+    newest unkeyed publication that has it (dotted keys such as ``"quote.bid"`` reach into
+    nested objects); without ``key``, the whole data. A view opened later shows the latest
+    value at once: the latest of its key, then the channel's newer history.
+    ``show_latency=True`` also shows how long each publication took from
     the server to the page.
     """
 

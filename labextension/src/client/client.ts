@@ -51,6 +51,8 @@ export type ChannelEvent =
       sender: string | null;
       /** The verified display name of `sender` (null when the server stamped none). */
       senderName: string | null;
+      /** The publication's key, when it was published with one. */
+      key?: string;
     }
   | { type: 'gap'; channel: string; epoch: string; offset: number }
   | { type: 'join' | 'leave'; channel: string; client: ClientInfo };
@@ -138,19 +140,23 @@ export class RealtimeClient {
   }
 
   /** Publish JSON data, or bytes (`Uint8Array`, `ArrayBuffer`) as a binary publication. */
-  publish(channel: string, data: unknown): Promise<PublishResult> {
+  publish(channel: string, data: unknown, options: { key?: string } = {}): Promise<PublishResult> {
+    const keyed = options.key !== undefined ? { key: options.key } : {};
     if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
       const view = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
       const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-      return this.request<PublishResult>({ op: 'publish', channel }, bytes);
+      return this.request<PublishResult>({ op: 'publish', channel, ...keyed }, bytes);
     }
-    return this.request<PublishResult>({ op: 'publish', channel, data });
+    return this.request<PublishResult>({ op: 'publish', channel, data, ...keyed });
   }
 
-  /** The newest `limit` publications, or the first `limit` after `since`. */
+  /**
+   * The newest `limit` publications, or the first `limit` after `since`; with `key`, the
+   * latest publication of that key (however many came after it).
+   */
   history(
     channel: string,
-    options: { since?: Position; limit?: number } = {}
+    options: { since?: Position; limit?: number; key?: string; key_prefix?: string } = {}
   ): Promise<HistoryResult> {
     return this.request<HistoryResult>({ op: 'history', channel, ...options });
   }
@@ -277,9 +283,9 @@ export class RealtimeClient {
       return;
     }
     const data = bytes ?? (frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data);
-    const { channel, epoch, offset, ts, sender } = frame;
+    const { channel, epoch, offset, ts, sender, key } = frame;
     const senderName = frame.sender_name ?? null;
-    this.subscriptions.deliver({ type: 'publication', channel, epoch, offset, data, ts, sender, senderName });
+    this.subscriptions.deliver({ type: 'publication', channel, epoch, offset, data, ts, sender, senderName, key });
   }
 
   private onEvent(frame: EventFrame): void {

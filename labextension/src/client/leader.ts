@@ -34,8 +34,11 @@ export interface SharableClient {
   on(event: 'state', listener: (state: ConnectionState) => void): () => void;
   subscribe(channel: string, handler: ChannelHandler, options?: SubscribeOptions): Promise<SubscribeResult>;
   unsubscribe(channel: string, handler?: ChannelHandler): Promise<void>;
-  publish(channel: string, data: unknown): Promise<PublishResult>;
-  history(channel: string, options?: { since?: Position; limit?: number }): Promise<HistoryResult>;
+  publish(channel: string, data: unknown, options?: { key?: string }): Promise<PublishResult>;
+  history(
+    channel: string,
+    options?: { since?: Position; limit?: number; key?: string; key_prefix?: string }
+  ): Promise<HistoryResult>;
   presence(channel: string): Promise<PresenceResult>;
   close(): void;
 }
@@ -99,11 +102,18 @@ export class Leader {
         work = this.unsubscribe(request.channel, request.tab).then(() => ({ result: {} }));
         break;
       case 'publish':
-        work = this.client.publish(request.channel, request.data).then(result => ({ result }));
+        work = this.client
+          .publish(request.channel, request.data, request.key !== undefined ? { key: request.key } : {})
+          .then(result => ({ result }));
         break;
       case 'history':
         work = this.client
-          .history(request.channel, { since: request.since, limit: request.limit })
+          .history(request.channel, {
+            since: request.since,
+            limit: request.limit,
+            key: request.key,
+            key_prefix: request.key_prefix
+          })
           .then(result => ({ result }));
         break;
       case 'presence':
@@ -212,9 +222,9 @@ export class Leader {
       const page = await this.client.history(channel, { since: from, limit: HISTORY_PAGE });
       for (const p of page.publications) {
         const data = p.data_b64 !== undefined ? decodeBase64(p.data_b64) : p.data;
-        const { epoch, offset, ts, sender } = p;
+        const { epoch, offset, ts, sender, key } = p;
         const senderName = p.sender_name ?? null;
-        replay.push({ type: 'publication', channel, epoch, offset, data, ts, sender, senderName });
+        replay.push({ type: 'publication', channel, epoch, offset, data, ts, sender, senderName, key });
       }
       const last = page.publications[page.publications.length - 1];
       if (!morePages(page, HISTORY_PAGE) || last.epoch !== until.epoch || last.offset >= until.offset) {

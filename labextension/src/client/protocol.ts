@@ -42,6 +42,8 @@ export interface PublishCommand {
   data_b64?: string;
   /** 1 to 200 characters; a repeat within the server's idempotency_ttl is stored once. */
   idempotency_key?: string;
+  /** The channel keeps the latest publication of each key beyond its history. */
+  key?: string;
 }
 
 export interface HistoryCommand {
@@ -50,6 +52,10 @@ export interface HistoryCommand {
   channel: string;
   since?: Position;
   limit?: number;
+  /** The latest publication of this key (`since` is then ignored). */
+  key?: string;
+  /** The latest publication of each key starting with it. */
+  key_prefix?: string;
 }
 
 export interface PresenceCommand {
@@ -84,12 +90,15 @@ export interface PublicationFrame {
   sender: string | null;
   /** The display name the server stamped for `sender`: what views show as the author. */
   sender_name?: string;
+  /** Only on a publication published with a key. */
+  key?: string;
   /** Set on XHR streaming and polling frames: the stream's position after this one. */
   cursor?: string;
 }
 
 export type ErrorCode =
   | 'bad_request'
+  | 'bad_key'
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'

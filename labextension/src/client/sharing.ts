@@ -205,11 +205,14 @@ export class SharedClient implements RealtimeClientLike {
     }
   }
 
-  publish(channel: string, data: unknown): Promise<PublishResult> {
-    return this.request<PublishResult>({ op: 'publish', channel, data });
+  publish(channel: string, data: unknown, options: { key?: string } = {}): Promise<PublishResult> {
+    return this.request<PublishResult>({ op: 'publish', channel, data, ...options });
   }
 
-  history(channel: string, options: { since?: Position; limit?: number } = {}): Promise<HistoryResult> {
+  history(
+    channel: string,
+    options: { since?: Position; limit?: number; key?: string; key_prefix?: string } = {}
+  ): Promise<HistoryResult> {
     return this.request<HistoryResult>({ op: 'history', channel, ...options });
   }
 

@@ -20,8 +20,15 @@ type Publication = Extract<ChannelEvent, { type: 'publication' }>;
 export type TabOp =
   | { op: 'subscribe'; channel: string; since?: Position; presence?: boolean }
   | { op: 'unsubscribe'; channel: string }
-  | { op: 'publish'; channel: string; data: unknown }
-  | { op: 'history'; channel: string; since?: Position; limit?: number }
+  | { op: 'publish'; channel: string; data: unknown; key?: string }
+  | {
+      op: 'history';
+      channel: string;
+      since?: Position;
+      limit?: number;
+      key?: string;
+      key_prefix?: string;
+    }
   | { op: 'presence'; channel: string };
 
 export type TabRequest = TabOp & {

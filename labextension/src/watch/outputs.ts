@@ -16,6 +16,7 @@ import { parseMirrorMessage } from './format.js';
 import { ProgressBars, isProgress } from './progress.js';
 import { cleanHtml, cleanSvg } from './sanitize.js';
 import { stripAnsi, terminalText } from './text.js';
+import { CellStarts, DROPPED } from './cells.js';
 
 /** Cells shown; older ones are removed. */
 export const MAX_CELLS = 50;
@@ -99,6 +100,8 @@ export class OutputsView {
   state = 'waiting for output';
   private readonly cells = new Map<string, Cell>();
   private readonly list: HTMLElement;
+  /** Cells seen to start, or already marked as dropped. */
+  private readonly starts = new CellStarts();
 
   constructor() {
     this.el = element('div', 'rw-view');
@@ -151,6 +154,29 @@ export class OutputsView {
     }
   }
 
+  /**
+   * The cell of `data` if it is a mirrored message of a cell not seen to start (once per
+   * cell): its start is no longer in the history, and `dropped` should be shown for it.
+   */
+  missingStart(data: unknown): string | null {
+    return this.starts.missing(data);
+  }
+
+  /** One line saying that the cell's earlier output was dropped (its header comes by `named`). */
+  dropped(id: string): void {
+    const cell = this.cell(id);
+    const line = element('div', 'rw-dropped', DROPPED);
+    cell.body.prepend(line);
+  }
+
+  /** Name a cell from its `cell_start` as kept by key: `In [N]` and its code. */
+  named(id: string, header: unknown): void {
+    const cell = this.cells.get(id);
+    if (cell && typeof header === 'object' && header !== null && (header as Message).type === 'cell_start') {
+      this.label(cell, header as Message);
+    }
+  }
+
   /** A marker where publications were missed (no longer in the channel's history). */
   gap(): void {
     const cell = this.cell('');
@@ -189,20 +215,26 @@ export class OutputsView {
       this.cells.delete(id);
     }
     const cell = this.cell(id);
+    this.starts.started(id);
+    const label = this.label(cell, m);
+    cell.el.dataset.state = 'running';
+    cell.status.textContent = 'running';
+    this.state = `${label} running`;
+  }
+
+  private label(cell: Cell, m: Message): string {
     const count = m.execution_count;
     const label = typeof count === 'number' ? `In [${count}]` : 'cell';
     (cell.header.firstChild as HTMLElement).textContent = label;
-    cell.el.dataset.state = 'running';
-    cell.status.textContent = 'running';
     if (typeof m.time === 'number') {
       cell.status.title = `started ${new Date(m.time * 1000).toLocaleString()}`;
     }
-    if (typeof m.code === 'string' && m.code) {
+    if (typeof m.code === 'string' && m.code && !cell.el.querySelector('.rw-code')) {
       const details = element('details', 'rw-code');
       details.append(element('summary', '', 'code'), element('pre', '', m.code));
       cell.header.after(details);
     }
-    this.state = `${label} running`;
+    return label;
   }
 
   private endCell(id: string, m: Message): void {

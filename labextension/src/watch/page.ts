@@ -9,6 +9,9 @@
  * After that the browser client resumes by itself with `since` whenever the connection
  * drops, and reports a loss it could not replay (shown as a marker).
  *
+ * Output of a cell whose `cell_start` the history no longer holds gets one line saying its
+ * earlier output was dropped, and the cell's header (`In [N]`, its code) read by its key.
+ *
  * The page follows new output (`follow.ts`) and keeps the progress bars in its sticky header,
  * beside who publishes the output: the newest publication's verified `sender_name` (such as
  * "alice's kernel (analysis.ipynb)"), as the widgets show it.
@@ -22,6 +25,7 @@ import type { ChannelEvent } from '../client/client.js';
 import type { ConnectionState } from '../client/connection.js';
 import { decodeBase64, morePages, type Position, type PublicationFrame } from '../client/protocol.js';
 import { Follower } from './follow.js';
+import { cellKey } from './cells.js';
 import { OutputsView } from './outputs.js';
 
 export interface WatchOptions {
@@ -83,17 +87,44 @@ export async function startWatch(
     follower.changed();
   };
   const channel = options.channel;
+  /** Mark a cell met without its start, and name it from its header kept by key. */
+  const checkStart = (data: unknown): Promise<void> | null => {
+    const cell = view.missingStart(data);
+    if (cell === null) {
+      return null;
+    }
+    view.dropped(cell);
+    return client
+      .history(channel, { key: cellKey(cell), limit: 1 })
+      .then(latest => {
+        const header = latest.publications[0];
+        if (header) {
+          view.named(cell, dataOf(header));
+          render();
+        }
+      })
+      .catch(() => undefined); // the line stays, without the cell's name
+  };
   try {
     const newest = await client.history(channel, { limit: 1 });
     let since: Position | undefined;
     if (newest.epoch && newest.offset > 0) {
       since = { epoch: newest.epoch, offset: Math.max(0, newest.offset - options.history) };
+      // every bar's latest state is kept by key: those older than the history come first
+      const bars = await client.history(channel, { key_prefix: 'progress:', limit: 100 });
+      for (const frame of bars.publications) {
+        if (frame.epoch === since.epoch && frame.offset <= since.offset) {
+          view.apply(dataOf(frame));
+        }
+      }
       let wanted = options.history;
       while (wanted > 0) {
         const limit = Math.min(1000, wanted);
         const page = await client.history(channel, { since, limit });
         for (const frame of page.publications) {
-          view.apply(dataOf(frame));
+          const data = dataOf(frame);
+          await checkStart(data);
+          view.apply(data);
           showSource(frame.sender_name, frame.sender);
           since = { epoch: frame.epoch, offset: frame.offset };
         }
@@ -106,6 +137,7 @@ export async function startWatch(
     }
     const handler = (event: ChannelEvent): void => {
       if (event.type === 'publication') {
+        void checkStart(event.data);
         view.apply(event.data);
         showSource(event.senderName, event.sender);
       } else if (event.type === 'gap') {

@@ -55,8 +55,8 @@ export function formatData(data: unknown): string {
 
 function fromFrame(frame: PublicationFrame): Publication {
   const data = frame.data_b64 !== undefined ? decodeBase64(frame.data_b64) : frame.data;
-  const { channel, epoch, offset, ts, sender } = frame;
-  return { type: 'publication', channel, epoch, offset, data, ts, sender, senderName: frame.sender_name ?? null };
+  const { channel, epoch, offset, ts, sender, key } = frame;
+  return { type: 'publication', channel, epoch, offset, data, ts, sender, senderName: frame.sender_name ?? null, key };
 }
 
 /**
@@ -101,6 +101,14 @@ export abstract class ChannelView extends DOMWidgetView {
   protected historyLimit(): number {
     return 0;
   }
+  /** A publication key whose latest publication is shown first, before the history. */
+  protected latestKey(): string | null {
+    return null;
+  }
+  /** A key prefix: the latest publication of each key with it is shown before the history. */
+  protected latestKeyPrefix(): string | null {
+    return null;
+  }
   protected subscribeOptions(): { presence?: boolean } {
     return {};
   }
@@ -119,12 +127,27 @@ export abstract class ChannelView extends DOMWidgetView {
       // Subscribe first and hold what arrives, then read the history: whatever is
       // published in between is in one or the other, and `last` drops the overlap.
       await this.client.subscribe(this.channel, this.handler, this.subscribeOptions());
+      // The latest of a key (or of each key with a prefix), however old, then the history;
+      // a keyed publication the history holds is shown in its place there.
+      const key = this.latestKey();
+      const prefix = this.latestKeyPrefix();
+      let keyed: PublicationFrame[] = [];
+      if (key) {
+        keyed = (await this.client.history(this.channel, { key, limit: 1 })).publications;
+      } else if (prefix) {
+        const options = { key_prefix: prefix, limit: 100 };
+        keyed = (await this.client.history(this.channel, options)).publications;
+      }
       const limit = this.historyLimit();
-      if (limit > 0) {
-        const history = await this.client.history(this.channel, { limit });
-        for (const frame of history.publications) {
+      const history = limit > 0 ? (await this.client.history(this.channel, { limit })).publications : [];
+      const first = history[0];
+      for (const frame of keyed) {
+        if (first === undefined || frame.epoch !== first.epoch || frame.offset < first.offset) {
           this.show(fromFrame(frame), false);
         }
+      }
+      for (const frame of history) {
+        this.show(fromFrame(frame), false);
       }
     } catch (err) {
       this.badge.error(`cannot subscribe: ${String(err)}`);

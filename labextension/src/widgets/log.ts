@@ -1,11 +1,14 @@
 /**
  * `LiveLog`: a scrolling feed of a channel's publications, newest first, at most
  * `max_items` of them (also the history shown when the view opens), each with its author
- * as the server verified it (`author.ts`).
+ * as the server verified it (`author.ts`). On a mirrored channel, output of a cell whose
+ * `cell_start` is no longer in the history is preceded by one line naming the cell
+ * (`In [N]`, read by its key) and saying its earlier output was dropped, with the cell's code.
  *
  * Public names: `LiveLogModel`, `LiveLogView`.
  */
 import { authorElement } from './author.js';
+import { CellStarts, DROPPED, cellKey } from '../watch/cells.js';
 import { ChannelModel, ChannelView, type Publication, formatData } from './base.js';
 
 export class LiveLogModel extends ChannelModel {
@@ -22,6 +25,7 @@ export class LiveLogModel extends ChannelModel {
 
 export class LiveLogView extends ChannelView {
   private list!: HTMLOListElement;
+  private readonly starts = new CellStarts();
 
   protected build(): void {
     this.el.classList.add('jp-realtime-log');
@@ -43,6 +47,10 @@ export class LiveLogView extends ChannelView {
   }
 
   protected onPublication(publication: Publication): void {
+    const cell = this.starts.missing(publication.data);
+    if (cell !== null) {
+      this.dropped(cell);
+    }
     const item = document.createElement('li');
     item.dataset.offset = String(publication.offset);
     const time = document.createElement('time');
@@ -54,6 +62,37 @@ export class LiveLogView extends ChannelView {
     item.title = `offset ${publication.offset}`;
     this.list.prepend(item);
     this.trim();
+  }
+
+  /** One line for a cell met without its start; its name and code come by key. */
+  private dropped(cell: string): void {
+    const item = document.createElement('li');
+    item.className = 'jp-realtime-dropped';
+    const text = document.createElement('span');
+    text.className = 'jp-realtime-log-text';
+    text.textContent = `cell · ${DROPPED}`;
+    item.append(text);
+    this.list.prepend(item);
+    this.trim();
+    this.client
+      .history(this.channel, { key: cellKey(cell), limit: 1 })
+      .then(latest => {
+        const header = latest.publications[0]?.data as
+          | { type?: unknown; execution_count?: unknown; code?: unknown }
+          | undefined;
+        if (header?.type !== 'cell_start') {
+          return;
+        }
+        const count = typeof header.execution_count === 'number' ? header.execution_count : ' ';
+        text.textContent = `In [${count}] · ${DROPPED}`;
+        if (typeof header.code === 'string' && header.code) {
+          const code = document.createElement('pre');
+          code.className = 'jp-realtime-log-code';
+          code.textContent = header.code;
+          item.append(code);
+        }
+      })
+      .catch(() => undefined); // the line stays, without the cell's name
   }
 
   protected onGap(): void {

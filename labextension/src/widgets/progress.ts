@@ -43,6 +43,17 @@ export class LiveProgressView extends ChannelView {
     return Math.min(1000, Math.max(1, this.model.get('history')));
   }
 
+  /** One bar: its latest state is kept by the key `progress:<bar>`, however old. */
+  protected latestKey(): string | null {
+    const only = this.model.get('bar');
+    return only ? `progress:${only}` : null;
+  }
+
+  /** Every bar: the latest state of each is kept by its key, however old. */
+  protected latestKeyPrefix(): string | null {
+    return this.model.get('bar') ? null : 'progress:';
+  }
+
   protected onPublication(publication: Publication): void {
     const data = publication.data;
     if (!isProgress(data)) {

@@ -1,6 +1,8 @@
 /**
- * `LiveValue`: the latest value of a channel (or of one key of its JSON objects), shown
- * at once from history when the view opens and updated live. With `show_latency`, the
+ * `LiveValue`: the latest value of a channel, or of one key: the data of the latest
+ * publication published with that key (kept by the server beyond the history), or that
+ * key of an unkeyed publication's JSON object. Shown at once when the view opens (the
+ * key's latest, then the newer history) and updated live. With `show_latency`, the
  * time from the server accepting a publication to it being shown is displayed too (it
  * compares the server's clock with the browser's: meaningful when both are one machine).
  *
@@ -46,8 +48,20 @@ export class LiveValueView extends ChannelView {
     return this.model.get('key') ? 100 : 1;
   }
 
+  protected latestKey(): string | null {
+    return this.model.get('key') || null;
+  }
+
   protected onPublication(publication: Publication, live: boolean): void {
-    const { found, value } = pick(publication.data, this.model.get('key'));
+    const key: string | null = this.model.get('key');
+    let picked: { found: boolean; value: unknown };
+    if (publication.key !== undefined) {
+      // a keyed publication is the value of its key as a whole, and of no other key
+      picked = { found: !key || publication.key === key, value: publication.data };
+    } else {
+      picked = pick(publication.data, key);
+    }
+    const { found, value } = picked;
     if (!found) {
       return;
     }
