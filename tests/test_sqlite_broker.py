@@ -87,11 +87,15 @@ async def test_a_layout_1_file_is_upgraded_in_place(tmp_path: Path):
 
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    old_schema = _sqlite_store.SCHEMA.replace(
-        "    sender_name TEXT,  -- the author's display name the server stamped "
-        "(NULL before layout 2)\n", ""
-    )
-    assert "sender_name" not in old_schema
+    old_schema = """
+        CREATE TABLE channels (name TEXT PRIMARY KEY, epoch TEXT NOT NULL,
+            offset INTEGER NOT NULL, retired_until REAL) WITHOUT ROWID;
+        CREATE TABLE publications (channel TEXT NOT NULL, offset INTEGER NOT NULL,
+            ts REAL NOT NULL, sender TEXT, binary INTEGER NOT NULL, payload BLOB NOT NULL,
+            PRIMARY KEY (channel, offset));
+        CREATE TABLE idempotency_keys (channel TEXT NOT NULL, key TEXT NOT NULL,
+            offset INTEGER NOT NULL, expires REAL NOT NULL, PRIMARY KEY (channel, key));
+    """  # layout 1, as its servers wrote it
     db.executescript(old_schema)
     db.execute("INSERT INTO channels VALUES ('c', 'e1', 1, NULL)")
     db.execute("INSERT INTO publications VALUES ('c', 1, ?, 'ada', 0, X'31')", (time.time(),))
