@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Dict, Enum, Float, HasTraits, Int, TraitError, Type, Unicode, validate
+from traitlets import Dict, Enum, Float, HasTraits, Int, Type, Unicode
 
 from .brokers import memory, sqlite
 from .brokers.base import Broker
@@ -150,15 +150,6 @@ class BrokerConfig(HasTraits):
         "forgotten first (about 150 bytes each in memory or Redis). Default: 10000.",
     )
 
-    @validate("retention")
-    def _valid_retention(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        try:
-            Retention.from_config(proposal["value"], Rule(), "RealtimeApp.retention")
-        except ValueError as exc:
-            raise TraitError(str(exc)) from exc
-        value: dict[str, Any] = proposal["value"]
-        return value
-
     def make_retention(self, default_bytes: int) -> Retention:
         """The rules of every channel; ``default_bytes``: the broker's own default of
         ``history_max_bytes``. Raises ``ValueError`` naming ``RealtimeApp.retention``."""
@@ -211,10 +202,15 @@ class BrokerConfig(HasTraits):
         )
 
     def open_broker(self) -> Broker:
-        """The broker, its store opened: a file that another server holds, or that is
-        corrupt, stops the server here with a message naming it, rather than letting it
-        run with no realtime channels (or, worse, empty ones)."""
-        broker = self.make_broker()
+        """The broker, its store opened: a bad ``retention`` setting, or a file that
+        another server holds, or that is corrupt, stops the server here with a message
+        naming it, rather than letting it run with no realtime channels (or, worse, empty
+        ones)."""
+        try:
+            broker = self.make_broker()
+        except ValueError as exc:  # a bad retention rule, named by make_retention
+            self.log.critical("jupyter_realtime cannot start: %s", exc)
+            raise SystemExit(f"jupyter_realtime: {exc}") from exc
         if isinstance(broker, SQLiteBroker):
             try:
                 broker.open()

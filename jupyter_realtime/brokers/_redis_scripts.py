@@ -85,7 +85,8 @@ local function trim_history(meta, stream, count, max_bytes, cutoff)
       over = expired(head[1], cutoff)
     end
     if not over then return end
-    local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', math.min(math.max(extra, 16), 1024))
+    local n = math.min(math.max(extra, 16), 1024)
+    local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', n)
     local dropped, gone, keep = 0, 0, nil
     for _, entry in ipairs(batch) do
       if gone < extra or (max_bytes and size - dropped > max_bytes)

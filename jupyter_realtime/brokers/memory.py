@@ -96,7 +96,8 @@ class _Channel:
 class MemoryBroker(Broker):
     """``meta_ttl``: seconds a channel let go keeps its epoch and offset (0: forever).
     ``history_bytes`` / ``history_bytes_total``: bytes of history per channel (the default
-    rule's, when no ``retention`` is given) / for every channel together (0: no limit). ``sweep_interval``: seconds between expiry sweeps
+    rule's, when no ``retention`` is given) / for every channel together (0: no limit).
+    ``sweep_interval``: seconds between expiry sweeps
     (default: a quarter of the shorter TTL, from 0.5 to 10 s)."""
 
     def __init__(

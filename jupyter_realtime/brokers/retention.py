@@ -11,8 +11,9 @@ configuration (``c.RealtimeApp.retention``) maps channel patterns to rules::
 
     {"train:*": {"bytes": "256MiB", "age": "30d"}, "chat:*": {"count": 10000}}
 
-Patterns are those of the channel permissions (:func:`~jupyter_realtime.patterns.compile_pattern`: a glob,
-or a regular expression after ``re:``, matching the whole name); the first pattern that
+Patterns are those of the channel permissions
+(:func:`~jupyter_realtime.patterns.compile_pattern`: a glob, or a regular expression after
+``re:``, matching the whole name); the first pattern that
 matches decides, in the order given. A bound a rule leaves out is the default rule's
 (``history_max_bytes``, ``history_ttl``, ``history_size``); ``None`` (or ``0`` for bytes
 and age) lifts it; ``count: 0`` keeps no history at all (live delivery only).
