@@ -24,6 +24,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ log = logging.getLogger("jupyter_realtime.brokers.sqlite")
 
 VERSION = 1  # PRAGMA user_version of the layout below
 LOCK_TIMEOUT = 2.0  # seconds to wait for a lock a stopping server may still hold
+LINGER = 0.002  # seconds the writer waits for more batches while publishers keep it busy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -228,13 +230,17 @@ class SQLiteStore:
         assert db is not None
         failed: list[Batch] = []
         running = True
+        busy = False  # the last transaction gathered several batches: publishers are waiting
         while running:
             items = [self._queue.get()]
+            if busy:
+                time.sleep(LINGER)  # let the loop hand over more: one commit for them all
             while True:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            busy = len(items) > 1
             running = None not in items
             work = [item for item in items if item is not None]
             if not work and not failed:
