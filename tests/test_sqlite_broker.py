@@ -247,3 +247,19 @@ async def test_retention_deletes_from_the_file_in_the_writer_thread(tmp_path: Pa
     with sqlite3.connect(path) as db:
         rows = [r[0] for r in db.execute("SELECT offset FROM publications ORDER BY offset")]
     assert rows == kept
+
+
+async def test_the_writer_checkpoints_so_the_wal_stays_bounded(tmp_path: Path):
+    """SQLite's own checkpoint is off (it would hold up a commit); the writer's keeps the
+    WAL from growing with every commit."""
+    path = tmp_path / "channels.sqlite3"
+    broker = await started(path)
+    wal = path.with_name(path.name + "-wal")
+    try:
+        for i in range(3 * _sqlite_store.CHECKPOINT_ALWAYS):  # a commit each, one at a time
+            await publish(broker, "c", b'"%s"' % (b"%d" % i * 50))
+        # without checkpoints: a few pages per commit, over 20 MB by now
+        assert wal.stat().st_size < 8 << 20, wal.stat().st_size
+        assert len((await broker.history("c")).publications) == 3 * _sqlite_store.CHECKPOINT_ALWAYS
+    finally:
+        await broker.close()

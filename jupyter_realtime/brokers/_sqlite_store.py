@@ -14,7 +14,13 @@ Standard library ``sqlite3`` only; it knows nothing of brokers or the hub.
   writer thread and returns a future. The thread takes every batch waiting, writes them in
   one transaction, then resolves their futures on the event loop. A batch that failed to
   commit fails its futures and is written again before the next one, so a later success
-  never leaves a hole behind it.
+  never leaves a hole behind it. While publishers keep it busy (the last transaction took
+  several batches) it waits :data:`LINGER` for more before the next one.
+* **Checkpoints between commits.** SQLite's automatic checkpoint (copying the WAL into the
+  database, with an fsync) would run inside a commit and hold up the publications waiting
+  for it. The writer turns it off and checkpoints itself when no batch waits (after
+  :data:`CHECKPOINT_IDLE` commits), or at the latest after :data:`CHECKPOINT_ALWAYS`
+  commits, so that the WAL stays bounded.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ log = logging.getLogger("jupyter_realtime.brokers.sqlite")
 VERSION = 1  # PRAGMA user_version of the layout below
 LOCK_TIMEOUT = 2.0  # seconds to wait for a lock a stopping server may still hold
 LINGER = 0.002  # seconds the writer waits for more batches while publishers keep it busy
+CHECKPOINT_IDLE = 100  # commits after which the WAL is checkpointed once nothing waits
+CHECKPOINT_ALWAYS = 1000  # commits after which it is checkpointed even if batches wait
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -183,6 +191,7 @@ class SQLiteStore:
         if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             raise ValueError("cannot switch it to WAL mode")
         db.execute(f"PRAGMA synchronous = {'FULL' if self.synchronous == 'full' else 'NORMAL'}")
+        db.execute("PRAGMA wal_autocheckpoint = 0")  # the writer checkpoints between commits
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         if tables and "channels" not in tables:
             raise ValueError(f"it holds other tables: {sorted(tables)}")
@@ -231,6 +240,7 @@ class SQLiteStore:
         failed: list[Batch] = []
         running = True
         busy = False  # the last transaction gathered several batches: publishers are waiting
+        commits = 0  # since the last checkpoint
         while running:
             items = [self._queue.get()]
             if busy:
@@ -260,7 +270,19 @@ class SQLiteStore:
                 error = exc
             for _, future in work:
                 self._resolve(future, error)
+            if error is None:
+                commits += 1
+                idle = commits >= CHECKPOINT_IDLE and self._queue.empty()
+                if idle or commits >= CHECKPOINT_ALWAYS:
+                    commits = 0
+                    self._checkpoint(db)
         db.close()
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the next one tries again; the WAL keeps everything
+            log.warning("checkpoint of the realtime database %s failed: %s", self.path, exc)
 
     def _resolve(self, future: asyncio.Future[None], error: BaseException | None) -> None:
         def done() -> None:
