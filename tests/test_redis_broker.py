@@ -256,6 +256,12 @@ async def test_the_byte_counter_follows_the_stream_through_trims_and_expiry(
         assert size == held < 200  # only the new entry is counted, not the expired one
         result = await broker.history("short:1", since=Position("", 0))
         assert [p.offset for p in result.publications] == [2] and not result.recovered
+        # a stream written before the counter existed is counted before it is added to
+        await admin.hdel("jupyter_realtime:{long}:meta", "b")
+        await broker.publish("long", b'"%s"' % (b"x" * 900), binary=False, sender="a",
+                             ts=time.time())
+        size, held = await counted("long")
+        assert size == held and 15_000 < held <= 20_000
     finally:
         await admin.aclose()
         await broker.close()

@@ -63,13 +63,23 @@ ENTRY_OVERHEAD = 64  # bytes a stream entry is counted as beyond its blob
 # The retention of a channel's stream: drop entries from its head, oldest first, while it
 # holds more than `count` entries or `max_bytes` bytes (the meta key's `b`), or its head
 # is older than `cutoff` (the blob starts with "[ts,"); each argument nil: no bound. The
-# byte counter goes down by what is dropped; a stream that is gone (expired) holds 0.
+# byte counter goes down by what is dropped; a stream that is gone (expired) holds 0, and
+# one without a counter (written by an older version) is counted first.
 _TRIM = f"local ENTRY_OVERHEAD = {ENTRY_OVERHEAD}\n" + """
 local function expired(entry, cutoff)
   local ts = tonumber(string.match(entry[2][2], '^%[([^,]+),'))
   return ts ~= nil and ts < cutoff
 end
+local function count_bytes(meta, stream)
+  if redis.call('HEXISTS', meta, 'b') == 1 then return end
+  local total = 0  -- a stream written before the counter existed: counted once
+  for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+')) do
+    total = total + #entry[2][2] + ENTRY_OVERHEAD
+  end
+  redis.call('HSET', meta, 'b', total)
+end
 local function trim_history(meta, stream, count, max_bytes, cutoff)
+  count_bytes(meta, stream)
   while true do
     local length = redis.call('XLEN', stream)
     if length == 0 then
@@ -162,6 +172,7 @@ local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local count = bound(ARGV[3])
 if count ~= 0 then
   if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'b', 0) end
+  count_bytes(KEYS[1], KEYS[2])
   redis.call('XADD', KEYS[2], string.format('%d-0', offset), 'm', ARGV[1])
   redis.call('HINCRBY', KEYS[1], 'b', #ARGV[1] + ENTRY_OVERHEAD)
   trim_history(KEYS[1], KEYS[2], count, bound(ARGV[4]), bound(ARGV[5]))
