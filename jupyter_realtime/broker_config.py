@@ -11,16 +11,19 @@ import os
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Enum, Float, HasTraits, Int, Type, Unicode
+from traitlets import Dict, Enum, Float, HasTraits, Int, Type, Unicode
 
+from .brokers import memory, sqlite
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
+from .brokers.retention import Retention, Rule
 from .brokers.sqlite import SQLiteBroker, StoreError, sqlite_path
 
 __all__ = ["BrokerConfig", "MEMORY_URL", "REDIS_SCHEMES"]
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 MEMORY_URL = "memory://"
+DURABLE_BYTES = 256 << 20  # history per channel by default where it is not all in RAM
 
 
 class BrokerConfig(HasTraits):
@@ -87,32 +90,50 @@ class BrokerConfig(HasTraits):
         "resuming from it learns exactly what it lost; after that it starts a new epoch "
         "(0: forever). About 220 bytes per channel let go. Default: 3600.",
     )
-    history_max_bytes = Int(
-        64 << 20,
+    retention = Dict(
         config=True,
-        help="In-memory and SQLite brokers: bytes of history per channel (payload, sender "
-        "and about 320 bytes of bookkeeping per publication); the oldest go first (0: no limit). "
-        "Default: 67108864 (64 MiB).",
+        help="History kept per channel pattern, first match wins: {PATTERN: {'bytes': "
+        "'256MiB', 'age': '30d', 'count': 10000}}. PATTERN is a glob, or a regular "
+        "expression after 're:', as in channel_rules. bytes: payload, sender and the "
+        "broker's bookkeeping per publication (a number, or with a unit: k/KiB, M/MiB, "
+        "G/GiB; KB/MB/GB are powers of 1000); age: seconds, or '45s', '15m', '12h', '30d', "
+        "'2w'; count: publications (0: no history, live delivery only). A bound a rule "
+        "leaves out is the default rule's (history_max_bytes, history_ttl, history_size); "
+        "None, or 0 for bytes and age, lifts it. The oldest publications go first, "
+        "whichever bound is hit. Default: {} (every channel by the default rule).",
+    )
+    history_max_bytes = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="The default retention rule: bytes of history per channel (payload, sender and "
+        "about 320 bytes of bookkeeping per publication, 64 in Redis); the oldest go first "
+        "(0: no limit). Default: None, the broker's own: 256 MiB for SQLite and Redis "
+        "(several hours of a mirrored cell printing every step), 16 MiB for the in-memory "
+        "broker (kept modest: it is all RAM).",
     )
     history_max_bytes_total = Int(
-        256 << 20,
+        None,
+        allow_none=True,
         config=True,
         help="In-memory and SQLite brokers: bytes of history of every channel together "
         "(held in memory as well as on disk); above it the "
         "oldest publications of the largest channels go first, down to 90% of it, and "
         "resumes from before them get recovered: false (0: no limit). "
-        "Default: 268435456 (256 MiB).",
+        "Default: None, the broker's own: 1 GiB for SQLite, 256 MiB in memory.",
     )
     history_size = Int(
-        1000,
+        None,
+        allow_none=True,
         config=True,
-        help="Publications kept per channel for history and recovery. Default: 1000.",
+        help="The default retention rule: publications kept per channel (0: none, live "
+        "delivery only). Default: None (no bound by count: bytes and age bound history).",
     )
     history_ttl = Float(
         86400.0,
         config=True,
-        help="Seconds a publication stays in history (0: until pushed out by size). "
-        "Default: 86400 (a day).",
+        help="The default retention rule: seconds a publication stays in history (0: until "
+        "pushed out by size). Default: 86400 (a day).",
     )
     idempotency_ttl = Float(
         600.0,
@@ -139,6 +160,17 @@ class BrokerConfig(HasTraits):
         "Default: 1000.",
     )
 
+    def make_retention(self, default_bytes: int) -> Retention:
+        """The rules of every channel; ``default_bytes``: the broker's own default of
+        ``history_max_bytes``. Raises ``ValueError`` naming ``RealtimeApp.retention``."""
+        size = self.history_max_bytes
+        default = Rule(
+            bytes=(default_bytes if size is None else size) or None,
+            age=self.history_ttl or None,
+            count=self.history_size,
+        )
+        return Retention.from_config(self.retention, default, "RealtimeApp.retention")
+
     def make_broker(self) -> Broker:
         cls: type[Broker] = self.broker_class  # type: ignore[type-abstract]
         options: dict[str, Any] = {}
@@ -156,19 +188,23 @@ class BrokerConfig(HasTraits):
                     "meta_ttl": self.redis_meta_ttl,
                     "ping_interval": self.redis_ping_interval,
                 }
+        default_bytes = DURABLE_BYTES
         if issubclass(cls, MemoryBroker):
+            durable = issubclass(cls, SQLiteBroker)
+            total = self.history_max_bytes_total
+            if total is None:
+                total = sqlite.DEFAULT_BYTES_TOTAL if durable else memory.DEFAULT_BYTES_TOTAL
+            default_bytes = sqlite.DEFAULT_BYTES if durable else memory.DEFAULT_BYTES
             options = {
                 "meta_ttl": self.channel_meta_ttl,
-                "history_bytes": self.history_max_bytes,
-                "history_bytes_total": self.history_max_bytes_total,
+                "history_bytes_total": total,
             }
         if issubclass(cls, SQLiteBroker):
             options["synchronous"] = self.sqlite_synchronous
             root_dir = self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
             options["path"] = sqlite_path(self.broker_url, jupyter_data_dir(), root_dir)
         return cls(
-            history_size=self.history_size,
-            history_ttl=self.history_ttl,
+            retention=self.make_retention(default_bytes),
             url=self.broker_url,
             idempotency_ttl=self.idempotency_ttl,
             idempotency_keys=self.idempotency_keys_max,
@@ -177,10 +213,15 @@ class BrokerConfig(HasTraits):
         )
 
     def open_broker(self) -> Broker:
-        """The broker, its store opened: a file that another server holds, or that is
-        corrupt, stops the server here with a message naming it, rather than letting it
-        run with no realtime channels (or, worse, empty ones)."""
-        broker = self.make_broker()
+        """The broker, its store opened: a bad ``retention`` setting, or a file that
+        another server holds, or that is corrupt, stops the server here with a message
+        naming it, rather than letting it run with no realtime channels (or, worse, empty
+        ones)."""
+        try:
+            broker = self.make_broker()
+        except ValueError as exc:  # a bad retention rule, named by make_retention
+            self.log.critical("jupyter_realtime cannot start: %s", exc)
+            raise SystemExit(f"jupyter_realtime: {exc}") from exc
         if isinstance(broker, SQLiteBroker):
             try:
                 broker.open()

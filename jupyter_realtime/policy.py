@@ -33,13 +33,12 @@ regular expression; either must match the whole channel name.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import ErrorCode, RealtimeError
+from .patterns import compile_pattern
 
 __all__ = ["ACTIONS", "Policy", "Principal", "Rule"]
 
@@ -65,16 +64,6 @@ def holds_scope(who: Principal, scope: str) -> bool:
     ``!user``). Identities without scopes (a plain Jupyter server's) hold none."""
     held: frozenset[str] = getattr(who, "scopes", frozenset())
     return scope in held or f"{scope}!user" in held or f"{scope}!user={who.username}" in held
-
-
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A glob, or a regular expression after ``re:``, as a compiled whole-name pattern."""
-    if not isinstance(pattern, str) or not pattern:
-        raise ValueError(f"a channel pattern must be a non-empty string, not {pattern!r}")
-    if pattern.startswith("re:"):
-        return re.compile(pattern[3:])
-    return re.compile(fnmatch.translate(pattern))
-
 
 def _principals(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):

@@ -20,6 +20,7 @@ from redis_fixtures import RedisServer, redis_cluster_module  # noqa: F401 (a fi
 from jupyter_realtime.brokers.base import Broker, Duplicate
 from jupyter_realtime.brokers.memory import MemoryBroker
 from jupyter_realtime.brokers.recovery import BEFORE_START
+from jupyter_realtime.brokers.retention import Retention, Rule
 from jupyter_realtime.brokers.sqlite import SQLiteBroker
 from jupyter_realtime.protocol import Position, Publication
 
@@ -172,6 +173,95 @@ async def test_history_is_bounded_by_age(new_broker: BrokerFactory):
     assert [p.data for p in (await broker.history("c")).publications] == ["new"]
     result = await broker.history("c", since=Position(old.epoch, 0))
     assert [p.offset for p in result.publications] == [2] and not result.recovered
+
+
+def kept_offsets(result: Any) -> list[int]:
+    return [p.offset for p in result.publications]
+
+
+async def test_history_is_bounded_by_bytes_and_the_first_kept_offset_decides_recovery(
+    new_broker: BrokerFactory,
+):
+    budget = 20_000  # each broker counts its own bookkeeping on top of the payload
+    broker = await new_broker(retention=Retention(Rule(bytes=budget)))
+    epoch = ""
+    for i in range(40):
+        epoch = (await publish(broker, "c", b'"%s"' % (b"%02d" % i * 500))).epoch
+    offsets = kept_offsets(await broker.history("c"))
+    first = offsets[0]
+    assert offsets == list(range(first, 41)), offsets  # the newest, without a hole
+    assert 10 <= len(offsets) < 20  # over half of the budget is payload, and none above it
+    # a resume from just before the first kept offset lost nothing...
+    resumed = await broker.history("c", since=Position(epoch, first - 1))
+    assert kept_offsets(resumed) == offsets and resumed.recovered
+    # ...one from before that lost the trimmed one
+    lost = await broker.history("c", since=Position(epoch, first - 2))
+    assert kept_offsets(lost) == offsets and not lost.recovered
+
+
+async def test_a_small_publication_under_the_byte_bound_is_never_trimmed(
+    new_broker: BrokerFactory,
+):
+    broker = await new_broker(retention=Retention(Rule(bytes=100_000)))
+    epoch = (await publish(broker, "c", b'"small"')).epoch
+    for _ in range(3):
+        await publish(broker, "c", b'"%s"' % (b"x" * 1000))
+    result = await broker.history("c", since=Position(epoch, 0))
+    assert kept_offsets(result) == [1, 2, 3, 4] and result.recovered
+
+
+async def test_retention_rules_apply_per_channel_pattern_first_match_wins(
+    new_broker: BrokerFactory,
+):
+    default = Rule(age=60)
+    rules = Retention.from_config(
+        {
+            "chat:*": {"count": 3},
+            "train:*": {"age": None},  # keeps the default's other bounds, not its age
+            "re:live:[0-9]+": {"count": 0},
+            "chat:big": {"count": 100},  # after chat:*: never decides
+        },
+        default,
+    )
+    broker = await new_broker(retention=rules)
+    old = time.time() - 3600
+    for channel in ("chat:a", "chat:big", "train:run", "other"):
+        await publish(broker, channel, b'"old"', ts=old)
+        for i in range(5):
+            await publish(broker, channel, b"%d" % i)
+    assert kept_offsets(await broker.history("chat:a")) == [4, 5, 6]
+    assert kept_offsets(await broker.history("chat:big")) == [4, 5, 6]
+    assert kept_offsets(await broker.history("train:run")) == [1, 2, 3, 4, 5, 6]
+    assert kept_offsets(await broker.history("other")) == [2, 3, 4, 5, 6]  # the old one aged
+    # count 0: delivered live and given offsets, but no history, so no resume reaches back
+    await broker.subscribe("live:7")
+    live = [await publish(broker, "live:7", b"%d" % i) for i in range(2)]
+    assert [p.offset for p in live] == [1, 2]
+    await until(lambda: recorder(broker).offsets("live:7") == [1, 2])
+    result = await broker.history("live:7", since=Position(live[0].epoch, 1))
+    assert result.publications == [] and not result.recovered
+    caught_up = await broker.history("live:7", since=Position(live[0].epoch, 2))
+    assert caught_up.recovered
+    trained = await broker.history("train:run", since=Position(live[0].epoch, 0))
+    assert not trained.recovered  # another channel's epoch
+    chat_epoch = (await broker.position("chat:a")).epoch
+    chat = await broker.history("chat:a", since=Position(chat_epoch, 3))
+    assert kept_offsets(chat) == [4, 5, 6] and chat.recovered
+
+
+async def test_count_age_and_bytes_together_whichever_bound_is_hit(new_broker: BrokerFactory):
+    broker = await new_broker(retention=Retention(Rule(bytes=10_000, age=60, count=4)))
+    line = b'"%s"' % (b"x" * 300)
+    await publish(broker, "c", line, ts=time.time() - 120)
+    for _ in range(3):
+        await publish(broker, "c", line)
+    assert kept_offsets(await broker.history("c")) == [2, 3, 4]  # age
+    for _ in range(3):
+        await publish(broker, "c", line)
+    assert kept_offsets(await broker.history("c")) == [4, 5, 6, 7]  # count
+    await publish(broker, "c", b'"%s"' % (b"x" * 9_500))
+    offsets = kept_offsets(await broker.history("c"))
+    assert offsets[-1] == 8 and offsets[0] >= 7, offsets  # bytes: count alone keeps 5..8
 
 
 async def test_since_from_another_epoch_is_not_recovered(new_broker: BrokerFactory):

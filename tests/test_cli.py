@@ -174,6 +174,7 @@ def test_config_lists_every_setting_with_its_help_units_and_default() -> None:
         "    Bytes of data in one publication. Default: 1048576 (1 MiB).\n"
     ) in text
     assert "--RealtimeApp.max_publish_rate=" in text  # the access and limits mixins' traits
+    assert "--RealtimeApp.retention=<Dict>\n    History kept per channel pattern" in text
     assert "--RealtimeMirror.interval=<Float>\n    Seconds between two publications" in text
     assert "--RealtimeApp.open_browser" not in text  # what every extension app inherits
     entries = text.split("\n--")[1:]

@@ -219,3 +219,49 @@ async def test_a_teardown_that_outlives_its_cancellation_does_not_hold_a_close()
     assert time.monotonic() - started < 2
     release.set()
     assert await let_finish(asyncio.sleep(0), 1.0) is True
+
+
+async def test_the_byte_counter_follows_the_stream_through_trims_and_expiry(
+    redis_server: RedisServer,  # noqa: F811
+):
+    from jupyter_realtime.brokers._redis_scripts import ENTRY_OVERHEAD
+    from jupyter_realtime.brokers.retention import Retention, Rule
+
+    rules = Retention(Rule(bytes=20_000), [("short:*", Rule(bytes=20_000, age=0.5))])
+    broker = RedisBroker(url=redis_server.url, retention=rules)
+    broker.set_handler(GapRecorder())
+    await broker.start()
+    admin = aioredis.Redis.from_url(redis_server.url)
+
+    async def counted(channel: str) -> tuple[int, int]:
+        """The meta key's byte counter, and the bytes the stream really holds."""
+        meta, stream = (f"jupyter_realtime:{{{channel}}}:{k}" for k in ("meta", "history"))
+        entries = await admin.xrange(stream)
+        held = sum(len(fields[b"m"]) + ENTRY_OVERHEAD for _, fields in entries)
+        return int(await admin.hget(meta, "b") or 0), held
+
+    try:
+        for i in range(60):  # two servers' worth of sizes: 100 to 1,000 bytes
+            payload = b'"%s"' % (b"x" * (100 + 150 * (i % 7)))
+            await broker.publish("long", payload, binary=False, sender="a", ts=time.time())
+        size, held = await counted("long")
+        assert size == held and 15_000 < held <= 20_000
+        big = b'"%s"' % (b"y" * 500)
+        await broker.publish("short:1", big, binary=False, sender="a", ts=time.time())
+        assert (await counted("short:1"))[0] > 0
+        await asyncio.sleep(1.2)  # the stream expires whole (PEXPIRE by the rule's age)
+        assert await admin.exists("jupyter_realtime:{short:1}:history") == 0
+        await broker.publish("short:1", b'"z"', binary=False, sender="a", ts=time.time())
+        size, held = await counted("short:1")
+        assert size == held < 200  # only the new entry is counted, not the expired one
+        result = await broker.history("short:1", since=Position("", 0))
+        assert [p.offset for p in result.publications] == [2] and not result.recovered
+        # a stream written before the counter existed is counted before it is added to
+        await admin.hdel("jupyter_realtime:{long}:meta", "b")
+        await broker.publish("long", b'"%s"' % (b"x" * 900), binary=False, sender="a",
+                             ts=time.time())
+        size, held = await counted("long")
+        assert size == held and 15_000 < held <= 20_000
+    finally:
+        await admin.aclose()
+        await broker.close()

@@ -258,3 +258,48 @@ async def test_a_broker_opened_but_never_started_closes_and_releases_the_file(tm
     broker.open()
     await broker.close()
     await (await started(path)).close()
+
+
+async def test_retention_deletes_from_the_file_in_the_writer_thread(tmp_path: Path):
+    from jupyter_realtime.brokers.retention import Retention, Rule
+
+    path = tmp_path / "channels.sqlite3"
+    broker = await started(path, retention=Retention(Rule(bytes=10_000)))
+    assert broker.store._db is not None
+    deletes: list[str] = []
+
+    def traced(statement: str) -> None:
+        if statement.startswith("DELETE FROM publications WHERE channel"):
+            deletes.append(threading.current_thread().name)
+
+    broker.store._db.set_trace_callback(traced)
+    try:
+        for i in range(50):
+            await publish(broker, "c", b'"%s"' % (b"%d" % i * 100))
+        kept = [p.offset for p in (await broker.history("c")).publications]
+        assert kept[-1] == 50 and 5 <= len(kept) < 50
+        assert deletes and set(deletes) == {f"realtime-sqlite {path.name}"}
+        assert threading.current_thread().name not in deletes
+    finally:
+        await broker.close()
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        rows = [r[0] for r in db.execute("SELECT offset FROM publications ORDER BY offset")]
+    assert rows == kept
+
+
+async def test_the_writer_checkpoints_so_the_wal_stays_bounded(tmp_path: Path):
+    """SQLite's own checkpoint is off (it would hold up a commit); the writer's keeps the
+    WAL from growing with every commit."""
+    path = tmp_path / "channels.sqlite3"
+    broker = await started(path)
+    wal = path.with_name(path.name + "-wal")
+    try:
+        for i in range(3 * _sqlite_store.CHECKPOINT_ALWAYS):  # a commit each, one at a time
+            await publish(broker, "c", b'"%s"' % (b"%d" % i * 50))
+        # without checkpoints: a few pages per commit, over 20 MB by now
+        assert wal.stat().st_size < 8 << 20, wal.stat().st_size
+        assert len((await broker.history("c")).publications) == 3 * _sqlite_store.CHECKPOINT_ALWAYS
+    finally:
+        await broker.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,64 @@ async def test_the_latest_of_a_key_survives_kill_and_restart(
             server.stop()
     finally:
         server.stop()
+
+
+def set_retention(server: JupyterProcess, rules: str) -> None:
+    """``c.RealtimeApp.retention = <rules>`` in the server's jupyter_server_config.py."""
+    config = server.workdir / "home" / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "jupyter_server_config.py").write_text(f"c.RealtimeApp.retention = {rules}\n")
+
+
+async def publish_many(server: JupyterProcess, channel: str, count: int) -> None:
+    async with httpx.AsyncClient(headers=server.headers, timeout=10) as client:
+        for n in range(count):
+            url = server.http(f"realtime/api/channels/{channel}")
+            reply = await client.post(url, json={"n": n, "pad": "x" * 200})
+            assert reply.status_code == 200, reply.text
+
+
+async def test_retention_per_pattern_survives_kill_and_a_tighter_rule_trims_at_start(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    server = JupyterProcess(tmp_path, "")
+    set_retention(server, '{"train:*": {"bytes": "1MiB"}, "chat:*": {"count": 5}}')
+    boot(server)
+    try:
+        await publish_many(server, "train:run", 40)
+        await publish_many(server, "chat:room", 40)
+        server.stop(signal.SIGKILL)  # right after the last acknowledgement
+        boot(server)
+        train = await history(server, "train:run")
+        chat = await history(server, "chat:room")
+        assert [p["offset"] for p in train["publications"]] == list(range(1, 41))
+        assert [p["offset"] for p in chat["publications"]] == list(range(36, 41))
+        # a tighter rule, then a restart: trimmed as the file is read back, oldest first
+        server.stop()
+        set_retention(server, '{"train:*": {"count": 10}, "chat:*": {"count": 5}}')
+        boot(server)
+        again = await history(server, "train:run")
+        assert again["epoch"] == train["epoch"] and again["offset"] == 40
+        assert [p["offset"] for p in again["publications"]] == list(range(31, 41))
+        async with httpx.AsyncClient(headers=server.headers, timeout=10) as client:
+            base = server.http("realtime/api/channels/train:run/history")
+            kept = await client.get(f"{base}?since=30&epoch={train['epoch']}")
+            trimmed = await client.get(f"{base}?since=29&epoch={train['epoch']}")
+        assert kept.json()["recovered"] is True
+        assert trimmed.json()["recovered"] is False
+        server.stop()  # what was trimmed is gone from the file too
+        with sqlite3.connect(database(data_dir)) as db:
+            rows = db.execute(
+                "SELECT offset FROM publications WHERE channel = 'train:run' ORDER BY offset"
+            ).fetchall()
+        assert [r[0] for r in rows] == list(range(31, 41))
+    finally:
+        server.stop()
+
+
+async def test_a_bad_retention_setting_stops_the_server_naming_it(tmp_path: Path, data_dir: Path):
+    server = JupyterProcess(tmp_path, "")
+    set_retention(server, '{"train:*": {"bytes": "lots"}}')
+    server.start(wait=False)
+    assert server.proc is not None and server.proc.wait(120) != 0
+    assert "RealtimeApp.retention['train:*']['bytes']: cannot read 'lots'" in server.output()

@@ -207,10 +207,11 @@ class RedisCore(Broker):
     ) -> Snapshot:
         """One READ script: ``pos`` (position only), ``latest`` (the newest ``limit``) or
         ``after`` (the first ``limit`` after ``after``). Creates nothing."""
-        ttl = self.history_ttl
+        count, size, cutoff = lua.retention_args(self.retention.rule(channel), time.time())
         args: list[Any] = [
-            repr(time.time() - ttl) if ttl > 0 else "",
-            self.history_size,
+            cutoff,
+            count,
+            size,
             mode,
             after.epoch if after else "",
             after.offset if after else 0,

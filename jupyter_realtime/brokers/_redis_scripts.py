@@ -6,8 +6,9 @@ is tested without a server.
 Keys of a channel ``C`` under the prefix ``P`` (the ``{C}`` hash tag keeps them in one
 slot, so each script touches one slot):
 
-* ``P:{C}:meta``: hash ``e`` (epoch) and ``o`` (newest offset), made by the first publish
-  or subscription (never by a read). Its loss (Redis restarted without persistence, expiry after
+* ``P:{C}:meta``: hash ``e`` (epoch), ``o`` (newest offset) and ``b`` (bytes the history
+  stream holds, by :data:`ENTRY_OVERHEAD` plus each blob), made by the first publish or
+  subscription (never by a read). Its loss (Redis restarted without persistence, expiry after
   ``meta_ttl``) is what starts a new epoch.
 * ``P:{C}:history``: stream whose entry ids are ``<offset>-0`` and whose single field ``m``
   is the *blob*: ``[ts,sender,binary]``, then ``sender_name`` when one was stamped or the
@@ -37,9 +38,11 @@ from typing import Any
 import orjson
 
 from ..protocol import Publication
+from .retention import Rule
 
 __all__ = [
     "ADD_PRESENCE",
+    "ENTRY_OVERHEAD",
     "OPEN",
     "PUBLISH",
     "READ",
@@ -52,6 +55,7 @@ __all__ = [
     "decode_entries",
     "decode_latest",
     "encode_blob",
+    "retention_args",
     "sharded",
 ]
 
@@ -67,26 +71,70 @@ local function ensure_epoch(meta, stream, new_epoch, ...)
 end
 """
 
-# Drop expired entries from the head of a stream (their blob starts with "[ts,"); one
-# batch at a time. True when a whole batch was expired (there may be more).
-_TRIM_EXPIRED = """
+ENTRY_OVERHEAD = 64  # bytes a stream entry is counted as beyond its blob
+
+# The retention of a channel's stream: drop entries from its head, oldest first, while it
+# holds more than `count` entries or `max_bytes` bytes (the meta key's `b`), or its head
+# is older than `cutoff` (the blob starts with "[ts,"); each argument nil: no bound. The
+# byte counter goes down by what is dropped; a stream that is gone (expired) holds 0, and
+# one without a counter (written by an older version) is counted first.
+_TRIM = f"local ENTRY_OVERHEAD = {ENTRY_OVERHEAD}\n" + """
 local function expired(entry, cutoff)
   local ts = tonumber(string.match(entry[2][2], '^%[([^,]+),'))
   return ts ~= nil and ts < cutoff
 end
-local function trim_expired(stream, cutoff)
-  local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
-  if head[1] == nil or not expired(head[1], cutoff) then return false end
-  local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', 256)
-  for _, entry in ipairs(batch) do
-    if not expired(entry, cutoff) then
-      redis.call('XTRIM', stream, 'MINID', entry[1])
-      return false
-    end
+local function count_bytes(meta, stream)
+  if redis.call('HEXISTS', meta, 'b') == 1 then return end
+  local total = 0  -- a stream written before the counter existed: counted once
+  for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+')) do
+    total = total + #entry[2][2] + ENTRY_OVERHEAD
   end
-  local last = tonumber(string.match(batch[#batch][1], '^(%d+)'))
-  redis.call('XTRIM', stream, 'MINID', string.format('%d-0', last + 1))
-  return true
+  redis.call('HSET', meta, 'b', total)
+end
+local function trim_history(meta, stream, count, max_bytes, cutoff)
+  count_bytes(meta, stream)
+  while true do
+    local length = redis.call('XLEN', stream)
+    if length == 0 then
+      if redis.call('HEXISTS', meta, 'b') == 1 then redis.call('HSET', meta, 'b', 0) end
+      return
+    end
+    local size = tonumber(redis.call('HGET', meta, 'b') or '0')
+    local extra = 0
+    if count then extra = length - count end
+    local over = extra > 0 or (max_bytes ~= nil and size > max_bytes)
+    if not over and cutoff then
+      local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+      over = expired(head[1], cutoff)
+    end
+    if not over then return end
+    local n = math.min(math.max(extra, 16), 1024)
+    local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', n)
+    local dropped, gone, keep = 0, 0, nil
+    for _, entry in ipairs(batch) do
+      if gone < extra or (max_bytes and size - dropped > max_bytes)
+          or (cutoff and expired(entry, cutoff)) then
+        dropped = dropped + #entry[2][2] + ENTRY_OVERHEAD
+        gone = gone + 1
+      else
+        keep = entry[1]
+        break
+      end
+    end
+    if gone == 0 then return end
+    if keep then
+      redis.call('XTRIM', stream, 'MINID', keep)
+    else
+      local last = tonumber(string.match(batch[#batch][1], '^(%d+)'))
+      redis.call('XTRIM', stream, 'MINID', string.format('%d-0', last + 1))
+    end
+    redis.call('HINCRBY', meta, 'b', -dropped)
+    if keep then return end
+  end
+end
+local function bound(arg)
+  if arg == '' then return nil end
+  return tonumber(arg)
 end
 """
 
@@ -118,10 +166,11 @@ end
 """
 
 # KEYS: meta, history, keys, expiry, latest, latest_order. ARGV: blob, epoch for a new
-# channel, history size, expiry cutoff (ts, or ''), history ttl ms, meta ttl ms, pub/sub
-# channel, idempotency key (or ''), now ms, idempotency ttl ms, keys per channel,
-# publication key (or ''), latest keys per channel. Returns {epoch, offset, duplicate}:
-# for a known idempotency key the first publication's, and nothing is stored or published.
+# channel, the channel's retention: count ('' no bound; 0 keeps nothing), bytes (''), expiry
+# cutoff (ts, or ''), history ttl ms; then meta ttl ms, pub/sub channel, idempotency key (or
+# ''), now ms, idempotency ttl ms, keys per channel, publication key (or ''), latest keys per
+# channel. Returns {epoch, offset, duplicate}: for a known idempotency key the first
+# publication's, and nothing is stored or published.
 # The latest publication of a key, and the cap on keys (the one published longest ago goes).
 _KEEP_LATEST = """
 local function keep_latest(latest, order, key, cap, epoch, offset, blob)
@@ -137,66 +186,63 @@ end
 
 PUBLISH = (
     _ENSURE_EPOCH
-    + _TRIM_EXPIRED
+    + _TRIM
     + _KNOWN_KEY
     + _KEEP_LATEST
     + """
-local key = ARGV[8]
+local key = ARGV[9]
 if key ~= '' then
-  local known = known_key(KEYS[3], KEYS[4], key, tonumber(ARGV[9]))
+  local known = known_key(KEYS[3], KEYS[4], key, tonumber(ARGV[10]))
   if known then return known end
 end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[2], KEYS[5], KEYS[6])
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-if ARGV[12] ~= '' and tonumber(ARGV[13]) > 0 then
-  keep_latest(KEYS[5], KEYS[6], ARGV[12], tonumber(ARGV[13]), epoch, offset, ARGV[1])
+if ARGV[13] ~= '' and tonumber(ARGV[14]) > 0 then
+  keep_latest(KEYS[5], KEYS[6], ARGV[13], tonumber(ARGV[14]), epoch, offset, ARGV[1])
 end
-if ARGV[6] ~= '0' then
-  redis.call('PEXPIRE', KEYS[5], ARGV[6])
-  redis.call('PEXPIRE', KEYS[6], ARGV[6])
+if ARGV[7] ~= '0' then
+  redis.call('PEXPIRE', KEYS[5], ARGV[7])
+  redis.call('PEXPIRE', KEYS[6], ARGV[7])
 end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], string.format('%d-0', offset), 'm', ARGV[1])
-  if ARGV[4] ~= '' then trim_expired(KEYS[2], tonumber(ARGV[4])) end
-  if ARGV[5] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+local count = bound(ARGV[3])
+if count ~= 0 then
+  if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'b', 0) end
+  count_bytes(KEYS[1], KEYS[2])
+  redis.call('XADD', KEYS[2], string.format('%d-0', offset), 'm', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'b', #ARGV[1] + ENTRY_OVERHEAD)
+  trim_history(KEYS[1], KEYS[2], count, bound(ARGV[4]), bound(ARGV[5]))
+  if ARGV[6] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
 end
-if ARGV[6] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+if ARGV[7] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
 if key ~= '' then
-  remember_key(KEYS[3], KEYS[4], key, tonumber(ARGV[9]), tonumber(ARGV[10]),
-               tonumber(ARGV[11]), epoch, offset)
+  remember_key(KEYS[3], KEYS[4], key, tonumber(ARGV[10]), tonumber(ARGV[11]),
+               tonumber(ARGV[12]), epoch, offset)
 end
-redis.call('PUBLISH', ARGV[7], 'p' .. epoch .. ' ' .. string.format('%d', offset) .. ' ' .. ARGV[1])
+redis.call('PUBLISH', ARGV[8], 'p' .. epoch .. ' ' .. string.format('%d', offset) .. ' ' .. ARGV[1])
 return {epoch, offset, 0}
 """
 )
 
-# KEYS: meta, history. ARGV: expiry cutoff (or ''), history size, mode
+# KEYS: meta, history. ARGV: expiry cutoff (or ''), count (''), bytes (''), mode
 # ('pos', 'latest' or 'after'), epoch and offset to read after (a mismatched epoch reads
 # from the oldest), limit (0: all). Returns {epoch, offset, entries, first kept offset}.
 # Creates nothing and extends nothing: a channel without a meta key is {'', 0, {}, 1}
 # (before its start); the meta key lives meta_ttl after the last publish.
 READ = (
-    _TRIM_EXPIRED
+    _TRIM
     + """
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then return {'', 0, {}, 1} end
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
-if ARGV[3] == 'pos' then return {epoch, offset, {}, 0} end
-if ARGV[1] ~= '' then
-  local cutoff = tonumber(ARGV[1])
-  while trim_expired(KEYS[2], cutoff) do end
-end
-local size = tonumber(ARGV[2])
-if offset - size >= 1 then
-  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', offset - size + 1))
-end
+if ARGV[4] == 'pos' then return {epoch, offset, {}, 0} end
+trim_history(KEYS[1], KEYS[2], bound(ARGV[2]), bound(ARGV[3]), bound(ARGV[1]))
 local count = {}
-if ARGV[6] ~= '0' then count = {'COUNT', ARGV[6]} end
+if ARGV[7] ~= '0' then count = {'COUNT', ARGV[7]} end
 local entries
-if ARGV[3] == 'latest' then
+if ARGV[4] == 'latest' then
   entries = redis.call('XREVRANGE', KEYS[2], '+', '-', unpack(count))
-elseif ARGV[4] == epoch then
-  local start = string.format('%d-0', tonumber(ARGV[5]) + 1)
+elseif ARGV[5] == epoch then
+  local start = string.format('%d-0', tonumber(ARGV[6]) + 1)
   entries = redis.call('XRANGE', KEYS[2], start, '+', unpack(count))
 else
   entries = redis.call('XRANGE', KEYS[2], '-', '+', unpack(count))
@@ -352,4 +398,15 @@ def decode_entries(channel: str, epoch: str, entries: list[Any]) -> list[Publica
     return [
         decode_blob(channel, epoch, int(entry_id.split(b"-", 1)[0]), fields[1])
         for entry_id, fields in entries
+    ]
+
+
+def retention_args(rule: Rule, now: float) -> list[Any]:
+    """A channel's rule as the scripts take it: count, bytes and expiry cutoff (a
+    timestamp), each '' for no bound."""
+    cutoff = rule.cutoff(now)
+    return [
+        "" if rule.count is None else rule.count,
+        "" if rule.bytes is None else rule.bytes,
+        "" if cutoff is None else repr(cutoff),
     ]

@@ -42,14 +42,13 @@ class RedisStore(RedisCore):
         blob = lua.encode_blob(
             payload, binary=binary, sender=sender, ts=ts, sender_name=sender_name, key=key
         )
-        ttl = self.history_ttl
+        rule = self.retention.rule(channel)
         remember = idempotency_key if self.idempotency_ttl > 0 else None
         args: list[Any] = [
             blob,
             secrets.token_hex(4),
-            self.history_size,
-            repr(ts - ttl) if ttl > 0 else "",
-            int(ttl * 1000),
+            *lua.retention_args(rule, ts),
+            int((rule.age or 0) * 1000),
             int(self.meta_ttl * 1000),
             self._topic(channel),
             remember or "",
@@ -71,7 +70,7 @@ class RedisStore(RedisCore):
         except RedisError as exc:
             raise self._unavailable(exc) from exc
         cls = Duplicate if duplicate else Publication
-        if self.history_size and not duplicate:
+        if rule.keeps and not duplicate:
             self._published[channel] = time.monotonic()
         return cls(
             channel, epoch.decode(), offset, payload, binary=binary, ts=ts, sender=sender,

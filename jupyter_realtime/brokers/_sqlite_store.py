@@ -14,12 +14,18 @@ Standard library ``sqlite3`` only; it knows nothing of brokers or the hub.
   writer thread and returns a future. The thread takes every batch waiting, writes them in
   one transaction, then resolves their futures on the event loop. A batch that failed to
   commit fails its futures and is written again before the next one, so a later success
-  never leaves a hole behind it.
+  never leaves a hole behind it. While publishers keep it busy (the last transaction took
+  several batches) it waits :data:`LINGER` for more before the next one.
 * **Reads in order with the writes.** :meth:`SQLiteStore.query` runs a read on the same
   thread, after the batches submitted before it are committed (the shared documents of
   :mod:`._sqlite_documents` are read this way; the rest is read once, at start).
 * **Documents beside the channels.** The ``documents`` table holds one merged state per
   shared document; a batch carries document saves with the publications of its loop turn.
+* **Checkpoints between commits.** SQLite's automatic checkpoint (copying the WAL into the
+  database, with an fsync) would run inside a commit and hold up the publications waiting
+  for it. The writer turns it off and checkpoints itself when no batch waits (after
+  :data:`CHECKPOINT_IDLE` commits), or at the latest after :data:`CHECKPOINT_ALWAYS`
+  commits, so that the WAL stays bounded.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +49,9 @@ log = logging.getLogger("jupyter_realtime.brokers.sqlite")
 
 VERSION = 2  # PRAGMA user_version of the layout (2: sender_name, publication keys, `latest`)
 LOCK_TIMEOUT = 2.0  # seconds to wait for a lock a stopping server may still hold
+LINGER = 0.002  # seconds the writer waits for more batches while publishers keep it busy
+CHECKPOINT_IDLE = 100  # commits after which the WAL is checkpointed once nothing waits
+CHECKPOINT_ALWAYS = 1000  # commits after which it is checkpointed even if batches wait
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -233,6 +243,7 @@ class SQLiteStore:
         if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             raise ValueError("cannot switch it to WAL mode")
         db.execute(f"PRAGMA synchronous = {'FULL' if self.synchronous == 'full' else 'NORMAL'}")
+        db.execute("PRAGMA wal_autocheckpoint = 0")  # the writer checkpoints between commits
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         if tables and "channels" not in tables:
             raise ValueError(f"it holds other tables: {sorted(tables)}")
@@ -298,13 +309,18 @@ class SQLiteStore:
         assert db is not None
         failed: list[Batch] = []
         running = True
+        busy = False  # the last transaction gathered several batches: publishers are waiting
+        commits = 0  # since the last checkpoint
         while running:
             items = [self._queue.get()]
+            if busy:
+                time.sleep(LINGER)  # let the loop hand over more: one commit for them all
             while True:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            busy = len(items) > 1
             running = None not in items
             group: list[tuple[Batch, asyncio.Future[Any]]] = []
             for item in items:
@@ -314,14 +330,21 @@ class SQLiteStore:
                 if isinstance(job, Batch):
                     group.append((job, future))
                     continue
-                failed = self._commit(db, failed, group)  # a read sees what came before it
+                failed, wrote = self._commit(db, failed, group)  # a read sees what came before
+                commits += wrote
                 group = []
                 try:
                     result, error = job(db), None
                 except sqlite3.Error as exc:
                     result, error = None, exc
                 self._resolve(future, error, result)
-            failed = self._commit(db, failed, group)
+            failed, wrote = self._commit(db, failed, group)
+            commits += wrote
+            if wrote:
+                idle = commits >= CHECKPOINT_IDLE and self._queue.empty()
+                if idle or commits >= CHECKPOINT_ALWAYS:
+                    commits = 0
+                    self._checkpoint(db)
         db.close()
 
     def _commit(
@@ -329,10 +352,11 @@ class SQLiteStore:
         db: sqlite3.Connection,
         failed: list[Batch],
         work: list[tuple[Batch, asyncio.Future[Any]]],
-    ) -> list[Batch]:
-        """Write ``failed`` then ``work`` in one transaction; what is still to write again."""
+    ) -> tuple[list[Batch], bool]:
+        """Write ``failed`` then ``work`` in one transaction: what is still to write again,
+        and whether a transaction was committed."""
         if not work and not failed:
-            return failed
+            return failed, False
         error: BaseException | None = None
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -348,7 +372,13 @@ class SQLiteStore:
             error = exc
         for _, future in work:
             self._resolve(future, error)
-        return failed
+        return failed, error is None
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the next one tries again; the WAL keeps everything
+            log.warning("checkpoint of the realtime database %s failed: %s", self.path, exc)
 
     def _resolve(
         self, future: asyncio.Future[Any], error: BaseException | None, result: Any = None

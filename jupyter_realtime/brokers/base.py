@@ -52,6 +52,7 @@ from typing import Any, Protocol
 
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Position, Publication
+from .retention import Retention, Rule
 
 __all__ = [
     "Broker",
@@ -146,8 +147,11 @@ class Broker(abc.ABC):
     """Stores channels and delivers their publications to ``handler``.
 
     Parameters are the ones :class:`jupyter_realtime.app.RealtimeApp` configures:
-    ``history_size`` (publications kept per channel), ``history_ttl`` (seconds a
-    publication stays in history; 0 keeps it until pushed out by size), ``url`` (the
+    ``retention`` (how much history each channel keeps, :mod:`.retention`); without it,
+    one rule for every channel from ``history_size`` (publications kept per channel; None:
+    no bound by count, 0: none), ``history_ttl`` (seconds a publication stays in history;
+    0 keeps it until pushed out by size) and ``history_bytes`` (bytes per channel; 0: no
+    bound); ``url`` (the
     broker's address, for brokers that have one), ``idempotency_ttl`` (seconds a channel
     remembers a publication's idempotency key; 0: not at all) and ``idempotency_keys`` (keys
     remembered per channel at most), ``latest_keys`` (keys whose latest publication a
@@ -157,15 +161,22 @@ class Broker(abc.ABC):
     def __init__(
         self,
         *,
-        history_size: int = 1000,
+        history_size: int | None = None,
         history_ttl: float = 86400.0,
+        history_bytes: int = 0,
+        retention: Retention | None = None,
         url: str = "",
         idempotency_ttl: float = 600.0,
         idempotency_keys: int = 10_000,
         latest_keys: int = 1000,
     ) -> None:
-        self.history_size = history_size
-        self.history_ttl = history_ttl
+        if retention is None:
+            retention = Retention(
+                Rule(bytes=history_bytes or None, age=history_ttl or None, count=history_size)
+            )
+        self.retention = retention
+        # the longest a publication stays (0: forever), for what outlives history
+        self.history_ttl = retention.longest_age or 0.0
         self.url = url
         self.idempotency_ttl = idempotency_ttl
         self.idempotency_keys = idempotency_keys

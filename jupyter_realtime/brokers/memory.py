@@ -17,11 +17,13 @@ and lets go of channels left with nothing; a channel let go keeps only its epoch
 offset, for ``meta_ttl`` seconds, so that a client resuming from it is told the truth
 (and a channel used again continues its epoch). See ``docs/scaling.md``.
 
-**Bounded memory.** History is bounded per channel by count (``history_size``), age
-(``history_ttl``) and bytes (``history_bytes``), and server-wide by bytes
-(``history_bytes_total``): above it the oldest publications of the largest channels go
-first. Eviction moves a channel's first kept offset, so a resume from before it is
-``recovered: false``. History keeps bare publications (:meth:`Publication.bare`).
+**Bounded memory.** History is bounded per channel by the channel's retention rule
+(:mod:`.retention`: bytes, age and count, per channel pattern; ``_trim``), and server-wide
+by bytes (``history_bytes_total``): above it the oldest publications of the largest
+channels go first (``_evict``). Trimming moves a channel's first kept offset, so a resume
+from before it is ``recovered: false``. History keeps bare publications
+(:meth:`Publication.bare`). The default here is modest (``DEFAULT_BYTES`` per channel):
+memory is what it costs.
 
 **Keyed publications** (``publish(..., key=K)``): besides its history, a channel keeps the
 latest publication of each key in ``latest`` (least recently published first), at most
@@ -48,13 +50,16 @@ from typing import Any
 from ..protocol import Position, Publication
 from . import recovery
 from .base import Broker, ChannelInfo, Duplicate, HistoryResult
+from .retention import Rule
 
-__all__ = ["MemoryBroker", "kept_size"]
+__all__ = ["DEFAULT_BYTES", "DEFAULT_BYTES_TOTAL", "MemoryBroker", "kept_size"]
 
 log = logging.getLogger("jupyter_realtime.brokers.memory")
 
 PUBLICATION_OVERHEAD = 320  # bytes a kept publication costs beyond its payload and sender
 EVICT_TO = 0.9  # above the server-wide budget, evict down to this fraction of it
+DEFAULT_BYTES = 16 << 20  # history per channel, when no rule says otherwise
+DEFAULT_BYTES_TOTAL = 256 << 20  # history of every channel together
 
 
 def kept_size(pub: Publication) -> int:
@@ -65,11 +70,13 @@ def kept_size(pub: Publication) -> int:
 
 class _Channel:
     __slots__ = (
-        "name", "epoch", "offset", "history", "presence", "subscribed", "size", "keys", "latest"
+        "name", "epoch", "offset", "history", "presence", "subscribed", "size", "keys", "latest",
+        "rule",
     )
 
-    def __init__(self, name: str, epoch: str, offset: int) -> None:
+    def __init__(self, name: str, epoch: str, offset: int, rule: Rule) -> None:
         self.name = name
+        self.rule = rule  # its retention rule
         self.epoch = epoch
         self.offset = offset
         self.history: deque[Publication] = deque()
@@ -99,8 +106,9 @@ class _Channel:
 
 class MemoryBroker(Broker):
     """``meta_ttl``: seconds a channel let go keeps its epoch and offset (0: forever).
-    ``history_bytes`` / ``history_bytes_total``: bytes of history per channel / for every
-    channel together (0: no limit). ``sweep_interval``: seconds between expiry sweeps
+    ``history_bytes`` / ``history_bytes_total``: bytes of history per channel (the default
+    rule's, when no ``retention`` is given) / for every channel together (0: no limit).
+    ``sweep_interval``: seconds between expiry sweeps
     (default: a quarter of the shorter TTL, from 0.5 to 10 s)."""
 
     def __init__(
@@ -108,17 +116,17 @@ class MemoryBroker(Broker):
         *,
         clock: Callable[[], float] = time.time,
         meta_ttl: float = 3600.0,
-        history_bytes: int = 64 << 20,
-        history_bytes_total: int = 256 << 20,
+        history_bytes: int = DEFAULT_BYTES,
+        history_bytes_total: int = DEFAULT_BYTES_TOTAL,
         sweep_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(history_bytes=history_bytes, **kwargs)
         self.clock = clock
         self.meta_ttl = meta_ttl
-        self.history_bytes = history_bytes
+        self.history_bytes = self.retention.default.bytes or 0
         self.history_bytes_total = history_bytes_total
-        ttls = [t for t in (self.history_ttl, meta_ttl) if t > 0]
+        ttls = [t for t in (self.retention.shortest_age, meta_ttl) if t]
         self.sweep_interval = sweep_interval or min(10.0, max(0.5, min(ttls, default=40) / 4))
         self.bytes = 0  # bytes of every channel's history
         self._channels: dict[str, _Channel] = {}
@@ -171,7 +179,8 @@ class MemoryBroker(Broker):
         ch = self._channels.get(name)
         if ch is None:
             old = self._retired.pop(name, None)
-            ch = _Channel(name, *old[:2]) if old else _Channel(name, secrets.token_hex(4), 0)
+            epoch, offset = old[:2] if old else (secrets.token_hex(4), 0)
+            ch = _Channel(name, epoch, offset, self.retention.rule(name))
             self._channels[name] = ch
             if old is None:
                 self._fresh(name)
@@ -188,7 +197,7 @@ class MemoryBroker(Broker):
         """The channel starts a new epoch: anything kept of an older one is gone."""
 
     def _appended(self, pub: Publication, key: str | None, expires: float) -> None:
-        """``pub`` was published (kept in history when ``history_size``), with its
+        """``pub`` was published (kept in history when its rule keeps any), with its
         idempotency ``key`` remembered until ``expires`` (when not None)."""
 
     def _latest_changed(self, pub: Publication, forgotten: list[str]) -> None:
@@ -216,11 +225,19 @@ class MemoryBroker(Broker):
         self._changed(ch.name)
 
     def _expire(self, ch: _Channel, now: float) -> None:
-        if self.history_ttl > 0:
-            limit = now - self.history_ttl
+        """Drop what is older than the channel's rule keeps."""
+        limit = ch.rule.cutoff(now)
+        if limit is not None:
             history = ch.history
             while history and history[0].ts < limit:
                 self._drop_oldest(ch)
+
+    def _trim(self, ch: _Channel, now: float) -> None:
+        """Apply the channel's rule (age, then count and bytes), oldest first."""
+        self._expire(ch, now)
+        rule = ch.rule
+        while ch.history and rule.over(len(ch.history), ch.size):
+            self._drop_oldest(ch)
 
     def _keep(self, ch: _Channel, pub: Publication) -> None:
         kept = pub.bare()
@@ -228,11 +245,7 @@ class MemoryBroker(Broker):
         size = kept_size(kept)
         ch.size += size
         self.bytes += size
-        self._expire(ch, pub.ts)
-        while len(ch.history) > self.history_size or (
-            self.history_bytes and ch.size > self.history_bytes
-        ):
-            self._drop_oldest(ch)
+        self._trim(ch, pub.ts)
         if self.history_bytes_total and self.bytes > self.history_bytes_total:
             self._evict(int(self.history_bytes_total * EVICT_TO))
 
@@ -287,7 +300,7 @@ class MemoryBroker(Broker):
             ch.keys[remember] = (ch.offset, now + self.idempotency_ttl)
             if len(ch.keys) > self.idempotency_keys:
                 ch.keys.popitem(last=False)
-        if self.history_size:
+        if ch.rule.keeps:
             self._keep(ch, pub)
         if pub.key is not None and self.latest_keys > 0:
             self._keep_latest(ch, pub)

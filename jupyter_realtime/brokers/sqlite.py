@@ -9,8 +9,12 @@ It is the in-memory broker (:class:`~.memory.MemoryBroker`: same semantics, same
 with its state written to disk:
 
 * **Working set in memory, truth on disk.** Reads are served from memory; at start the
-  file is read back whole (:mod:`._sqlite_store`), and the bounds (``history_size``,
-  ``history_ttl``, bytes, ``meta_ttl``) are applied again.
+  file is read back whole (:mod:`._sqlite_store`), and the bounds (each channel's
+  retention rule, the total bytes, ``meta_ttl``) are applied again.
+* **Trimmed off the loop.** The retention rules are applied to the working set on the
+  loop (cheap: dropping from the head of a deque); what that leaves out is deleted from
+  the file by the writer thread, as a trim of the batch (a ``DELETE`` of the offsets
+  before the first kept one), never on the loop.
 * **Acknowledged once committed.** A publication gets its offset and goes to live
   subscribers at once, on the event loop, as with the memory broker; ``publish`` returns
   (and so the WebSocket reply, the REST 200 or the uplink ack goes out) only once the
@@ -44,9 +48,13 @@ from ._sqlite_store import Batch, Loaded, SQLiteStore, StoreError
 from .base import DocumentStorage, HistoryResult, StoredDocument
 from .memory import MemoryBroker, _Channel, kept_size
 
-__all__ = ["SQLiteBroker", "StoreError", "sqlite_path"]
+__all__ = ["DEFAULT_BYTES", "DEFAULT_BYTES_TOTAL", "SQLiteBroker", "StoreError", "sqlite_path"]
 
 SCHEME = "sqlite://"
+# History per channel when no rule says otherwise: several hours of a mirrored cell that
+# prints every step (docs/storage.md has the measurements), and of every channel together.
+DEFAULT_BYTES = 256 << 20
+DEFAULT_BYTES_TOTAL = 1 << 30
 
 
 def sqlite_path(url: str, data_dir: str | Path, root_dir: str | Path) -> Path:
@@ -64,11 +72,14 @@ def sqlite_path(url: str, data_dir: str | Path, root_dir: str | Path) -> Path:
 class SQLiteBroker(MemoryBroker):
     """Channels in the SQLite file ``path`` (default: from ``url``, a ``sqlite://``
     URL). ``synchronous``: ``"normal"`` or ``"full"`` (see :class:`~._sqlite_store.SQLiteStore`).
-    Other options are the memory broker's."""
+    Other options are the memory broker's, with larger defaults for the bytes of history
+    (:data:`DEFAULT_BYTES` per channel, :data:`DEFAULT_BYTES_TOTAL` in all)."""
 
     def __init__(
         self, *, path: str | Path | None = None, synchronous: str = "normal", **kwargs: Any
     ) -> None:
+        kwargs.setdefault("history_bytes", DEFAULT_BYTES)
+        kwargs.setdefault("history_bytes_total", DEFAULT_BYTES_TOTAL)
         super().__init__(**kwargs)
         if path is None:
             if not self.url.startswith(SCHEME):
@@ -128,11 +139,12 @@ class SQLiteBroker(MemoryBroker):
             if until is not None:
                 retired.append((until, name, epoch, offset))
                 continue
-            ch = self._channels[name] = _Channel(name, epoch, offset)
+            ch = self._channels[name] = _Channel(name, epoch, offset, self.retention.rule(name))
             kept = [p for p in pubs.get(name, ()) if p.offset <= offset]
-            ch.history = deque(kept[-self.history_size :] if self.history_size else ())
+            ch.history = deque(kept if ch.rule.keeps else ())
             ch.size = sum(kept_size(p) for p in ch.history)
             self.bytes += ch.size
+            self._trim(ch, now)  # the rules may have changed since it was written
         for channel, key, offset, expires in loaded.keys:
             owner = self._channels.get(channel)
             if owner is not None and expires > now and offset <= owner.offset:
@@ -175,7 +187,8 @@ class SQLiteBroker(MemoryBroker):
         self._changed(name)
 
     def _appended(self, pub: Publication, key: str | None, expires: float) -> None:
-        if self.history_size:
+        ch = self._channels.get(pub.channel)
+        if ch is not None and ch.rule.keeps:
             self._batch.publications.append(
                 (
                     pub.channel, pub.offset, pub.ts, pub.sender, int(pub.binary), pub.payload,
