@@ -13,8 +13,8 @@ from __future__ import annotations
 from pycrdt import YMessageType, YSyncMessageType, create_update_message, read_message
 
 __all__ = [
-    "AWARENESS_SUFFIX", "EMPTY_UPDATE", "SOURCE", "awareness_channel", "is_sync_update",
-    "strict_update_of", "update_message", "update_of",
+    "AWARENESS_SUFFIX", "EMPTY_UPDATE", "MERGE_FIRST", "SOURCE", "awareness_channel",
+    "is_sync_update", "strict_update_of", "update_message", "update_of",
 ]
 
 #: the name of the document's ``Text`` (the one JupyterLab's shared cells use)
@@ -23,6 +23,9 @@ SOURCE = "source"
 AWARENESS_SUFFIX = ":awareness"
 #: an update that holds nothing (``Y.encodeStateAsUpdate`` of an empty difference)
 EMPTY_UPDATE = b"\x00\x00"
+#: the end of a refusal of an update that builds on one the server has not received yet (a
+#: publish lost with a connection): its sender merges, instead of dropping its edits
+MERGE_FIRST = "merge first"
 
 _UPDATES = (YSyncMessageType.SYNC_UPDATE, YSyncMessageType.SYNC_STEP2)
 

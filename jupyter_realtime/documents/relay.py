@@ -32,7 +32,7 @@ from pycrdt import Doc
 from ..brokers.base import Duplicate
 from ..errors import ErrorCode, RealtimeError
 from ..protocol import Publication
-from .codec import EMPTY_UPDATE, is_sync_update, strict_update_of, update_message
+from .codec import EMPTY_UPDATE, MERGE_FIRST, is_sync_update, strict_update_of, update_message
 from .scan import AbsurdUpdate, MalformedUpdate, read_state_vector, scan_update
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class UpdateRoute:
         missing = shape.missing(read_state_vector(document.doc.get_state()))
         if missing is not None:
             raise self._refuse(channel, sender, f"an update that builds on what the server "
-                               f"does not hold ({missing}): merge first")
+                               f"does not hold ({missing}): {MERGE_FIRST}")
         pairs = self._pairs_of(document)
         split = shape.splits_pair(pairs)
         if split is not None:

@@ -25,7 +25,7 @@ from pycrdt import Doc, Text
 
 from ..client._errors import BadRequest, GapError, Unavailable
 from ..client._message import Message
-from ..documents.codec import EMPTY_UPDATE, SOURCE, update_message, update_of
+from ..documents.codec import EMPTY_UPDATE, MERGE_FIRST, SOURCE, update_message, update_of
 from ..documents.scan import read_state_vector
 from ..protocol import Position
 from ._edits import Edit, apply_edits, rebase, text_edits
@@ -215,7 +215,9 @@ class SharedDocument:
         asyncio.get_running_loop().call_soon(self._changed)
 
     def _published(self, p: Pending) -> None:
-        if isinstance(p.error, Unavailable):  # lost with the connection: merge once
+        if isinstance(p.error, Unavailable) or MERGE_FIRST in str(p.error):
+            # lost with the connection, or sent before one that was: merge once (a resync
+            # would drop the edits the server has not received)
             self.client.spawn(self.merge)
         elif p.error is not None:  # refused: every later update of ours builds on it, so
             # sending again won't help and nothing after it would be accepted: reload

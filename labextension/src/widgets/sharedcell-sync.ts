@@ -34,6 +34,8 @@ import { stampAwareness } from './awareness-names.js';
 import { serverSettings } from '../server.js';
 
 export const AWARENESS_SUFFIX = ':awareness';
+/** The end of the server's refusal of an update that builds on one it has not received. */
+const MERGE_FIRST = 'merge first';
 const MESSAGE_SYNC = 0;
 const MESSAGE_AWARENESS = 1;
 const SYNC_STEP2 = 1;
@@ -251,8 +253,10 @@ export class SharedText {
       return;
     }
     this.client.publish(this.channel, message).catch(err => {
-      if (!(err instanceof RealtimeError) || err.code === 'unavailable') {
-        void this.merge(); // lost with the connection: merge once
+      if (!(err instanceof RealtimeError) || err.code === 'unavailable' || err.message.includes(MERGE_FIRST)) {
+        // lost with the connection, or sent before one that was: merge once (a resync
+        // would drop the edits the server has not received)
+        void this.merge();
       } else if (doc === this.doc) {
         // refused: every later update of this doc builds on it; reload the server's
         void this.resync(`${err.code}: ${err.message}`);
