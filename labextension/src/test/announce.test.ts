@@ -10,7 +10,7 @@ import { test } from 'node:test';
 
 import type { TransportName } from '../client/ladder.js';
 import type { SubscribeResult } from '../client/protocol.js';
-import { FakeTransports, connectFake, summary, tick } from './fake-transports.js';
+import { FakeTransports, connectFake, summary, tick, until } from './fake-transports.js';
 
 class FakeSessions extends FakeTransports {
   ack(id: number, channel = 'c'): void {
@@ -88,8 +88,10 @@ test('session: a resume whose acknowledgement beats the replay loses nothing (th
   await first;
   server.pubs(1, 5);
   server.last.options.handlers.close({ code: 0, reason: 'the server went away' });
-  await tick(20);
-  assert.equal(server.transports.length, 2);
+  await until(
+    () => server.transports.length === 2 && server.last.sent.length > 0,
+    'the resume on a new transport'
+  );
   assert.deepEqual(server.last.sent, [
     { op: 'subscribe', id: 2, channel: 'c', since: { epoch: 'e1', offset: 5 } }
   ]);
@@ -167,8 +169,12 @@ test('a subscribe the server answers with unavailable rejects; one lost with the
   server.push({ id: 1, error: { code: 'unavailable', message: 'the broker cannot be reached' } });
   await tick();
   assert.match(String(refused.error), /the broker cannot be reached/);
+  const before = server.transports.length;
   server.last.options.handlers.close({ code: 0, reason: 'network' });
-  await tick(20);
+  await until(
+    () => server.transports.length > before && server.last.sent.length > 0,
+    'the resend on a new transport'
+  );
   assert.equal(kept.settled, false);
   assert.deepEqual(server.last.sent, [{ op: 'subscribe', id: 3, channel: 'd' }]);
   server.ack(3, 'd');
@@ -198,8 +204,10 @@ test('a WebSocket closed with transport_disabled right after opening loses no co
   assert.equal(server.last.name, 'websocket');
   assert.deepEqual(server.last.sent, [{ op: 'publish', id: 1, channel: 'c', data: 1 }]);
   server.last.options.handlers.close({ code: 4501, reason: 'transport_disabled' });
-  await tick(20);
-  assert.equal(server.last.name, 'poll');
+  await until(
+    () => server.last.name === 'poll' && server.last.sent.length > 0,
+    'the resend on the next transport'
+  );
   assert.deepEqual(server.last.sent, [{ op: 'publish', id: 1, channel: 'c', data: 1 }]);
   server.push({ id: 1, result: { epoch: 'e1', offset: 1 } });
   await tick();

@@ -45,6 +45,17 @@ export class FakeTransports {
 
 export const tick = (ms = 5) => new Promise(resolve => setTimeout(resolve, ms));
 
+/** Wait until `check()` holds (a loaded machine may take longer than a fixed tick). */
+export async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await tick(2);
+  }
+}
+
 /** A client connected over `server`'s transports, and a handler that records events. */
 export function connectFake<S extends FakeTransports>(server: S, transports: TransportName[]) {
   const client = new RealtimeClient({
