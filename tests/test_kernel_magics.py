@@ -297,7 +297,12 @@ async def test_enabled_for_every_kernel_by_ipython_config(
         await execute(kernel, "print('after unload')")
         await execute(kernel, "%load_ext jupyter_realtime\n%realtime mirror config:all")
         await execute(kernel, "print('loaded again')")
-        data = await mirrored(server, "config:all", n=3)
-    texts = [d["text"] for d in data if d["type"] == "stream"]
+        with anyio.fail_after(30):  # the last cell's output may land after the cell_ends
+            while True:
+                data = await mirrored(server, "config:all", n=3)
+                texts = [d["text"] for d in data if d["type"] == "stream"]
+                if "loaded again\n" in texts:
+                    break
+                await anyio.sleep(0.1)
     assert "mirrored by configuration\n" in texts and "loaded again\n" in texts
     assert "after unload\n" not in texts
